@@ -1,0 +1,110 @@
+import type { ApiKeyRecord, Consumer } from '../../../spec/consumer.js';
+import type { Route } from '../../../spec/route.js';
+import type { Upstream } from '../../../spec/upstream.js';
+
+/** A user of the admin API as stored (the password only as an scrypt hash). */
+export interface StoredUser {
+  id: string;
+  email: string;
+  role: 'admin' | 'editor' | 'viewer';
+  passwordHash: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Items in the store always carry these (the spec marks them optional for input). */
+export type Stored<T> = T & { id: string; version: number; createdAt: string; updatedAt: string };
+
+/**
+ * The whole configuration at one revision. The store holds it as one versioned value so that
+ * every change, however many items it touches, is one compare-and-swap: there is no state in
+ * which a route points at an upstream that is half deleted.
+ */
+export interface ConfigState {
+  revision: number;
+  upstreams: Stored<Upstream>[];
+  routes: Stored<Route>[];
+  consumers: Stored<Consumer>[];
+  /** API keys: hashes only. */
+  keys: ApiKeyRecord[];
+  users: StoredUser[];
+  /** Server secrets generated once (admin JWT signing secret, API-key pepper). Never exported. */
+  secrets: Record<string, string>;
+}
+
+export interface AuditEntry {
+  at: string;
+  actor: string;
+  action: string;
+  kind: string;
+  id: string | null;
+  before: unknown;
+  after: unknown;
+  revision: number;
+}
+
+/** A past configuration kept for rollback. */
+export interface RevisionRecord {
+  revision: number;
+  at: string;
+  actor: string;
+  action: string;
+  state: Omit<ConfigState, 'secrets' | 'users' | 'keys' | 'revision'>;
+}
+
+/** Thrown by `commit` when `expectedRevision` is no longer current; callers re-read and retry. */
+export class RevisionConflictError extends Error {
+  constructor(
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super(`store revision moved from ${expected} to ${actual}`);
+    this.name = 'RevisionConflictError';
+  }
+}
+
+/** Thrown when the backing store cannot be reached; the admin API answers 503. */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+export interface CommitOptions {
+  /** The revision the new state was computed from; a different current revision → RevisionConflictError. */
+  expectedRevision: number;
+  /** Audit entries written in the same atomic step (revision filled in by the store). */
+  audit: Omit<AuditEntry, 'revision'>[];
+  /** Whether this change should be kept as a rollback point (config changes: yes; key lastUsed: no). */
+  keepRevision: boolean;
+  actor: string;
+  action: string;
+}
+
+/**
+ * The store port. Adapters (embedded file, MongoDB) stay thin: read a state, swap it atomically,
+ * tell watchers. Validation, versions per item and conflict rules live above, once, in the
+ * config service, so both adapters behave the same by construction.
+ */
+export interface ConfigStore {
+  readonly kind: 'file' | 'mongodb';
+  open(): Promise<void>;
+  close(): Promise<void>;
+  /** The current state. */
+  read(): Promise<ConfigState>;
+  /** The current revision number, cheaply (used by polling watchers). */
+  revision(): Promise<number>;
+  /** Atomically replace the state; `next.revision` must be `expectedRevision + 1`. */
+  commit(next: ConfigState, options: CommitOptions): Promise<ConfigState>;
+  /** Called after the revision changes, whoever changed it (this node or another). */
+  watch(listener: (revision: number) => void): () => void;
+  listRevisions(limit?: number): Promise<RevisionRecord[]>;
+  getRevision(revision: number): Promise<RevisionRecord | undefined>;
+  listAudit(options?: { limit?: number; offset?: number }): Promise<AuditEntry[]>;
+}
+
+export function emptyState(): ConfigState {
+  return { revision: 0, upstreams: [], routes: [], consumers: [], keys: [], users: [], secrets: {} };
+}

@@ -1,0 +1,53 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Name, StoredFields } from './common.js';
+
+export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+
+export const JwtCredential = Type.Object(
+  {
+    issuer: Type.String({ minLength: 1 }),
+    algorithm: Type.Optional(Type.Union(JWT_ALGORITHMS.map((a) => Type.Literal(a)))),
+    secret: Type.Optional(Type.String({ minLength: 16, description: 'HMAC secret (write-only).', writeOnly: true })),
+    publicKey: Type.Optional(Type.String({ minLength: 1, description: 'PEM public key.' })),
+    jwksUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+  },
+  { additionalProperties: false },
+);
+export type JwtCredential = Static<typeof JwtCredential>;
+
+export const Consumer = Type.Object(
+  {
+    ...StoredFields,
+    name: Name,
+    rateLimit: Type.Optional(
+      Type.Object(
+        { max: Type.Integer({ minimum: 1 }), windowMs: Type.Integer({ minimum: 1, default: 60000 }) },
+        { additionalProperties: false },
+      ),
+    ),
+    quota: Type.Optional(
+      Type.Object(
+        { max: Type.Integer({ minimum: 1 }), period: Type.Union([Type.Literal('day'), Type.Literal('month')]) },
+        { additionalProperties: false },
+      ),
+    ),
+    routes: Type.Optional(Type.Array(Name, { uniqueItems: true })),
+    jwt: Type.Optional(Type.Array(JwtCredential)),
+    tags: Type.Optional(Type.Array(Type.String())),
+  },
+  { additionalProperties: false },
+);
+export type Consumer = Static<typeof Consumer>;
+
+/** An API key as stored: only a hash of the secret, never the secret itself. */
+export const ApiKeyRecord = Type.Object({
+  id: Type.String(),
+  consumer: Type.String({ description: 'Consumer id.' }),
+  prefix: Type.String({ description: 'Readable, non-secret start of the key, e.g. sb_live_AbCd.' }),
+  hash: Type.String({ description: 'HMAC-SHA256 of the key with the server pepper (never returned).' }),
+  createdAt: Type.String({ format: 'date-time' }),
+  expiresAt: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()])),
+  revokedAt: Type.Optional(Type.String({ format: 'date-time' })),
+  lastUsedAt: Type.Optional(Type.String({ format: 'date-time' })),
+});
+export type ApiKeyRecord = Static<typeof ApiKeyRecord>;

@@ -1,0 +1,78 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Name, RateLimit, StoredFields } from './common.js';
+
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+export const AUTH_MODES = ['none', 'api-key', 'jwt', 'api-key-or-jwt'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+
+const JsonSchema = Type.Object({}, { additionalProperties: true, description: 'A JSON Schema (draft 2020-12 subset supported by ajv).' });
+
+export const Route = Type.Object(
+  {
+    ...StoredFields,
+    name: Name,
+    methods: Type.Array(Type.Union(HTTP_METHODS.map((m) => Type.Literal(m))), {
+      minItems: 1,
+      uniqueItems: true,
+      default: ['GET', 'POST'],
+    }),
+    paths: Type.Array(
+      Type.String({ pattern: '^/', minLength: 1, description: 'Exact path, with :params, or ending in /* for a prefix.' }),
+      { minItems: 1 },
+    ),
+    hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Match only these Host headers.' })),
+    upstream: Name,
+    stripPrefix: Type.Optional(Type.String({ pattern: '^/' })),
+    auth: Type.Union(AUTH_MODES.map((m) => Type.Literal(m)), { default: 'none' }),
+    jwtAudience: Type.Optional(Type.String()),
+    rateLimit: Type.Optional(RateLimit),
+    timeoutMs: Type.Integer({ minimum: 1, default: 120000, description: 'Whole request, first byte to last.' }),
+    idleTimeoutMs: Type.Integer({ minimum: 1, default: 30000, description: 'Longest gap between bytes from upstream.' }),
+    connectTimeoutMs: Type.Integer({ minimum: 1, default: 5000 }),
+    retries: Type.Integer({ minimum: 0, maximum: 5, default: 1 }),
+    retryNonIdempotent: Type.Boolean({
+      default: false,
+      description: 'Also retry POST/PATCH on 502/503/504 and timeouts (connect errors are always retried).',
+    }),
+    bodyLimit: Type.Integer({ minimum: 0, default: 10485760, description: 'Largest request body in bytes.' }),
+    schema: Type.Optional(
+      Type.Object(
+        { body: Type.Optional(JsonSchema), querystring: Type.Optional(JsonSchema), headers: Type.Optional(JsonSchema) },
+        { additionalProperties: false },
+      ),
+    ),
+    ipRestriction: Type.Optional(
+      Type.Object(
+        { allow: Type.Optional(Type.Array(Type.String())), deny: Type.Optional(Type.Array(Type.String())) },
+        { additionalProperties: false },
+      ),
+    ),
+    cors: Type.Optional(
+      Type.Object(
+        {
+          origins: Type.Array(Type.String(), { default: ['*'] }),
+          methods: Type.Optional(Type.Array(Type.String())),
+          headers: Type.Optional(Type.Array(Type.String())),
+          credentials: Type.Boolean({ default: false }),
+          maxAgeSeconds: Type.Integer({ minimum: 0, default: 600 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    docs: Type.Optional(
+      Type.Object(
+        {
+          summary: Type.Optional(Type.String()),
+          description: Type.Optional(Type.String()),
+          tags: Type.Optional(Type.Array(Type.String())),
+          public: Type.Boolean({ default: true }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    enabled: Type.Boolean({ default: true }),
+  },
+  { additionalProperties: false },
+);
+export type Route = Static<typeof Route>;

@@ -1,0 +1,162 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { GatewayConfig } from './config.js';
+import { Consumer } from './consumer.js';
+import { Route } from './route.js';
+import { Upstream } from './upstream.js';
+import { User } from './user.js';
+
+/** One bad field, as it appears in a problem+json `errors` array. */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class ValidationError extends Error {
+  constructor(
+    readonly errors: FieldError[],
+    message = `invalid configuration: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`,
+  ) {
+    super(message);
+    this.name = 'ValidationError';
+  }
+}
+
+// ajv-formats is CommonJS; under NodeNext its default export arrives wrapped.
+const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
+
+/**
+ * One ajv for every spec schema: allErrors so that every bad field is named at once,
+ * useDefaults so that a validated item is also a complete one.
+ */
+export function createSpecAjv(): Ajv {
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, coerceTypes: false });
+  (addFormats as unknown as (a: Ajv) => void)(ajv);
+  return ajv;
+}
+
+const ajv = createSpecAjv();
+const validators = {
+  config: ajv.compile(GatewayConfig),
+  upstream: ajv.compile(Upstream),
+  route: ajv.compile(Route),
+  consumer: ajv.compile(Consumer),
+  user: ajv.compile(User),
+} satisfies Record<string, ValidateFunction>;
+export type SpecKind = keyof typeof validators;
+
+export function toFieldErrors(errors: ErrorObject[] | null | undefined, base = ''): FieldError[] {
+  const out: FieldError[] = [];
+  const seen = new Set<string>();
+  for (const e of errors ?? []) {
+    let path = base + e.instancePath;
+    let message = e.message ?? 'is invalid';
+    if (e.keyword === 'required') path += `/${(e.params as { missingProperty: string }).missingProperty}`;
+    if (e.keyword === 'additionalProperties') {
+      path += `/${(e.params as { additionalProperty: string }).additionalProperty}`;
+      message = 'is not a known field';
+    }
+    if (e.keyword === 'required') message = 'is required';
+    // A union of literals reports one error per branch; name the allowed values once instead.
+    if (e.keyword === 'const' || e.keyword === 'anyOf') {
+      const parent = e.keyword === 'const' ? e.schemaPath.replace(/\/anyOf\/\d+\/const$/, '') : e.schemaPath;
+      const key = `${path}|${parent}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const allowed = allowedLiterals(e, parent);
+      message = allowed ? `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}` : 'does not match any allowed form';
+    }
+    const key = `${path}|${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ path: path || '/', message });
+  }
+  return out;
+}
+
+function allowedLiterals(e: ErrorObject, _parent: string): unknown[] | undefined {
+  const schema = (e.parentSchema ?? {}) as { anyOf?: Array<{ const?: unknown }>; const?: unknown };
+  if (schema.anyOf?.every((s) => 'const' in s)) return schema.anyOf.map((s) => s.const);
+  return undefined;
+}
+
+/** Validate one item of a kind in place (defaults applied); throws ValidationError naming every bad field. */
+export function validateItem<T>(kind: SpecKind, item: unknown, base = ''): T {
+  const validate = validators[kind];
+  if (!validate(item)) throw new ValidationError(toFieldErrors(validate.errors, base));
+  return item as T;
+}
+
+/** Checks that JSON Schema alone cannot express: uniqueness and references between items. */
+export function crossReferenceErrors(config: GatewayConfig): FieldError[] {
+  const errors: FieldError[] = [];
+  const unique = (kind: 'upstreams' | 'routes' | 'consumers') => {
+    const names = new Map<string, number>();
+    config[kind].forEach((item, i) => {
+      const first = names.get(item.name);
+      if (first !== undefined) errors.push({ path: `/${kind}/${i}/name`, message: `duplicates the name "${item.name}" of /${kind}/${first}` });
+      else names.set(item.name, i);
+    });
+    return names;
+  };
+  const upstreams = unique('upstreams');
+  const routes = unique('routes');
+  unique('consumers');
+
+  config.upstreams.forEach((u, i) => {
+    const urls = new Set<string>();
+    u.targets.forEach((t, j) => {
+      const url = t.url.replace(/\/$/, '');
+      if (urls.has(url)) errors.push({ path: `/upstreams/${i}/targets/${j}/url`, message: `duplicates target ${url}` });
+      urls.add(url);
+    });
+    if ((u.hashOn?.source === 'header' || u.hashOn?.source === 'cookie' || u.hashOn?.source === 'query') && !u.hashOn.name)
+      errors.push({ path: `/upstreams/${i}/hashOn/name`, message: `is required when source is "${u.hashOn.source}"` });
+    if (u.targets.every((t) => t.weight === 0)) errors.push({ path: `/upstreams/${i}/targets`, message: 'needs at least one target with weight > 0' });
+  });
+
+  const routeKeys = new Map<string, string>();
+  config.routes.forEach((r, i) => {
+    if (!upstreams.has(r.upstream)) errors.push({ path: `/routes/${i}/upstream`, message: `names unknown upstream "${r.upstream}"` });
+    r.paths.forEach((p, j) => {
+      if (/\*./.test(p) || (p.includes('*') && !p.endsWith('/*') && p !== '*'))
+        errors.push({ path: `/routes/${i}/paths/${j}`, message: 'may only end in "/*" as a wildcard' });
+      if (r.enabled === false) return;
+      for (const m of r.methods) {
+        for (const h of r.hosts ?? ['']) {
+          const key = `${m} ${h} ${p.replace(/:[^/]+/g, ':')}`;
+          const other = routeKeys.get(key);
+          if (other && other !== r.name)
+            errors.push({ path: `/routes/${i}/paths/${j}`, message: `${m} ${p} is already served by route "${other}"` });
+          else routeKeys.set(key, r.name);
+        }
+      }
+    });
+  });
+
+  config.consumers.forEach((c, i) => {
+    c.routes?.forEach((name, j) => {
+      if (!routes.has(name)) errors.push({ path: `/consumers/${i}/routes/${j}`, message: `names unknown route "${name}"` });
+    });
+    c.jwt?.forEach((cred, j) => {
+      const keys = [cred.secret, cred.publicKey, cred.jwksUrl].filter(Boolean).length;
+      if (keys !== 1)
+        errors.push({ path: `/consumers/${i}/jwt/${j}`, message: 'needs exactly one of secret, publicKey or jwksUrl' });
+      else if (cred.secret && cred.algorithm && !cred.algorithm.startsWith('HS'))
+        errors.push({ path: `/consumers/${i}/jwt/${j}/algorithm`, message: 'must be HS256, HS384 or HS512 with a secret' });
+      else if (cred.publicKey && (!cred.algorithm || cred.algorithm.startsWith('HS')))
+        errors.push({ path: `/consumers/${i}/jwt/${j}/algorithm`, message: 'must be an asymmetric algorithm (RS/PS/ES/EdDSA) with a publicKey' });
+    });
+  });
+  return errors;
+}
+
+/** Validate a whole configuration (defaults applied in place). Throws ValidationError naming every bad field. */
+export function validateConfig(input: unknown): GatewayConfig {
+  const validate = validators.config;
+  if (!validate(input)) throw new ValidationError(toFieldErrors(validate.errors));
+  const config = input as GatewayConfig;
+  const errors = crossReferenceErrors(config);
+  if (errors.length) throw new ValidationError(errors);
+  return config;
+}
