@@ -29,7 +29,6 @@ export const Route = Type.Object(
     rateLimit: Type.Optional(RateLimit),
     timeoutMs: Type.Integer({ minimum: 1, default: 120000, description: 'Whole request, first byte to last.' }),
     idleTimeoutMs: Type.Integer({ minimum: 1, default: 30000, description: 'Longest gap between bytes from upstream.' }),
-    connectTimeoutMs: Type.Integer({ minimum: 1, default: 5000 }),
     retries: Type.Integer({ minimum: 0, maximum: 5, default: 1 }),
     retryNonIdempotent: Type.Boolean({
       default: false,

@@ -1,0 +1,91 @@
+import type { Upstream } from '../../../spec/upstream.js';
+import type { TargetRegistry } from './target-registry.js';
+import { UpstreamPool } from './upstream-pool.js';
+
+/** Pools for a new revision, not yet in force: commit when the generation is live, else roll back. */
+export interface PoolPlan {
+  readonly pools: ReadonlyMap<string, UpstreamPool>;
+  commit(): void;
+  rollback(): void;
+}
+
+/**
+ * The pools of the running configuration, by upstream name. Lives outside generations: a new
+ * revision that leaves an upstream untouched keeps its pool object (and so its picker state,
+ * e.g. the round-robin cursor or a hash ring); a changed upstream gets a new pool over the same
+ * shared targets, so health and connections carry over either way.
+ */
+export class UpstreamRegistry {
+  private pools = new Map<string, { json: string; pool: UpstreamPool }>();
+  /** Called for each pool created, so health checking and metrics can attach to it. */
+  onPoolCreated: ((pool: UpstreamPool) => void) | undefined;
+  onPoolClosed: ((pool: UpstreamPool) => void) | undefined;
+
+  constructor(readonly targets: TargetRegistry) {}
+
+  /**
+   * Build the pools `upstreams` needs, reusing unchanged ones. Nothing already in force is
+   * closed until `commit()`, so a revision that fails to compile leaves the running one intact.
+   */
+  plan(upstreams: readonly Upstream[]): PoolPlan {
+    const next = new Map<string, { json: string; pool: UpstreamPool }>();
+    const created: UpstreamPool[] = [];
+    for (const spec of upstreams) {
+      const { id: _id, version: _v, createdAt: _c, updatedAt: _u, ...shape } = spec;
+      const json = JSON.stringify(shape);
+      const current = this.pools.get(spec.name);
+      if (current && current.json === json) {
+        next.set(spec.name, current);
+        continue;
+      }
+      const pool = new UpstreamPool(spec, this.targets);
+      created.push(pool);
+      next.set(spec.name, { json, pool });
+    }
+    let settled = false;
+    return {
+      pools: new Map([...next].map(([n, v]) => [n, v.pool])),
+      commit: () => {
+        if (settled) return;
+        settled = true;
+        const inUse = new Set([...next.values()].map((v) => v.pool));
+        const retired = [...this.pools.values()].map((v) => v.pool).filter((p) => !inUse.has(p));
+        this.pools = next;
+        for (const pool of created) this.onPoolCreated?.(pool);
+        // Retire after the new pools hold their references, so shared targets are not released.
+        for (const pool of retired) {
+          this.onPoolClosed?.(pool);
+          pool.close();
+        }
+      },
+      rollback: () => {
+        if (settled) return;
+        settled = true;
+        for (const pool of created) pool.close();
+      },
+    };
+  }
+
+  /** Plan and commit at once (tests, tools). */
+  apply(upstreams: readonly Upstream[]): ReadonlyMap<string, UpstreamPool> {
+    const plan = this.plan(upstreams);
+    plan.commit();
+    return plan.pools;
+  }
+
+  get(name: string): UpstreamPool | undefined {
+    return this.pools.get(name)?.pool;
+  }
+
+  all(): UpstreamPool[] {
+    return [...this.pools.values()].map((v) => v.pool);
+  }
+
+  close(): void {
+    for (const { pool } of this.pools.values()) {
+      this.onPoolClosed?.(pool);
+      pool.close();
+    }
+    this.pools.clear();
+  }
+}

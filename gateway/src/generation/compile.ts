@@ -1,0 +1,204 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Route } from '../../../spec/route.js';
+import { hashKeyFor } from '../balancer/hash-key.js';
+import type { UpstreamPool } from '../balancer/upstream-pool.js';
+import { PROBLEM_CONTENT_TYPE, problem, ProblemError, type Problem } from '../errors.js';
+import { forward, type ProxyRoute } from '../proxy/forward.js';
+import { RetryBudget } from '../proxy/retry-budget.js';
+import type { ConfigState } from '../store/port.js';
+import { Generation } from './generation.js';
+import type { GenerationContext, RouteStage, StageServices } from './route-stage.js';
+import { newRequestId } from './request-id.js';
+import type { RequestObserver } from './request-observer.js';
+import { clientAddress } from './client-address.js';
+
+export interface CompileDeps {
+  pools: ReadonlyMap<string, UpstreamPool>;
+  stages: readonly RouteStage[];
+  services: StageServices;
+  observer: RequestObserver | undefined;
+  /** Extra routes every generation serves (docs portal, /healthz). */
+  systemRoutes?: ((app: FastifyInstance, state: ConfigState) => void | Promise<void>) | undefined;
+}
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+function sendProblem(reply: FastifyReply, p: Problem, headers: Record<string, string> = {}): void {
+  reply
+    .code(p.status)
+    .headers(headers)
+    .header('x-request-id', reply.request.id)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(p);
+}
+
+/** Map Fastify's own errors (validation, body parsing, limits) to problem documents. */
+function toProblem(err: FastifyError, request: FastifyRequest): { p: Problem; headers: Record<string, string> } {
+  if (err instanceof ProblemError) return { p: { ...err.problem, instance: request.id }, headers: err.headers };
+  if (err.validation) {
+    const where = err.validationContext ?? 'body';
+    const errors = err.validation.map((v) => {
+      let path = `/${where}${v.instancePath}`;
+      if (v.keyword === 'required') path += `/${(v.params as { missingProperty: string }).missingProperty}`;
+      if (v.keyword === 'additionalProperties') path += `/${(v.params as { additionalProperty: string }).additionalProperty}`;
+      return { path, message: v.message ?? 'is invalid' };
+    });
+    return { p: problem(400, 'invalid-request', `the request ${where} does not match the route's schema`, { errors, instance: request.id }), headers: {} };
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { p: problem(413, 'body-too-large', err.message, { instance: request.id }), headers: {} };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { p: problem(415, 'unsupported-media-type', err.message, { instance: request.id }), headers: {} };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { p: problem(400, 'invalid-body', err.message, { instance: request.id }), headers: {} };
+  }
+  if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
+    return { p: problem(400, 'malformed-json', `the request body is not valid JSON: ${err.message}`, { instance: request.id }), headers: {} };
+  const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+  const detail = status >= 500 ? 'the gateway failed to handle the request' : err.message;
+  return { p: problem(status, status >= 500 ? 'internal-error' : 'bad-request', detail, { instance: request.id }), headers: {} };
+}
+
+/** find-my-way spells a trailing wildcard `*`; the contract's `/prefix/*` means the same. */
+function fastifyPath(path: string): string {
+  return path;
+}
+
+/**
+ * Turn one configuration revision into a ready Fastify instance: one Fastify route per
+ * configured path, each in its own encapsulated context with its stages, ending in the proxy.
+ * Throws (and the caller keeps the old generation) when anything about the revision is wrong.
+ */
+export async function compileGeneration(state: ConfigState, deps: CompileDeps): Promise<Generation> {
+  let captured: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const app = Fastify({
+    // The instance never listens: the node's one http.Server hands it requests.
+    serverFactory: (handler) => {
+      captured = handler;
+      return createServer();
+    },
+    logger: false,
+    disableRequestLogging: true,
+    requestIdHeader: 'x-request-id',
+    genReqId: newRequestId,
+    bodyLimit: 10 * 1024 * 1024,
+    return503OnClosing: false,
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 500 },
+    trustProxy: false,
+  });
+  app.decorateRequest('caller', undefined);
+  app.decorateRequest('consumedHeaders', undefined);
+  app.decorateRequest('rawBody', undefined);
+
+  app.setNotFoundHandler((request, reply) => {
+    sendProblem(reply, problem(404, 'no-route', `no route matches ${request.method} ${request.url.split('?')[0]}`, { instance: request.id }));
+  });
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const { p, headers } = toProblem(err, request);
+    if (p.status >= 500) deps.services.logger.error({ err, requestId: request.id }, 'request failed inside the gateway');
+    sendProblem(reply, p, headers);
+  });
+
+  await deps.systemRoutes?.(app, state);
+
+  const ctx: GenerationContext = { state, services: deps.services };
+  for (const route of state.routes) {
+    if (route.enabled === false) continue;
+    const pool = deps.pools.get(route.upstream);
+    if (!pool) throw new Error(`route "${route.name}" names unknown upstream "${route.upstream}"`);
+    await app.register(async (scope) => routeScope(scope, route, pool, ctx, deps));
+  }
+
+  await app.ready();
+  if (!captured) throw new Error('fastify did not hand over its request handler');
+  return new Generation(state.revision, app, captured);
+}
+
+async function routeScope(scope: FastifyInstance, route: Route, pool: UpstreamPool, ctx: GenerationContext, deps: CompileDeps): Promise<void> {
+  const proxyRoute: ProxyRoute = {
+    name: route.name,
+    pool,
+    budget: new RetryBudget(pool.spec.retryBudgetPercent ?? 20),
+    stripPrefix: route.stripPrefix,
+    timeoutMs: route.timeoutMs ?? 120_000,
+    idleTimeoutMs: route.idleTimeoutMs ?? 30_000,
+    retries: route.retries ?? 1,
+    retryNonIdempotent: route.retryNonIdempotent ?? false,
+    bodyLimit: route.bodyLimit ?? 10 * 1024 * 1024,
+  };
+  const bodyLimit = proxyRoute.bodyLimit;
+  const readsBody = route.schema?.body !== undefined;
+
+  scope.removeAllContentTypeParsers();
+  if (readsBody) {
+    // The body must be parsed to be validated; keep its bytes and forward those unchanged.
+    scope.addContentTypeParser(['application/json', 'application/*+json'], { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
+      request.rawBody = body as Buffer;
+      if ((body as Buffer).length === 0) return done(null, undefined);
+      try {
+        done(null, JSON.parse((body as Buffer).toString('utf8')));
+      } catch (err) {
+        done(new ProblemError(400, 'malformed-json', `the request body is not valid JSON: ${(err as Error).message}`), undefined);
+      }
+    });
+    scope.addContentTypeParser('*', (_request, _payload, done) => {
+      done(new ProblemError(415, 'unsupported-media-type', `route "${route.name}" validates its body and accepts JSON only`), undefined);
+    });
+  } else {
+    // Streams straight through: leave the payload unread for the proxy; only check the size.
+    scope.addContentTypeParser('*', (request, _payload, done) => {
+      const length = Number(request.headers['content-length'] ?? 0);
+      if (length > bodyLimit)
+        return done(new ProblemError(413, 'body-too-large', `request body of ${length} bytes exceeds the route's limit of ${bodyLimit} bytes`), undefined);
+      done(null, undefined);
+    });
+  }
+
+  for (const stage of deps.stages) if (stage.applies(route)) await stage.register(scope, route, ctx);
+
+  const observer = deps.observer;
+  const hashOn = pool.spec.hashOn;
+  const handler = (request: FastifyRequest, reply: FastifyReply): void => {
+    reply.hijack();
+    const raw = request.raw;
+    const clientIp = clientAddress(raw);
+    const consumerName = request.caller?.name;
+    const startedAt = observer ? performance.now() : 0;
+    const replyHeaders = reply.getHeaders();
+    forward(proxyRoute, raw, reply.raw, {
+      clientIp,
+      proto: 'http',
+      requestId: request.id,
+      consumerName,
+      remove: request.consumedHeaders,
+      body: readsBody ? request.rawBody : undefined,
+      replyHeaders: Object.keys(replyHeaders).length ? replyHeaders : undefined,
+      pickContext: { clientIp, hashKey: hashOn ? hashKeyFor(hashOn, raw, clientIp, consumerName) : undefined },
+      onDone: observer ? (status) => observer.completed(route.name, status, performance.now() - startedAt) : undefined,
+      preferred: undefined,
+      onTarget: undefined,
+    });
+  };
+
+  const hosts = route.hosts?.length ? route.hosts : [undefined];
+  for (const path of route.paths) {
+    for (const host of hosts) {
+      scope.route({
+        method: route.methods ?? ['GET', 'POST'],
+        url: fastifyPath(path),
+        bodyLimit,
+        ...(host ? { constraints: { host } } : {}),
+        schema: {
+          ...(route.schema?.body && route.methods?.some((m) => BODY_METHODS.has(m)) ? { body: route.schema.body } : {}),
+          ...(route.schema?.querystring ? { querystring: route.schema.querystring } : {}),
+          ...(route.schema?.headers ? { headers: route.schema.headers } : {}),
+        },
+        config: { route },
+        handler,
+      });
+    }
+  }
+}

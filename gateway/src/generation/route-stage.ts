@@ -1,0 +1,45 @@
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Route } from '../../../spec/route.js';
+import type { ConfigState, Stored } from '../store/port.js';
+import type { Consumer } from '../../../spec/consumer.js';
+
+/** Who the auth stage decided the caller is. */
+export interface Caller {
+  id: string;
+  name: string;
+  consumer: Stored<Consumer>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by an auth stage. */
+    caller: Caller | undefined;
+    /** Request headers a stage consumed (credentials) that must not go upstream. */
+    consumedHeaders: string[] | undefined;
+    /** Raw bytes of a body that was parsed for validation; forwarded unchanged. */
+    rawBody: Buffer | undefined;
+  }
+}
+
+/** Long-lived services stages may use; they outlive generations (keys, counters, JWKS caches). */
+export interface StageServices {
+  logger: FastifyBaseLogger;
+  /** Anything a stage family keeps across generations, by stage name. */
+  shared: Map<string, unknown>;
+}
+
+export interface GenerationContext {
+  state: ConfigState;
+  services: StageServices;
+}
+
+/**
+ * A per-route request stage (auth, rate limit, validation, CORS, IP restriction…). Each lives in
+ * plugins/<name>/ and adds hooks to the route's own encapsulated Fastify context, so one route's
+ * stages never leak into another's.
+ */
+export interface RouteStage {
+  readonly name: string;
+  applies(route: Route): boolean;
+  register(app: FastifyInstance, route: Route, ctx: GenerationContext): void | Promise<void>;
+}

@@ -1,0 +1,267 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { PickContext, PoolMember } from '../balancer/picker.js';
+import type { AttemptOutcome, UpstreamPool } from '../balancer/upstream-pool.js';
+import { problem, writeProblem } from '../errors.js';
+import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFacts } from './headers.js';
+import type { RetryBudget } from './retry-budget.js';
+
+/** What the proxy needs of a route; compiled once per generation. */
+export interface ProxyRoute {
+  readonly name: string;
+  readonly pool: UpstreamPool;
+  readonly budget: RetryBudget;
+  readonly stripPrefix: string | undefined;
+  readonly timeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly retries: number;
+  readonly retryNonIdempotent: boolean;
+  readonly bodyLimit: number;
+}
+
+/** One request's facts from the stages before the proxy. */
+export interface ForwardRequest extends ForwardedFacts {
+  /** A body already read (the route validates it); otherwise the raw request streams through. */
+  body: Buffer | undefined;
+  /** Headers set by earlier stages (rate-limit headers, sticky cookie…) for the client response. */
+  replyHeaders: Record<string, unknown> | undefined;
+  pickContext: PickContext;
+  /** Called once when the exchange is over, with the status the client saw (0 = cut). */
+  onDone: ((status: number, member: PoolMember | undefined) => void) | undefined;
+  /** Lets a stage (sticky sessions) choose the first target itself. */
+  preferred: PoolMember | undefined;
+  /** Response headers the proxy adds once a target is known (sticky cookie). */
+  onTarget: ((member: PoolMember) => Record<string, string> | undefined) | undefined;
+}
+
+const IDEMPOTENT: Record<string, true> = { GET: true, HEAD: true, OPTIONS: true, PUT: true, DELETE: true, TRACE: true };
+const RETRYABLE_STATUS: Record<number, true> = { 502: true, 503: true, 504: true };
+
+function upstreamPath(url: string, stripPrefix: string | undefined): string {
+  if (!stripPrefix || !url.startsWith(stripPrefix)) return url;
+  const rest = url.slice(stripPrefix.length);
+  if (rest === '') return '/';
+  if (rest[0] === '/') return rest;
+  if (rest[0] === '?') return '/' + rest;
+  // "/v1" must not strip from "/v1beta/…": only whole segments.
+  return url;
+}
+
+type ErrorKind = 'connect' | 'timeout' | 'reset';
+
+function classify(err: Error & { code?: string }): ErrorKind {
+  switch (err.code) {
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EAI_AGAIN':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'connect';
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return 'timeout';
+    default:
+      return 'reset';
+  }
+}
+
+/**
+ * Forward one request to the route's pool and stream the answer back.
+ *
+ * One object per request drives undici's low-level dispatch API directly: no intermediate
+ * streams, no promise per chunk, backpressure through the dispatch controller. Retries pick
+ * another target (never the previous one when there is a choice) within the route's count and
+ * the pool's retry budget. Connect errors are always retried (nothing reached the target);
+ * 502/503/504 and timeouts only for idempotent methods unless the route allows it.
+ */
+export class ProxyExchange implements Dispatcher.DispatchHandler {
+  private member: PoolMember | undefined;
+  private controller: Dispatcher.DispatchController | undefined;
+  private attempt = 0;
+  private startedAt = 0;
+  private attemptStartedAt = 0;
+  private responseStarted = false;
+  private finished = false;
+  private streaming = false;
+  private deadline = 0;
+  private readonly headers: Record<string, string | string[]>;
+  private readonly path: string;
+  private readonly idempotent: boolean;
+  private readonly streamedBody: boolean;
+  private onDrain: (() => void) | undefined;
+
+  constructor(
+    private readonly route: ProxyRoute,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly fwd: ForwardRequest,
+  ) {
+    this.headers = upstreamRequestHeaders(req, fwd);
+    this.path = upstreamPath(req.url ?? '/', route.stripPrefix);
+    this.idempotent = IDEMPOTENT[req.method ?? 'GET'] === true;
+    this.streamedBody =
+      fwd.body === undefined && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0);
+    if (fwd.body !== undefined) {
+      this.headers['content-length'] = String(fwd.body.length);
+      delete this.headers['transfer-encoding'];
+    }
+  }
+
+  start(): void {
+    this.startedAt = performance.now();
+    this.deadline = Date.now() + this.route.timeoutMs;
+    this.res.on('close', () => {
+      // The client went away: stop the upstream work too (a GPU freed is worth it).
+      if (this.finished) return;
+      this.finished = true;
+      this.clientGone = true;
+      this.controller?.abort(new Error('client closed the connection'));
+    });
+    this.route.budget.recordAttempt();
+    this.dispatchAttempt();
+  }
+
+  private dispatchAttempt(): void {
+    const pool = this.route.pool;
+    let picked: PoolMember | 'no-healthy-target' | 'all-saturated';
+    const preferred = this.attempt === 0 ? this.fwd.preferred : undefined;
+    if (preferred) picked = preferred;
+    else picked = pool.pick(this.attempt === 0 ? this.fwd.pickContext : { ...this.fwd.pickContext, previous: this.member });
+    if (picked === 'no-healthy-target') return this.fail(503, 'no-healthy-target', `upstream "${pool.name}" has no healthy target`, { 'retry-after': '1' });
+    if (picked === 'all-saturated') return this.fail(503, 'upstream-saturated', `every target of upstream "${pool.name}" is at its connection limit`, { 'retry-after': '1' });
+    this.member = picked;
+    this.attempt++;
+    this.attemptStartedAt = performance.now();
+    this.controller = undefined;
+    pool.begin(picked);
+    const remaining = Math.max(1, this.deadline - Date.now());
+    let body: Dispatcher.DispatchOptions['body'] = null;
+    if (this.fwd.body !== undefined) body = this.fwd.body;
+    else if (this.streamedBody) body = this.req;
+    pool.dispatcherFor(picked).dispatch(
+      {
+        path: this.path,
+        method: this.req.method as Dispatcher.HttpMethod,
+        headers: this.headers,
+        body,
+        headersTimeout: remaining,
+        bodyTimeout: this.route.idleTimeoutMs,
+        // Our own retry logic decides; undici must not replay bodies on its own.
+        idempotent: false,
+        blocking: false,
+      } as Dispatcher.DispatchOptions,
+      this,
+    );
+  }
+
+  // ---- undici handler ----
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.finished) controller.abort(new Error('client closed the connection'));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200) return; // 1xx informational: wait for the real one
+    if (RETRYABLE_STATUS[statusCode] === true && this.mayRetry('status')) {
+      this.endAttempt({ status: statusCode, latencyMs: performance.now() - this.attemptStartedAt });
+      this.retryAfterAbort = true;
+      controller.abort(new Error('retrying on another target'));
+      return;
+    }
+    this.responseStarted = true;
+    const extra = this.fwd.onTarget?.(this.member!);
+    const out = clientResponseHeaders(headers, this.fwd.requestId, extra ? { ...this.fwd.replyHeaders, ...extra } : this.fwd.replyHeaders);
+    this.res.writeHead(statusCode, out as Record<string, string>);
+    const type = headers['content-type'];
+    this.streaming = typeof type === 'string' && type.startsWith('text/event-stream');
+    // Server-Sent Events: the client should see the headers now, not with the first event.
+    if (this.streaming) this.res.flushHeaders();
+    this.status = statusCode;
+  }
+  private status = 0;
+  private retryAfterAbort = false;
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.streaming && Date.now() > this.deadline) {
+      controller.abort(Object.assign(new Error('route timeout exceeded while receiving the body'), { code: 'UND_ERR_BODY_TIMEOUT' }));
+      return;
+    }
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.onDrain ??= () => this.controller?.resume();
+      this.res.once('drain', this.onDrain);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.endAttempt({ status: this.status, latencyMs: performance.now() - this.attemptStartedAt });
+    this.finished = true;
+    this.res.end();
+    this.fwd.onDone?.(this.status, this.member);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.retryAfterAbort) {
+      this.retryAfterAbort = false;
+      this.dispatchAttempt();
+      return;
+    }
+    const latencyMs = performance.now() - this.attemptStartedAt;
+    if (this.clientGone) {
+      // Not the target's fault: close the books on the attempt without counting a failure.
+      this.endAttempt({ status: this.status || undefined, latencyMs });
+      this.fwd.onDone?.(0, this.member);
+      return;
+    }
+    if (this.finished) return;
+    const kind = classify(err as Error & { code?: string });
+    this.endAttempt({ status: this.status || undefined, latencyMs, error: kind });
+    if (!this.responseStarted && this.mayRetry(kind)) return this.dispatchAttempt();
+    if (this.responseStarted) {
+      // Mid-stream failure: the status is already out; cutting the connection is the only honest signal.
+      this.finished = true;
+      this.res.destroy(err);
+      this.fwd.onDone?.(0, this.member);
+      return;
+    }
+    if (kind === 'timeout') return this.fail(504, 'upstream-timeout', `upstream did not answer within ${this.route.timeoutMs} ms`);
+    if (kind === 'connect') return this.fail(502, 'upstream-unreachable', `could not connect to upstream "${this.route.pool.name}": ${(err as Error & { code?: string }).code ?? err.message}`);
+    return this.fail(502, 'upstream-error', `upstream "${this.route.pool.name}" broke the exchange: ${(err as Error & { code?: string }).code ?? err.message}`);
+  }
+
+  private clientGone = false;
+  private endAttempt(outcome: AttemptOutcome): void {
+    if (!this.member) return;
+    this.route.pool.end(this.member, outcome);
+  }
+
+  private mayRetry(reason: ErrorKind | 'status'): boolean {
+    if (this.attempt > this.route.retries) return false;
+    if (Date.now() >= this.deadline) return false;
+    // A streamed request body that has started flowing cannot be replayed.
+    if (this.streamedBody && this.req.readableDidRead) return false;
+    if (reason !== 'connect' && !this.idempotent && !this.route.retryNonIdempotent) return false;
+    return this.route.budget.tryRetry();
+  }
+
+  private fail(status: number, code: string, detail: string, headers: Record<string, string> = {}): void {
+    this.finished = true;
+    writeProblem(this.res, problem(status, code, detail, { instance: this.fwd.requestId }), {
+      ...(this.fwd.replyHeaders as Record<string, string>),
+      ...headers,
+      'x-request-id': this.fwd.requestId,
+    });
+    this.fwd.onDone?.(status, this.member);
+    // Drain an unread request body so the client connection can be reused.
+    if (this.streamedBody && !this.req.readableEnded) this.req.resume();
+  }
+
+  get elapsedMs(): number {
+    return performance.now() - this.startedAt;
+  }
+}
+
+export function forward(route: ProxyRoute, req: IncomingMessage, res: ServerResponse, fwd: ForwardRequest): void {
+  new ProxyExchange(route, req, res, fwd).start();
+}

@@ -1,0 +1,95 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection, not the message, so a proxy
+ * must not forward them. `host` is also dropped: undici sets the upstream's own, and the
+ * client's goes upstream as x-forwarded-host (Kong's default, nginx's $proxy_host).
+ * `expect` is answered by this hop (Node sends 100-continue itself).
+ */
+const REQUEST_DROP: Record<string, true> = {
+  connection: true,
+  'keep-alive': true,
+  'proxy-connection': true,
+  'proxy-authenticate': true,
+  'proxy-authorization': true,
+  te: true,
+  trailer: true,
+  'transfer-encoding': true,
+  upgrade: true,
+  host: true,
+  expect: true,
+  'x-forwarded-for': true,
+  'x-forwarded-proto': true,
+  'x-forwarded-host': true,
+  'x-request-id': true,
+  'x-consumer-name': true,
+};
+
+const RESPONSE_DROP: Record<string, true> = {
+  connection: true,
+  'keep-alive': true,
+  'proxy-connection': true,
+  'proxy-authenticate': true,
+  te: true,
+  trailer: true,
+  'transfer-encoding': true,
+  upgrade: true,
+};
+
+/** Headers named in `Connection: a, b` are hop-by-hop too. */
+function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+  if (!value) return undefined;
+  const text = Array.isArray(value) ? value.join(',') : value;
+  if (text === 'keep-alive' || text === 'close') return undefined;
+  const tokens = new Set<string>();
+  for (const t of text.split(',')) {
+    const token = t.trim().toLowerCase();
+    if (token && token !== 'close' && token !== 'keep-alive') tokens.add(token);
+  }
+  return tokens.size ? tokens : undefined;
+}
+
+export interface ForwardedFacts {
+  clientIp: string;
+  proto: string;
+  requestId: string;
+  consumerName: string | undefined;
+  /** Headers a plugin consumed (credentials) and that must not reach the upstream. */
+  remove: readonly string[] | undefined;
+}
+
+export function upstreamRequestHeaders(req: IncomingMessage, facts: ForwardedFacts): Record<string, string | string[]> {
+  const source: IncomingHttpHeaders = req.headers;
+  const extra = connectionTokens(source.connection);
+  const out: Record<string, string | string[]> = {};
+  for (const name in source) {
+    if (REQUEST_DROP[name] === true || (extra && extra.has(name))) continue;
+    const value = source[name];
+    if (value !== undefined) out[name] = value;
+  }
+  if (facts.remove) for (const name of facts.remove) delete out[name];
+  const prior = source['x-forwarded-for'];
+  out['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${facts.clientIp}` : facts.clientIp;
+  out['x-forwarded-proto'] = facts.proto;
+  if (source.host) out['x-forwarded-host'] = source.host;
+  out['x-request-id'] = facts.requestId;
+  if (facts.consumerName) out['x-consumer-name'] = facts.consumerName;
+  return out;
+}
+
+export function clientResponseHeaders(
+  upstream: Record<string, string | string[] | undefined>,
+  requestId: string,
+  extra: Record<string, unknown> | undefined,
+): Record<string, string | string[] | number> {
+  const tokens = connectionTokens(upstream.connection);
+  const out: Record<string, string | string[] | number> = {};
+  for (const name in upstream) {
+    if (RESPONSE_DROP[name] === true || (tokens && tokens.has(name))) continue;
+    const value = upstream[name];
+    if (value !== undefined) out[name] = value;
+  }
+  if (extra) for (const name in extra) out[name] = extra[name] as string;
+  out['x-request-id'] = requestId;
+  return out;
+}

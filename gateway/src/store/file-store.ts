@@ -1,0 +1,182 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { writeFileAtomic } from './atomic-write.js';
+import { withFileLock } from './file-lock.js';
+import {
+  emptyState,
+  RevisionConflictError,
+  StoreUnavailableError,
+  type AuditEntry,
+  type CommitOptions,
+  type ConfigState,
+  type ConfigStore,
+  type RevisionRecord,
+} from './port.js';
+
+interface FileDocument {
+  format: 1;
+  state: ConfigState;
+  revisions: RevisionRecord[];
+  audit: AuditEntry[];
+}
+
+export interface FileStoreOptions {
+  /** How many past configurations are kept for rollback. */
+  keepRevisions?: number;
+  /** How many audit entries are kept (oldest dropped first). */
+  keepAudit?: number;
+  /** Poll interval backing up fs.watch, which can miss events on some file systems. */
+  pollMs?: number;
+}
+
+/**
+ * The embedded store: one JSON document on local disk. Every commit takes a cross-process
+ * lock, re-reads, checks the revision, and replaces the file atomically, so several gateway
+ * processes on one machine can share it and a crash never leaves half a configuration.
+ */
+export class FileStore implements ConfigStore {
+  readonly kind = 'file' as const;
+  readonly path: string;
+  private readonly lockPath: string;
+  private readonly keepRevisions: number;
+  private readonly keepAudit: number;
+  private readonly pollMs: number;
+  private readonly listeners = new Set<(revision: number) => void>();
+  private watcher: FSWatcher | undefined;
+  private poller: NodeJS.Timeout | undefined;
+  private lastSeen = { revision: -1, mtimeMs: 0, size: 0 };
+  private checking = false;
+
+  constructor(path: string, options: FileStoreOptions = {}) {
+    this.path = resolve(path);
+    this.lockPath = `${this.path}.lock`;
+    this.keepRevisions = options.keepRevisions ?? 50;
+    this.keepAudit = options.keepAudit ?? 10_000;
+    this.pollMs = options.pollMs ?? 1000;
+  }
+
+  async open(): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true });
+  }
+
+  async close(): Promise<void> {
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.poller) clearInterval(this.poller);
+    this.poller = undefined;
+    this.listeners.clear();
+  }
+
+  private async readDocument(): Promise<FileDocument> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { format: 1, state: emptyState(), revisions: [], audit: [] };
+      throw new StoreUnavailableError(`cannot read ${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      const doc = JSON.parse(text) as FileDocument;
+      doc.state = { ...emptyState(), ...doc.state };
+      doc.revisions ??= [];
+      doc.audit ??= [];
+      return doc;
+    } catch (err) {
+      // Writes are atomic, so this means someone edited the file by hand; refuse rather than guess.
+      throw new StoreUnavailableError(`${this.path} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async read(): Promise<ConfigState> {
+    return (await this.readDocument()).state;
+  }
+
+  async revision(): Promise<number> {
+    return (await this.readDocument()).state.revision;
+  }
+
+  async commit(next: ConfigState, options: CommitOptions): Promise<ConfigState> {
+    return withFileLock(this.lockPath, async () => {
+      const doc = await this.readDocument();
+      if (doc.state.revision !== options.expectedRevision)
+        throw new RevisionConflictError(options.expectedRevision, doc.state.revision);
+      const at = new Date().toISOString();
+      const state: ConfigState = { ...next, revision: options.expectedRevision + 1 };
+      const revisions = options.keepRevision
+        ? [
+            {
+              revision: state.revision,
+              at,
+              actor: options.actor,
+              action: options.action,
+              state: { upstreams: state.upstreams, routes: state.routes, consumers: state.consumers },
+            },
+            ...doc.revisions,
+          ].slice(0, this.keepRevisions)
+        : doc.revisions;
+      const audit = [...options.audit.map((a) => ({ ...a, revision: state.revision })).reverse(), ...doc.audit].slice(0, this.keepAudit);
+      await writeFileAtomic(this.path, JSON.stringify({ format: 1, state, revisions, audit } satisfies FileDocument));
+      queueMicrotask(() => this.check());
+      return state;
+    });
+  }
+
+  watch(listener: (revision: number) => void): () => void {
+    this.listeners.add(listener);
+    if (!this.poller) this.startWatching();
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  private startWatching(): void {
+    // Watch the directory, not the file: an atomic rename replaces the file's inode.
+    try {
+      const name = basename(this.path);
+      this.watcher = watch(dirname(this.path), { persistent: false }, (_event, file) => {
+        if (file === null || file === name) this.check();
+      });
+      this.watcher.on('error', () => {});
+    } catch {
+      // Polling below still works.
+    }
+    this.poller = setInterval(() => this.check(), this.pollMs);
+    this.poller.unref();
+    void this.check();
+  }
+
+  private async check(): Promise<void> {
+    if (this.checking || this.listeners.size === 0) return;
+    this.checking = true;
+    try {
+      const info = await stat(this.path).catch(() => undefined);
+      if (!info) return;
+      if (info.mtimeMs === this.lastSeen.mtimeMs && info.size === this.lastSeen.size) return;
+      const revision = await this.revision();
+      this.lastSeen = { revision, mtimeMs: info.mtimeMs, size: info.size };
+      if (revision !== this.lastRevisionTold) {
+        this.lastRevisionTold = revision;
+        for (const l of this.listeners) l(revision);
+      }
+    } catch {
+      // A torn read cannot happen (atomic rename); other errors: try again at the next tick.
+    } finally {
+      this.checking = false;
+    }
+  }
+  private lastRevisionTold = -1;
+
+  async listRevisions(limit = 50): Promise<RevisionRecord[]> {
+    return (await this.readDocument()).revisions.slice(0, limit);
+  }
+
+  async getRevision(revision: number): Promise<RevisionRecord | undefined> {
+    return (await this.readDocument()).revisions.find((r) => r.revision === revision);
+  }
+
+  async listAudit(options: { limit?: number; offset?: number } = {}): Promise<AuditEntry[]> {
+    const { limit = 100, offset = 0 } = options;
+    return (await this.readDocument()).audit.slice(offset, offset + limit);
+  }
+}
