@@ -38,6 +38,14 @@ export class TargetState extends EventEmitter {
   /** epoch ms at which the target last came back (for slow start). */
   recoveredAt = 0;
   lastCheck: CheckResult | undefined;
+  /**
+   * epoch ms from which ejections are forgiven: every `ejectMs` of clean time after an ejection
+   * lapses takes one off `ejections`, so a target that behaves again returns to the short
+   * ejection time (Envoy decrements its ejection multiplier the same way).
+   */
+  ejectionDecayFrom = 0;
+  /** Ejections refused because the pool already had `maxEjectionPercent` of its targets out. */
+  ejectionsRefused = 0;
   load: ScrapedLoad | undefined;
   requests = 0;
   failures = 0;

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Upstream } from '../../../spec/upstream.js';
 import type { TargetRegistry } from './target-registry.js';
 import { UpstreamPool } from './upstream-pool.js';
@@ -14,14 +15,21 @@ export interface PoolPlan {
  * revision that leaves an upstream untouched keeps its pool object (and so its picker state,
  * e.g. the round-robin cursor or a hash ring); a changed upstream gets a new pool over the same
  * shared targets, so health and connections carry over either way.
+ *
+ * Events, for any number of subscribers (health checking, outlier detection, metrics):
+ * 'pool-created' (pool) when a new pool comes into force, before the pools it replaces are
+ * closed, so shared targets never drop to zero references in between; 'pool-closed' (pool)
+ * just before a retired pool releases its targets. The single-slot hooks are called as well.
  */
-export class UpstreamRegistry {
+export class UpstreamRegistry extends EventEmitter {
   private pools = new Map<string, { json: string; pool: UpstreamPool }>();
   /** Called for each pool created, so health checking and metrics can attach to it. */
   onPoolCreated: ((pool: UpstreamPool) => void) | undefined;
   onPoolClosed: ((pool: UpstreamPool) => void) | undefined;
 
-  constructor(readonly targets: TargetRegistry) {}
+  constructor(readonly targets: TargetRegistry) {
+    super();
+  }
 
   /**
    * Build the pools `upstreams` needs, reusing unchanged ones. Nothing already in force is
@@ -39,6 +47,9 @@ export class UpstreamRegistry {
         continue;
       }
       const pool = new UpstreamPool(spec, this.targets);
+      // Draining set through the admin API survives an edit of the upstream.
+      if (current)
+        for (const [url, draining] of current.pool.drainOverrides) if (draining) pool.setDraining(url, true);
       created.push(pool);
       next.set(spec.name, { json, pool });
     }
@@ -51,10 +62,14 @@ export class UpstreamRegistry {
         const inUse = new Set([...next.values()].map((v) => v.pool));
         const retired = [...this.pools.values()].map((v) => v.pool).filter((p) => !inUse.has(p));
         this.pools = next;
-        for (const pool of created) this.onPoolCreated?.(pool);
+        for (const pool of created) {
+          this.onPoolCreated?.(pool);
+          this.emit('pool-created', pool);
+        }
         // Retire after the new pools hold their references, so shared targets are not released.
         for (const pool of retired) {
           this.onPoolClosed?.(pool);
+          this.emit('pool-closed', pool);
           pool.close();
         }
       },
@@ -84,6 +99,7 @@ export class UpstreamRegistry {
   close(): void {
     for (const { pool } of this.pools.values()) {
       this.onPoolClosed?.(pool);
+      this.emit('pool-closed', pool);
       pool.close();
     }
     this.pools.clear();
