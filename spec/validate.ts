@@ -30,7 +30,7 @@ const addFormats = (addFormatsModule as unknown as { default?: typeof addFormats
  * useDefaults so that a validated item is also a complete one.
  */
 export function createSpecAjv(): Ajv {
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, coerceTypes: false });
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, coerceTypes: false, verbose: true });
   (addFormats as unknown as (a: Ajv) => void)(ajv);
   return ajv;
 }
@@ -57,13 +57,11 @@ export function toFieldErrors(errors: ErrorObject[] | null | undefined, base = '
       message = 'is not a known field';
     }
     if (e.keyword === 'required') message = 'is required';
-    // A union of literals reports one error per branch; name the allowed values once instead.
-    if (e.keyword === 'const' || e.keyword === 'anyOf') {
-      const parent = e.keyword === 'const' ? e.schemaPath.replace(/\/anyOf\/\d+\/const$/, '') : e.schemaPath;
-      const key = `${path}|${parent}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const allowed = allowedLiterals(e, parent);
+    // A union of literals reports one error per branch and one for the union: keep the union's,
+    // naming the allowed values.
+    if (e.keyword === 'const' && /\/anyOf\/\d+\/const$/.test(e.schemaPath)) continue;
+    if (e.keyword === 'anyOf') {
+      const allowed = allowedLiterals(e);
       message = allowed ? `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}` : 'does not match any allowed form';
     }
     const key = `${path}|${message}`;
@@ -74,7 +72,7 @@ export function toFieldErrors(errors: ErrorObject[] | null | undefined, base = '
   return out;
 }
 
-function allowedLiterals(e: ErrorObject, _parent: string): unknown[] | undefined {
+function allowedLiterals(e: ErrorObject): unknown[] | undefined {
   const schema = (e.parentSchema ?? {}) as { anyOf?: Array<{ const?: unknown }>; const?: unknown };
   if (schema.anyOf?.every((s) => 'const' in s)) return schema.anyOf.map((s) => s.const);
   return undefined;
@@ -154,7 +152,16 @@ export function crossReferenceErrors(config: GatewayConfig): FieldError[] {
 /** Validate a whole configuration (defaults applied in place). Throws ValidationError naming every bad field. */
 export function validateConfig(input: unknown): GatewayConfig {
   const validate = validators.config;
-  if (!validate(input)) throw new ValidationError(toFieldErrors(validate.errors));
+  if (!validate(input)) {
+    const errors = toFieldErrors(validate.errors);
+    // Name broken references too, where the structure is sound enough to look.
+    try {
+      errors.push(...crossReferenceErrors(input as GatewayConfig));
+    } catch {
+      // too malformed to check references
+    }
+    throw new ValidationError(errors);
+  }
   const config = input as GatewayConfig;
   const errors = crossReferenceErrors(config);
   if (errors.length) throw new ValidationError(errors);

@@ -81,7 +81,6 @@ export async function compileGeneration(state: ConfigState, deps: CompileDeps): 
       return createServer();
     },
     logger: false,
-    disableRequestLogging: true,
     requestIdHeader: 'x-request-id',
     genReqId: newRequestId,
     bodyLimit: 10 * 1024 * 1024,

@@ -1,0 +1,52 @@
+import type { GatewayConfig } from '../../spec/config.js';
+import { startGpuWorker, type GpuWorker } from './simulator/gpu-worker.js';
+
+export const DEMO_UPSTREAM = 'demo-gpus';
+export const DEMO_WORKER_BASE_PORT = 8101;
+
+/** Three simulated GPUs; the third is an older, three-times-slower card. */
+const WORKERS = [
+  { name: 'gpu-a100-1', speed: 1 },
+  { name: 'gpu-a100-2', speed: 1 },
+  { name: 'gpu-t4-legacy', speed: 3 },
+];
+
+export function demoWorkerPorts(base = Number(process.env.DEMO_WORKER_BASE_PORT) || DEMO_WORKER_BASE_PORT): number[] {
+  return WORKERS.map((_, i) => base + i);
+}
+
+export async function startDemoWorkers(ports: number[]): Promise<GpuWorker[]> {
+  return Promise.all(
+    WORKERS.map((w, i) => startGpuWorker({ port: ports[i]!, name: w.name, speed: w.speed, slots: 4, model: 'switchboard-demo-llm' })),
+  );
+}
+
+export function demoConfig(ports: number[]): GatewayConfig {
+  return {
+    upstreams: [
+      {
+        name: DEMO_UPSTREAM,
+        algorithm: 'round-robin',
+        targets: ports.map((p) => ({ url: `http://127.0.0.1:${p}`, weight: 1, backup: false })),
+        healthCheck: {
+          active: { type: 'http', path: '/health', intervalMs: 2000, timeoutMs: 1000, healthyThreshold: 2, unhealthyThreshold: 3, expectedStatus: [200] },
+          passive: { consecutiveFailures: 5, ejectMs: 30000, maxEjectMs: 300000, maxEjectionPercent: 50, failOn: [500, 502, 503, 504] },
+        },
+      } as GatewayConfig['upstreams'][number],
+    ],
+    routes: [
+      {
+        name: 'openai',
+        methods: ['GET', 'POST'],
+        paths: ['/v1/*'],
+        upstream: DEMO_UPSTREAM,
+        auth: 'api-key',
+        timeoutMs: 120000,
+        idleTimeoutMs: 30000,
+        retries: 1,
+        docs: { summary: 'OpenAI-compatible inference', description: 'Chat and text completions, streamed with "stream": true.', tags: ['inference'], public: true },
+      } as GatewayConfig['routes'][number],
+    ],
+    consumers: [{ name: 'acme', rateLimit: { max: 600, windowMs: 60000 } } as GatewayConfig['consumers'][number]],
+  };
+}

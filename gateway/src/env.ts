@@ -1,0 +1,40 @@
+import { DEFAULT_STORE_URL } from './store/open-store.js';
+
+/** The environment of the contract, read once, with defaults. */
+export interface GatewayEnv {
+  port: number;
+  host: string;
+  adminPort: number;
+  adminHost: string;
+  storeUrl: string;
+  redisUrl: string | undefined;
+  adminEmail: string | undefined;
+  adminPassword: string | undefined;
+  /** undefined = the default: seed the demo on an empty store. */
+  demo: boolean | undefined;
+  logLevel: string;
+}
+
+function port(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`${name} must be a port number (0-65535), got "${raw}"`);
+  return value;
+}
+
+export function readEnv(env: NodeJS.ProcessEnv = process.env): GatewayEnv {
+  const demo = env.DEMO;
+  return {
+    port: port('PORT', 8080, env),
+    host: env.HOST || '0.0.0.0',
+    adminPort: port('ADMIN_PORT', 9080, env),
+    adminHost: env.ADMIN_HOST || '127.0.0.1',
+    storeUrl: env.STORE_URL || DEFAULT_STORE_URL,
+    redisUrl: env.REDIS_URL || undefined,
+    adminEmail: env.ADMIN_EMAIL || undefined,
+    adminPassword: env.ADMIN_PASSWORD || undefined,
+    demo: demo === undefined || demo === '' ? undefined : !['0', 'false', 'no', 'off'].includes(demo.toLowerCase()),
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+}

@@ -1,0 +1,46 @@
+import type { UpstreamRegistry } from '../balancer/upstream-registry.js';
+import type { RequestObserver } from '../generation/request-observer.js';
+import { Counter, GaugeFunction, Histogram, MetricsRegistry } from './prometheus.js';
+
+/** Latency buckets in seconds, from cache hits to long generations. */
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+/** The metrics of the contract, fed by the proxy and read from the pools at scrape time. */
+export class GatewayMetrics implements RequestObserver {
+  readonly registry = new MetricsRegistry();
+  readonly requests = this.registry.register(new Counter('switchboard_requests_total', 'Requests answered, by route and status.'));
+  readonly duration = this.registry.register(
+    new Histogram('switchboard_request_duration_seconds', 'Time from request to the end of the response, by route.', DURATION_BUCKETS),
+  );
+  readonly rateLimited = this.registry.register(new Counter('switchboard_ratelimit_rejected_total', 'Requests refused by a rate limit or quota, by route.'));
+
+  constructor(upstreams: UpstreamRegistry) {
+    const perTarget = function* (value: (t: import('../balancer/target-state.js').TargetState, upstream: string) => number) {
+      for (const pool of upstreams.all())
+        for (const m of pool.members) yield { labels: { upstream: pool.name, target: m.target.url }, value: value(m.target, pool.name) };
+    };
+    this.registry.register(
+      new GaugeFunction('switchboard_upstream_target_healthy', '1 when the target may receive requests (healthy and not ejected).', () =>
+        perTarget((t) => (t.isUp() ? 1 : 0)),
+      ),
+    );
+    this.registry.register(
+      new GaugeFunction('switchboard_upstream_target_inflight', 'Requests in flight to the target.', () => perTarget((t) => t.inFlight)),
+    );
+    this.registry.register(
+      new GaugeFunction('switchboard_upstream_target_latency_seconds', 'Smoothed (peak-EWMA) response latency of the target.', () =>
+        perTarget((t) => t.ewmaMs / 1000),
+      ),
+    );
+  }
+
+  completed(route: string, status: number, durationMs: number): void {
+    const key = route + '\u0000' + status;
+    this.requests.inc(key, () => ({ route, status: String(status) }));
+    this.duration.observe(route, () => ({ route }), durationMs / 1000);
+  }
+
+  render(): string {
+    return this.registry.render();
+  }
+}
