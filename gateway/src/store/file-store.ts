@@ -167,6 +167,26 @@ export class FileStore implements ConfigStore {
   }
   private lastRevisionTold = -1;
 
+  private get usagePath(): string {
+    return `${this.path}.usage.json`;
+  }
+
+  async recordKeyUsage(lastUsed: Record<string, string>): Promise<void> {
+    await withFileLock(`${this.usagePath}.lock`, async () => {
+      const current = await this.readKeyUsage();
+      for (const [id, at] of Object.entries(lastUsed)) if (!current[id] || current[id]! < at) current[id] = at;
+      await writeFileAtomic(this.usagePath, JSON.stringify(current));
+    });
+  }
+
+  async readKeyUsage(): Promise<Record<string, string>> {
+    try {
+      return JSON.parse(await readFile(this.usagePath, 'utf8')) as Record<string, string>;
+    } catch {
+      return {};
+    }
+  }
+
   async listRevisions(limit = 50): Promise<RevisionRecord[]> {
     return (await this.readDocument()).revisions.slice(0, limit);
   }

@@ -103,6 +103,13 @@ export interface ConfigStore {
   listRevisions(limit?: number): Promise<RevisionRecord[]>;
   getRevision(revision: number): Promise<RevisionRecord | undefined>;
   listAudit(options?: { limit?: number; offset?: number }): Promise<AuditEntry[]>;
+  /**
+   * API-key last-use times, kept beside the configuration rather than in it: recording them
+   * must not make a new revision (every node would recompile for a timestamp). Merged: a later
+   * time wins per key.
+   */
+  recordKeyUsage(lastUsed: Record<string, string>): Promise<void>;
+  readKeyUsage(): Promise<Record<string, string>>;
 }
 
 export function emptyState(): ConfigState {
