@@ -26,26 +26,36 @@ const USAGE = `Usage: main.js [options]
   --unhealthy           start with /health answering 503
   --help`;
 
-const { values } = parseArgs({
-  options: {
-    port: { type: 'string' },
-    count: { type: 'string' },
-    'base-port': { type: 'string' },
-    host: { type: 'string' },
-    name: { type: 'string' },
-    model: { type: 'string' },
-    slots: { type: 'string' },
-    'max-queue': { type: 'string' },
-    'prefill-ms': { type: 'string' },
-    'token-ms': { type: 'string' },
-    speed: { type: 'string' },
-    'default-max-tokens': { type: 'string' },
-    'fail-rate': { type: 'string' },
-    unhealthy: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  },
-  strict: true,
-});
+function parseCommandLine() {
+  return parseArgs({
+    options: {
+      port: { type: 'string' },
+      count: { type: 'string' },
+      'base-port': { type: 'string' },
+      host: { type: 'string' },
+      name: { type: 'string' },
+      model: { type: 'string' },
+      slots: { type: 'string' },
+      'max-queue': { type: 'string' },
+      'prefill-ms': { type: 'string' },
+      'token-ms': { type: 'string' },
+      speed: { type: 'string' },
+      'default-max-tokens': { type: 'string' },
+      'fail-rate': { type: 'string' },
+      unhealthy: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+}
+
+let values: ReturnType<typeof parseCommandLine>['values'];
+try {
+  ({ values } = parseCommandLine());
+} catch (error) {
+  console.error(`${(error as Error).message}\n\n${USAGE}`);
+  process.exit(2);
+}
 
 if (values.help === true) {
   console.log(USAGE);
@@ -63,6 +73,10 @@ function numberFlag(flag: string, raw: string | undefined): number | undefined {
 }
 
 const count = numberFlag('count', values.count) ?? 1;
+if (!Number.isInteger(count) || count < 1) {
+  console.error(`--count must be a whole number of at least 1\n\n${USAGE}`);
+  process.exit(2);
+}
 const basePort = numberFlag('base-port', values['base-port']) ?? numberFlag('port', values.port) ?? 8000;
 const speeds = (values.speed ?? '1').split(',').map((raw) => numberFlag('speed', raw) ?? 1);
 
