@@ -241,7 +241,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (Date.now() >= this.deadline) return false;
     // A streamed request body that has started flowing cannot be replayed.
     if (this.streamedBody && this.req.readableDidRead) return false;
-    if (reason !== 'connect' && !this.idempotent && !this.route.retryNonIdempotent) return false;
+    // A refused connection never reached the target: retrying it is the request's first real
+    // attempt, not extra load, so it is exempt from the budget.
+    if (reason === 'connect') return true;
+    if (!this.idempotent && !this.route.retryNonIdempotent) return false;
     return this.route.budget.tryRetry();
   }
 
