@@ -8,7 +8,6 @@ import { replaceConfig } from './config/replace-config.js';
 import { openStore } from './store/open-store.js';
 import { defaultStages } from '../../plugins/index.js';
 import { systemRoutes } from './node/system-routes.js';
-import { attachHealth } from './node/attach-health.js';
 
 /** `npm start`: one gateway process on the configured store, with the demo on an empty one. */
 async function main(): Promise<void> {
@@ -35,7 +34,6 @@ async function main(): Promise<void> {
   const node = new GatewayNode({ store, logger, port: env.port, host: env.host, stages: defaultStages(), systemRoutes });
   const gatewayMetrics = new GatewayMetrics(node.upstreams);
   node.observer = gatewayMetrics;
-  const health = attachHealth(node, logger);
   await node.start();
   const admin = await startAdmin({ env, store, node, logger, metrics: gatewayMetrics });
 
@@ -65,7 +63,6 @@ async function main(): Promise<void> {
     force.unref();
     await admin.close().catch(() => {});
     await node.close().catch(() => {});
-    health.close();
     for (const close of closers) await close().catch(() => {});
     await store.close().catch(() => {});
     process.exit(0);

@@ -8,6 +8,7 @@ import type { Generation } from '../generation/generation.js';
 import type { RequestObserver } from '../generation/request-observer.js';
 import type { RouteStage, StageServices } from '../generation/route-stage.js';
 import type { ConfigState, ConfigStore } from '../store/port.js';
+import { attachHealth } from '../health/index.js';
 
 export interface GatewayNodeOptions {
   store: ConfigStore;
@@ -30,6 +31,8 @@ export class GatewayNode {
   readonly targets = new TargetRegistry();
   readonly upstreams = new UpstreamRegistry(this.targets);
   readonly services: StageServices;
+  /** Active probes and outlier detection for every pool, across reloads. */
+  readonly health = attachHealth(this.upstreams);
   private current: Generation | undefined;
   private server: Server | undefined;
   private unwatch: (() => void) | undefined;
@@ -138,6 +141,7 @@ export class GatewayNode {
       });
     }
     await this.current?.retire();
+    this.health.close();
     this.upstreams.close();
     await this.targets.close();
   }
