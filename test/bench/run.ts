@@ -1,0 +1,76 @@
+/**
+ * `npm run bench [-- proxy|balance|all]` — the benchmarks. Each one prints a table and writes
+ * test/bench/results/<name>-<timestamp>.json and <name>-latest.json. Everything runs on
+ * 127.0.0.1, stops by itself, and kills every process it started, also on Ctrl-C.
+ *
+ * Environment: BENCH_QUICK=1 (smoke test, ~2 s per measurement), BENCH_DURATION, BENCH_WARMUP,
+ * BENCH_CONNECTIONS, BENCH_RATE, BENCH_LATENCY_CONNECTIONS, BENCH_DELAY_MS,
+ * BENCH_LOADER=wrk|autocannon, BENCH_CONTENDERS=nginx,haproxy,switchboard, BENCH_KEEP_TMP=1.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { allContenders } from './contenders.js';
+import { armWatchdog, installChildCleanup, killAllChildrenNow } from './child-processes.js';
+import { runProxyBenchAndReport } from './proxy-bench.js';
+import { readBenchSettings, type BenchSettings } from './settings.js';
+
+interface Benchmark {
+  summary: string;
+  /** Upper bound on its running time, for the watchdog. */
+  budgetSeconds(settings: BenchSettings): number;
+  run(settings: BenchSettings, workDir: string): Promise<void>;
+}
+
+const benchmarks: Record<string, Benchmark> = {
+  proxy: {
+    summary: 'proxy overhead: direct vs nginx vs HAProxy vs Switchboard, req/s, CPU per request, added p99',
+    // Two measurements per contender plus generous start-up and shutdown time each.
+    budgetSeconds: (settings) => allContenders.length * 2 * (settings.warmupSeconds + settings.durationSeconds + 45) + 60,
+    run: runProxyBenchAndReport,
+  },
+};
+
+function usage(): string {
+  const lines = Object.entries(benchmarks).map(([name, benchmark]) => `  ${name.padEnd(8)} ${benchmark.summary}`);
+  return ['usage: npm run bench [-- <benchmark>|all]   (default: proxy)', ...lines].join('\n');
+}
+
+async function main(): Promise<number> {
+  const requested = process.argv[2] ?? 'proxy';
+  if (requested === '--help' || requested === '-h') {
+    process.stdout.write(`${usage()}\n`);
+    return 0;
+  }
+  if (requested === 'balance') {
+    process.stderr.write('bench: the balance benchmark is not written yet\n');
+    return 2;
+  }
+  const names = requested === 'all' ? Object.keys(benchmarks) : [requested];
+  const unknown = names.filter((name) => benchmarks[name] === undefined);
+  if (unknown.length > 0) {
+    process.stderr.write(`bench: unknown benchmark ${unknown.join(', ')}\n${usage()}\n`);
+    return 2;
+  }
+
+  const settings = readBenchSettings();
+  installChildCleanup();
+  const workDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-'));
+  armWatchdog(names.reduce((total, name) => total + benchmarks[name]!.budgetSeconds(settings), 0) * 1000);
+  try {
+    for (const name of names) await benchmarks[name]!.run(settings, workDir);
+    return 0;
+  } finally {
+    killAllChildrenNow();
+    if (process.env.BENCH_KEEP_TMP === '1') process.stdout.write(`kept ${workDir}\n`);
+    else rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`bench: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);
