@@ -62,9 +62,10 @@ function toProblem(err: FastifyError, request: FastifyRequest): { p: Problem; he
   return { p: problem(status, status >= 500 ? 'internal-error' : 'bad-request', detail, { instance: request.id }), headers: {} };
 }
 
-/** find-my-way spells a trailing wildcard `*`; the contract's `/prefix/*` means the same. */
-function fastifyPath(path: string): string {
-  return path;
+/** A configured host matches with or without a port, in any case (Kong's rule); `host:port` matches exactly. */
+function hostMatcher(host: string): string | RegExp {
+  if (host.includes(':')) return host.toLowerCase();
+  return new RegExp(`^${host.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(:\\d+)?$`, 'i');
 }
 
 /**
@@ -187,9 +188,10 @@ async function routeScope(scope: FastifyInstance, route: Route, pool: UpstreamPo
     for (const host of hosts) {
       scope.route({
         method: route.methods ?? ['GET', 'POST'],
-        url: fastifyPath(path),
+        // find-my-way's trailing `*` is the contract's `/prefix/*` as is.
+        url: path,
         bodyLimit,
-        ...(host ? { constraints: { host } } : {}),
+        ...(host ? { constraints: { host: hostMatcher(host) } } : {}),
         schema: {
           ...(route.schema?.body && route.methods?.some((m) => BODY_METHODS.has(m)) ? { body: route.schema.body } : {}),
           ...(route.schema?.querystring ? { querystring: route.schema.querystring } : {}),
