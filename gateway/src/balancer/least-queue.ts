@@ -1,0 +1,104 @@
+import type { CreatePicker, PickerOptions, PoolMember } from './picker.js';
+import { unseededRandom, type Random } from './prng.js';
+import { LoadScraper } from './load-scraper.js';
+
+/** A worker whose load report is older than staleMs: treated as full, not as idle. */
+const SATURATED = 1e9;
+/** Members within this many queued requests (per unit of weight) of the best share the traffic. */
+const MARGIN = 1;
+/**
+ * KV-cache usage above this starts to cost: vLLM preempts running sequences when its cache is
+ * full, so a worker at 100% is about to get slower for everyone; at 1.0 it counts as
+ * CACHE_PENALTY requests busier.
+ */
+const CACHE_KNEE = 0.9;
+const CACHE_PENALTY = 4;
+
+export interface LeastQueueOptions {
+  random?: Random;
+  now?: () => number;
+  /** false: do not start the /metrics scraper (tests feed `target.load` themselves). */
+  scrape?: boolean;
+}
+
+/**
+ * Least queue for GPU model servers. A server's real backlog is what it reports on /metrics
+ * (requests waiting for a batch slot plus those running); the gateway's in-flight count alone
+ * misses other clients of the same worker and says nothing of per-request cost.
+ *
+ * Score = (waiting + running + dispatched-since-last-scrape + cache penalty) / effectiveWeight.
+ * The dispatch counter makes the score move between scrapes: without it every request in a one
+ * second window would go to the worker that looked idle at the last scrape.
+ *
+ * The pick is weighted random among the members within MARGIN of the best score, not always the
+ * single best, so several gateway nodes reading the same scrape do not all stampede one idle
+ * worker (the herd effect that power-of-two choices also avoids).
+ *
+ * Staleness: a member whose load is missing or older than `loadMetrics.staleMs` scores as
+ * saturated, so a worker whose /metrics hangs stops receiving work. If no member has a fresh
+ * load (scraping disabled by the network, or the first second after start) the picker falls back
+ * to least-connections on the gateway's own in-flight counts.
+ */
+export function createLeastQueuePicker({ members, upstream }: PickerOptions, opts: LeastQueueOptions = {}) {
+  const random = opts.random ?? unseededRandom();
+  const now = opts.now ?? Date.now;
+  const staleMs = upstream.loadMetrics?.staleMs ?? 5000;
+  let size = 0;
+  for (const m of members) if (m.index + 1 > size) size = m.index + 1;
+  const sinceScrape = new Float64Array(size);
+  let scores = new Float64Array(Math.max(1, members.length));
+  const scraper =
+    opts.scrape === false
+      ? undefined
+      : new LoadScraper(members, upstream.loadMetrics, (m) => {
+          sinceScrape[m.index] = 0;
+        }).start();
+
+  return {
+    /** Requests dispatched to `member` since its last scrape (for tests and the health API). */
+    dispatchedSinceScrape(member: PoolMember): number {
+      return sinceScrape[member.index] ?? 0;
+    },
+    /** Tell the picker a fresh load was stored for `member` (done by the scraper). */
+    scraped(member: PoolMember): void {
+      sinceScrape[member.index] = 0;
+    },
+    pick(eligible: readonly PoolMember[]): PoolMember {
+      const n = eligible.length;
+      if (n > scores.length) scores = new Float64Array(n);
+      const t = now();
+      let fresh = false;
+      for (let i = 0; i < n; i++) {
+        const m = eligible[i]!;
+        const load = m.target.load;
+        if (load !== undefined && t - load.at <= staleMs) {
+          fresh = true;
+          const cache = load.cacheUsage > CACHE_KNEE ? ((load.cacheUsage - CACHE_KNEE) / (1 - CACHE_KNEE)) * CACHE_PENALTY : 0;
+          scores[i] = (load.waiting + load.running + (sinceScrape[m.index] ?? 0) + cache) / m.effectiveWeight;
+        } else scores[i] = SATURATED;
+      }
+      if (!fresh) for (let i = 0; i < n; i++) scores[i] = (eligible[i]!.target.inFlight + 1) / eligible[i]!.effectiveWeight;
+      let best = Infinity;
+      for (let i = 0; i < n; i++) if (scores[i]! < best) best = scores[i]!;
+      const limit = best + MARGIN;
+      let total = 0;
+      for (let i = 0; i < n; i++) if (scores[i]! <= limit) total += eligible[i]!.effectiveWeight;
+      let r = random() * total;
+      let chosen: PoolMember | undefined;
+      for (let i = 0; i < n; i++) {
+        if (scores[i]! > limit) continue;
+        chosen = eligible[i]!;
+        r -= chosen.effectiveWeight;
+        if (r < 0) break;
+      }
+      const member = chosen!;
+      if (member.index < size) sinceScrape[member.index]!++;
+      return member;
+    },
+    close(): void {
+      scraper?.stop();
+    },
+  };
+}
+
+export const createPicker: CreatePicker = (options) => createLeastQueuePicker(options);
