@@ -5,7 +5,7 @@ import { hashKeyFor } from '../balancer/hash-key.js';
 import type { UpstreamPool } from '../balancer/upstream-pool.js';
 import { PROBLEM_CONTENT_TYPE, problem, ProblemError, type Problem } from '../errors.js';
 import { forward, type ProxyRoute } from '../proxy/forward.js';
-import { RetryBudget } from '../proxy/retry-budget.js';
+import { retryBudgetFor } from '../proxy/retry-budget.js';
 import type { ConfigState } from '../store/port.js';
 import { Generation } from './generation.js';
 import type { GenerationContext, RouteStage, StageServices } from './route-stage.js';
@@ -85,6 +85,10 @@ export async function compileGeneration(state: ConfigState, deps: CompileDeps): 
     requestIdHeader: 'x-request-id',
     genReqId: newRequestId,
     bodyLimit: 10 * 1024 * 1024,
+    // A 400 must name every failing field, not the first; and a schema's additionalProperties:
+    // false must refuse extra fields, not silently drop them from a parsed copy (the raw body
+    // is what goes upstream).
+    ajv: { customOptions: { allErrors: true, removeAdditional: false } },
     return503OnClosing: false,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 500 },
     trustProxy: false,
@@ -121,7 +125,7 @@ async function routeScope(scope: FastifyInstance, route: Route, pool: UpstreamPo
   const proxyRoute: ProxyRoute = {
     name: route.name,
     pool,
-    budget: new RetryBudget(pool.spec.retryBudgetPercent ?? 20),
+    budget: retryBudgetFor(pool),
     stripPrefix: route.stripPrefix,
     timeoutMs: route.timeoutMs ?? 120_000,
     idleTimeoutMs: route.idleTimeoutMs ?? 30_000,
@@ -197,7 +201,6 @@ async function routeScope(scope: FastifyInstance, route: Route, pool: UpstreamPo
           ...(route.schema?.querystring ? { querystring: route.schema.querystring } : {}),
           ...(route.schema?.headers ? { headers: route.schema.headers } : {}),
         },
-        config: { route },
         handler,
       });
     }

@@ -34,6 +34,13 @@ export interface ForwardRequest extends ForwardedFacts {
   onTarget: ((member: PoolMember) => Record<string, string> | undefined) | undefined;
 }
 
+/**
+ * Request bodies up to this size are read before the first attempt when the route may retry
+ * the request (Envoy's per-request retry buffer): a 503 from a worker with a full queue can then
+ * go to another worker. Larger bodies stream through and are not replayed.
+ */
+export const REPLAY_BUFFER_BYTES = 64 * 1024;
+
 const IDEMPOTENT: Record<string, true> = { GET: true, HEAD: true, OPTIONS: true, PUT: true, DELETE: true, TRACE: true };
 const RETRYABLE_STATUS: Record<number, true> = { 502: true, 503: true, 504: true };
 
@@ -88,7 +95,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   private readonly headers: Record<string, string | string[]>;
   private readonly path: string;
   private readonly idempotent: boolean;
-  private readonly streamedBody: boolean;
+  private streamedBody: boolean;
+  private replayBody: Buffer | undefined;
   private onDrain: (() => void) | undefined;
 
   constructor(
@@ -118,8 +126,24 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       this.clientGone = true;
       this.controller?.abort(new Error('client closed the connection'));
     });
-    this.route.budget.recordAttempt();
+    this.route.budget.requestStarted();
+    const length = Number(this.req.headers['content-length'] ?? -1);
+    const mayRetryBody = this.route.retries > 0 && (this.idempotent || this.route.retryNonIdempotent);
+    if (this.streamedBody && mayRetryBody && length > 0 && length <= REPLAY_BUFFER_BYTES) return this.bufferThenDispatch();
     this.dispatchAttempt();
+  }
+
+  private bufferThenDispatch(): void {
+    const chunks: Buffer[] = [];
+    this.req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    this.req.once('end', () => {
+      if (this.finished) return;
+      this.replayBody = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+      this.streamedBody = false;
+      this.headers['content-length'] = String(this.replayBody!.length);
+      this.dispatchAttempt();
+    });
+    this.req.once('error', () => {});
   }
 
   private dispatchAttempt(): void {
@@ -138,6 +162,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     const remaining = Math.max(1, this.deadline - Date.now());
     let body: Dispatcher.DispatchOptions['body'] = null;
     if (this.fwd.body !== undefined) body = this.fwd.body;
+    else if (this.replayBody !== undefined) body = this.replayBody;
     else if (this.streamedBody) body = this.req;
     pool.dispatcherFor(picked).dispatch(
       {
@@ -198,6 +223,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.endAttempt({ status: this.status, latencyMs: performance.now() - this.attemptStartedAt });
     this.finished = true;
     this.res.end();
+    this.releaseBudget();
     this.fwd.onDone?.(this.status, this.member);
   }
 
@@ -211,6 +237,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (this.clientGone) {
       // Not the target's fault: close the books on the attempt without counting a failure.
       this.endAttempt({ status: this.status || undefined, latencyMs });
+      this.releaseBudget();
       this.fwd.onDone?.(0, this.member);
       return;
     }
@@ -222,6 +249,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       // Mid-stream failure: the status is already out; cutting the connection is the only honest signal.
       this.finished = true;
       this.res.destroy(err);
+      this.releaseBudget();
       this.fwd.onDone?.(0, this.member);
       return;
     }
@@ -231,6 +259,15 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   private clientGone = false;
+  private retryTokens = 0;
+  private budgetReleased = false;
+
+  /** The exchange is over for the budget's purposes (exactly once). */
+  private releaseBudget(): void {
+    if (this.budgetReleased) return;
+    this.budgetReleased = true;
+    this.route.budget.requestEnded(this.retryTokens);
+  }
   private endAttempt(outcome: AttemptOutcome): void {
     if (!this.member) return;
     this.route.pool.end(this.member, outcome);
@@ -245,7 +282,9 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     // attempt, not extra load, so it is exempt from the budget.
     if (reason === 'connect') return true;
     if (!this.idempotent && !this.route.retryNonIdempotent) return false;
-    return this.route.budget.tryRetry();
+    if (!this.route.budget.tryRetry()) return false;
+    this.retryTokens++;
+    return true;
   }
 
   private fail(status: number, code: string, detail: string, headers: Record<string, string> = {}): void {
@@ -255,6 +294,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       ...headers,
       'x-request-id': this.fwd.requestId,
     });
+    this.releaseBudget();
     this.fwd.onDone?.(status, this.member);
     // Drain an unread request body so the client connection can be reused.
     if (this.streamedBody && !this.req.readableEnded) this.req.resume();

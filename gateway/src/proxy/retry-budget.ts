@@ -1,44 +1,50 @@
+import type { UpstreamPool } from '../balancer/upstream-pool.js';
+
 /**
- * Retries may add at most `percent` of the first attempts seen in the last window (with a
- * floor so a quiet pool can still retry): during an outage this stops retries from
- * multiplying load on whatever is left (Envoy's retry budget, Finagle's RetryBudget).
+ * Envoy's retry budget: retries in flight may be at most `percent` of the requests in flight to
+ * the same upstream (never fewer than `minConcurrent`). In calm times a retry is always there;
+ * in an outage, when every request fails, retries cannot multiply the load on what is left.
  */
 export class RetryBudget {
-  private windowStart = 0;
-  private attempts = 0;
-  private retries = 0;
-  private previousAttempts = 0;
-  private previousRetries = 0;
+  private activeRequests = 0;
+  private activeRetries = 0;
 
   constructor(
     private readonly percent: number,
-    private readonly minPerWindow = 3,
-    private readonly windowMs = 1000,
+    private readonly minConcurrent = 3,
   ) {}
 
-  private roll(now: number): void {
-    if (now - this.windowStart < this.windowMs) return;
-    const elapsedWindows = Math.floor((now - this.windowStart) / this.windowMs);
-    this.previousAttempts = elapsedWindows === 1 ? this.attempts : 0;
-    this.previousRetries = elapsedWindows === 1 ? this.retries : 0;
-    this.attempts = 0;
-    this.retries = 0;
-    this.windowStart = now;
+  requestStarted(): void {
+    this.activeRequests++;
   }
 
-  recordAttempt(now = Date.now()): void {
-    this.roll(now);
-    this.attempts++;
+  /** The request ends; `retries` = how many retry tokens it took. */
+  requestEnded(retries: number): void {
+    this.activeRequests--;
+    this.activeRetries -= retries;
   }
 
-  /** Take one retry token if the budget allows it. */
-  tryRetry(now = Date.now()): boolean {
-    this.roll(now);
-    const base = this.attempts + this.previousAttempts;
-    const used = this.retries + this.previousRetries;
-    const allowed = Math.max(this.minPerWindow, (base * this.percent) / 100);
-    if (used >= allowed) return false;
-    this.retries++;
+  /** Take a retry token if the budget allows it; the request holds it until it ends. */
+  tryRetry(): boolean {
+    const allowed = Math.max(this.minConcurrent, (this.activeRequests * this.percent) / 100);
+    if (this.activeRetries >= allowed) return false;
+    this.activeRetries++;
     return true;
   }
+
+  get inFlight(): { requests: number; retries: number } {
+    return { requests: this.activeRequests, retries: this.activeRetries };
+  }
+}
+
+const budgets = new WeakMap<UpstreamPool, RetryBudget>();
+
+/** One budget per upstream pool, shared by every route that uses it. */
+export function retryBudgetFor(pool: UpstreamPool): RetryBudget {
+  let budget = budgets.get(pool);
+  if (!budget) {
+    budget = new RetryBudget(pool.spec.retryBudgetPercent ?? 20);
+    budgets.set(pool, budget);
+  }
+  return budget;
 }
