@@ -1,37 +1,76 @@
-import Fastify, { type FastifyBaseLogger } from 'fastify';
+import type { AddressInfo } from 'node:net';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { createSpecAjv } from '../../../spec/validate.js';
+import { ConfigService } from '../config/config-service.js';
 import type { GatewayEnv } from '../env.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { GatewayNode } from '../node/gateway-node.js';
 import type { ConfigStore } from '../store/port.js';
+import { adminApi } from './admin-api.js';
+import { prepareAdminIdentity } from './admin-identity.js';
+import { registerAdminOpenApi, registerOpenApiDocument } from './admin-openapi.js';
+import { installProblemHandler } from './problem-handler.js';
 
 export interface AdminOptions {
-  env: GatewayEnv;
+  env: Pick<GatewayEnv, 'adminPort' | 'adminHost' | 'adminEmail' | 'adminPassword'>;
   store: ConfigStore;
-  node: GatewayNode;
+  node: GatewayNode | undefined;
   logger: FastifyBaseLogger;
-  metrics: GatewayMetrics;
+  metrics: GatewayMetrics | undefined;
 }
 
 export interface AdminServer {
   url: string;
   initialEmail: string | undefined;
   initialPassword: string | undefined;
+  app: FastifyInstance;
+  service: ConfigService;
   close(): Promise<void>;
 }
 
-/** The admin listener (loopback by default): metrics now; the admin API and console build on it. */
+/**
+ * The admin listener (loopback by default): the admin API under /api/v1, its OpenAPI document
+ * and docs, /metrics and /healthz. Request bodies are validated by the same ajv settings as
+ * spec/validate.ts (every error at once, defaults applied, no silent stripping of unknown
+ * fields, no type coercion) so the API and `switchboard validate` judge a document alike.
+ */
 export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
-  const app = Fastify({ logger: false });
-  app.get('/metrics', (_request, reply) => {
-    reply.type('text/plain; version=0.0.4; charset=utf-8').send(options.metrics.render());
+  const service = new ConfigService(options.store);
+  const identity = await prepareAdminIdentity(service, options.env);
+  const app = Fastify({
+    loggerInstance: options.logger,
+    // One line per admin request would drown the gateway's own log; errors and sign-ins are logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 16 * 1024 * 1024,
+    schemaController: { compilersFactory: { buildValidator: specValidatorCompiler as never } },
   });
-  app.get('/healthz', () => ({ status: 'ok', revision: options.node.revision }));
+  installProblemHandler(app);
+  app.get('/metrics', { schema: { hide: true } }, (_request, reply) => {
+    reply.type('text/plain; version=0.0.4; charset=utf-8').send(options.metrics?.render() ?? '');
+  });
+  app.get('/healthz', { schema: { hide: true } }, () => ({ status: 'ok', revision: options.node?.revision ?? null }));
+  await registerAdminOpenApi(app);
+  registerOpenApiDocument(app);
+  await app.register(adminApi, {
+    prefix: '/api/v1',
+    jwtSecret: identity.jwtSecret,
+    deps: { service, node: options.node, logger: options.logger, actorOf: (request) => ({ email: request.adminUser?.email ?? 'unknown' }) },
+  });
   await app.listen({ port: options.env.adminPort, host: options.env.adminHost });
-  const address = app.server.address() as import('node:net').AddressInfo;
+  const address = app.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
-    url: `http://${options.env.adminHost}:${address.port}`,
-    initialEmail: undefined,
-    initialPassword: undefined,
+    url: `http://${host}:${address.port}`,
+    initialEmail: identity.initialEmail,
+    initialPassword: identity.initialPassword,
+    app,
+    service,
     close: () => app.close(),
   };
+}
+
+/** Fastify's validator compiler over one spec ajv per admin server. */
+function specValidatorCompiler() {
+  const ajv = createSpecAjv();
+  return ({ schema }: { schema: unknown }) => ajv.compile(schema as object);
 }

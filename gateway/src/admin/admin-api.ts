@@ -1,0 +1,31 @@
+import type { FastifyInstance } from 'fastify';
+import { registerAdminJwt, guardAdminRoutes, registerLoginRoute } from './admin-auth.js';
+import type { AdminDeps } from './admin-deps.js';
+import { registerCollection } from './collection-routes.js';
+import { registerConfigRoutes } from './config-routes.js';
+import { registerConsumerKeyRoutes } from './consumer-keys-routes.js';
+import { registerHealthRoutes } from './health-routes.js';
+import { installProblemHandler } from './problem-handler.js';
+
+export interface AdminApiOptions {
+  deps: AdminDeps;
+  jwtSecret: string;
+}
+
+/** `/api/v1`: login in the open, everything else behind a token and a role. */
+export async function adminApi(app: FastifyInstance, options: AdminApiOptions): Promise<void> {
+  const { deps } = options;
+  installProblemHandler(app);
+  await registerAdminJwt(app, options.jwtSecret);
+  registerLoginRoute(app, deps);
+  await app.register(async (secured) => {
+    guardAdminRoutes(secured, deps);
+    registerCollection(secured, deps, 'upstreams');
+    registerCollection(secured, deps, 'routes');
+    registerCollection(secured, deps, 'consumers');
+    registerCollection(secured, deps, 'users', 'admin');
+    registerConfigRoutes(secured, deps);
+    registerHealthRoutes(secured, deps);
+    registerConsumerKeyRoutes(secured, { store: deps.service.store });
+  });
+}

@@ -1,0 +1,46 @@
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import { toFieldErrors, ValidationError } from '../../../spec/validate.js';
+import { problem, ProblemError, PROBLEM_CONTENT_TYPE, type Problem } from '../errors.js';
+import { RevisionConflictError, StoreUnavailableError } from '../store/port.js';
+
+export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<string, string> = {}): FastifyReply {
+  // Sent as a string so no route's response schema can reshape (or strip) the problem.
+  return reply.code(p.status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(p));
+}
+
+/**
+ * Every admin error leaves as RFC 9457 problem+json, made here and only here: our own
+ * ProblemErrors, schema failures (with every bad field in `errors`), a store that is away (503,
+ * so clients retry; the gateway keeps serving meanwhile), and Fastify's own 4xx.
+ */
+export function installProblemHandler(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof ProblemError) return sendProblem(reply, error.problem, error.headers);
+    if (error.validation) {
+      const base = error.validationContext && error.validationContext !== 'body' ? `/${error.validationContext}` : '';
+      const errors = toFieldErrors(error.validation as never, base);
+      return sendProblem(reply, problem(400, 'validation', describe(errors.length), { errors }));
+    }
+    if (error instanceof ValidationError) return sendProblem(reply, problem(400, 'validation', describe(error.errors.length), { errors: error.errors }));
+    if (error instanceof StoreUnavailableError) {
+      request.log.warn({ err: error }, 'configuration store unavailable');
+      return sendProblem(reply, problem(503, 'store-unavailable', 'the configuration store is unreachable; nothing was changed, try again shortly'), { 'retry-after': '5' });
+    }
+    if (error instanceof RevisionConflictError)
+      return sendProblem(reply, problem(409, 'concurrent-change', 'the configuration kept changing under this request; try again'));
+    const status = error.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      const code = (error.code ?? 'bad-request').toLowerCase().replace(/^fst_(err_)?/, '').replace(/_/g, '-');
+      return sendProblem(reply, problem(status, code, error.message));
+    }
+    request.log.error({ err: error }, 'admin request failed');
+    return sendProblem(reply, problem(500, 'internal', 'the request failed on the server; the error is logged'));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, problem(404, 'not-found', `no admin endpoint ${request.method} ${request.url.split('?')[0]}`)),
+  );
+}
+
+function describe(count: number): string {
+  return count === 1 ? 'one field is invalid; see errors' : `${count} fields are invalid; see errors`;
+}
