@@ -1,0 +1,32 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Caller, GenerationContext } from '../../gateway/src/generation/route-stage.js';
+import { keyIndexFor, type KeyIndex } from '../../gateway/src/keys/key-index.js';
+import { KeyUsageBatch } from '../../gateway/src/keys/key-usage.js';
+import type { ConfigStore } from '../../gateway/src/store/port.js';
+import { sharedService } from '../stage-plugin.js';
+
+/**
+ * API-key verification for the auth stage: the generation's key index (Map by lookup prefix,
+ * then one constant-time HMAC comparison; verified keys cached) and the node's last-use batch.
+ * Synchronous and allocation-free for a key already seen in this generation.
+ */
+export class ApiKeyVerifier {
+  private readonly index: KeyIndex;
+  private readonly usage: KeyUsageBatch;
+
+  constructor(ctx: GenerationContext) {
+    this.index = keyIndexFor(ctx.state);
+    this.usage = sharedService(ctx.services, 'key-usage', () => {
+      const shared = ctx.services.shared;
+      return new KeyUsageBatch(() => shared.get('store') as ConfigStore | undefined, ctx.services.logger as FastifyBaseLogger);
+    });
+  }
+
+  verify(key: string): Caller | undefined {
+    const now = Date.now();
+    const entry = this.index.verify(key, now);
+    if (entry === undefined) return undefined;
+    this.usage.touch(entry.id, now);
+    return entry.caller;
+  }
+}

@@ -1,0 +1,65 @@
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { Route } from '../../spec/route.js';
+import type { GenerationContext, RouteStage } from '../../gateway/src/generation/route-stage.js';
+import { KEY_MARKER } from '../../gateway/src/keys/api-key.js';
+import { ApiKeyVerifier } from '../api-key/index.js';
+import { JwtVerifier } from '../jwt/index.js';
+import { routePlugin, unauthorized } from '../stage-plugin.js';
+
+/**
+ * Both credential headers are removed on every authenticated route, whichever one carried the
+ * credential: the gateway is the trust boundary, and a second secret the upstream never asked
+ * for must not leak past it.
+ */
+const CONSUMED = ['x-api-key', 'authorization'];
+
+/** `Bearer <token>` → token; anything else → undefined. */
+function bearer(value: string | undefined): string | undefined {
+  if (value === undefined || value.length < 8) return undefined;
+  const scheme = value.charCodeAt(0) | 0x20;
+  if (scheme !== 0x62 /* b */ || value.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
+  const token = value.slice(7).trim();
+  return token.length ? token : undefined;
+}
+
+const authPlugin = routePlugin<{ route: Route; ctx: GenerationContext }>('auth', async (scope, { route, ctx }) => {
+  const mode = route.auth;
+  const keys = mode === 'api-key' || mode === 'api-key-or-jwt' ? new ApiKeyVerifier(ctx) : undefined;
+  const jwt = mode === 'jwt' || mode === 'api-key-or-jwt' ? new JwtVerifier(ctx) : undefined;
+  if (jwt) await jwt.register(scope, route);
+
+  scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const headers = request.headers;
+    request.consumedHeaders = CONSUMED;
+    const headerKey = headers['x-api-key'];
+    if (keys !== undefined && typeof headerKey === 'string') {
+      const caller = keys.verify(headerKey);
+      if (caller === undefined) return done(unauthorized());
+      request.caller = caller;
+      return done();
+    }
+    const token = bearer(headers.authorization);
+    if (token === undefined) return done(unauthorized());
+    // Our keys announce themselves; a JWT never starts with the marker (it starts with "eyJ").
+    if (keys !== undefined && (jwt === undefined || token.startsWith(KEY_MARKER))) {
+      const caller = keys.verify(token);
+      if (caller === undefined) return done(unauthorized());
+      request.caller = caller;
+      return done();
+    }
+    jwt!.verify(request, (caller) => {
+      if (caller === undefined) return done(unauthorized());
+      request.caller = caller;
+      done();
+    });
+  });
+});
+
+/** Who is calling: `auth: api-key | jwt | api-key-or-jwt`. The same 401 for every failure. */
+export const authStage: RouteStage = {
+  name: 'auth',
+  applies: (route) => route.auth !== undefined && route.auth !== 'none',
+  async register(scope, route, ctx) {
+    await scope.register(authPlugin, { route, ctx });
+  },
+};

@@ -1,0 +1,121 @@
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { Route } from '../../spec/route.js';
+import type { RouteStage } from '../../gateway/src/generation/route-stage.js';
+import { routePlugin } from '../stage-plugin.js';
+
+type CorsSpec = NonNullable<Route['cors']>;
+
+/** Response headers a browser script may read: the ones the contract promises partners. */
+const EXPOSED = 'x-request-id, ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after, x-quota-limit, x-quota-remaining, x-quota-reset';
+
+/**
+ * `origins` entries: `*`, an exact origin (`https://app.example.com`), or a subdomain wildcard
+ * (`https://*.example.com`). Compiled once per generation into a predicate.
+ */
+export function originMatcher(origins: readonly string[]): { any: boolean; allows(origin: string): boolean } {
+  const any = origins.includes('*');
+  const exact = new Set<string>();
+  const suffixes: Array<{ scheme: string; suffix: string }> = [];
+  for (const o of origins) {
+    const wildcard = /^([a-z][a-z0-9+.-]*:\/\/)\*(\..+)$/i.exec(o);
+    if (wildcard) suffixes.push({ scheme: wildcard[1]!.toLowerCase(), suffix: wildcard[2]!.toLowerCase() });
+    else if (o !== '*') exact.add(o.toLowerCase().replace(/\/$/, ''));
+  }
+  return {
+    any,
+    allows(origin: string): boolean {
+      if (any) return true;
+      const o = origin.toLowerCase();
+      if (exact.has(o)) return true;
+      for (const { scheme, suffix } of suffixes) if (o.startsWith(scheme) && o.endsWith(suffix) && o.length > scheme.length + suffix.length) return true;
+      return false;
+    },
+  };
+}
+
+export interface CorsPolicy {
+  preflight(request: FastifyRequest, reply: FastifyReply): void;
+  /** Headers for an actual (non-preflight) cross-origin request. */
+  decorate(origin: string, reply: FastifyReply): void;
+}
+
+export function corsPolicy(spec: CorsSpec, routeMethods: readonly string[]): CorsPolicy {
+  const origins = originMatcher(spec.origins ?? ['*']);
+  const credentials = spec.credentials === true;
+  // With credentials the browser refuses `*`; echo the origin instead (what @fastify/cors does).
+  const echo = credentials || !origins.any;
+  const allowMethods = (spec.methods?.length ? spec.methods : routeMethods).join(', ');
+  const allowHeaders = spec.headers?.length ? spec.headers.join(', ') : undefined;
+  const maxAge = String(spec.maxAgeSeconds ?? 600);
+  return {
+    decorate(origin, reply) {
+      if (!origins.allows(origin)) return;
+      reply.header('access-control-allow-origin', echo ? origin : '*');
+      if (echo) reply.header('vary', 'Origin');
+      if (credentials) reply.header('access-control-allow-credentials', 'true');
+      reply.header('access-control-expose-headers', EXPOSED);
+    },
+    preflight(request, reply) {
+      const origin = request.headers.origin!;
+      reply.header('vary', 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers');
+      if (origins.allows(origin)) {
+        reply.header('access-control-allow-origin', echo ? origin : '*');
+        if (credentials) reply.header('access-control-allow-credentials', 'true');
+        reply.header('access-control-allow-methods', allowMethods);
+        // No configured list: allow what the browser asks for (@fastify/cors's default).
+        const asked = request.headers['access-control-request-headers'];
+        const headers = allowHeaders ?? asked;
+        if (headers) reply.header('access-control-allow-headers', headers);
+        reply.header('access-control-max-age', maxAge);
+      }
+      // A refused origin still gets a 204, just without the allow headers: the browser blocks it.
+      reply.code(204).header('content-length', '0').send();
+    },
+  };
+}
+
+const corsPlugin = routePlugin<{ route: Route }>('cors', async (scope, { route }) => {
+  const methods = route.methods ?? ['GET', 'POST'];
+  const policy = corsPolicy(route.cors!, methods);
+  scope.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const origin = request.headers.origin;
+    if (origin === undefined) return done();
+    if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) {
+      // The gateway answers preflights itself; they carry no credentials and must not reach auth.
+      policy.preflight(request, reply);
+      return;
+    }
+    policy.decorate(origin, reply);
+    done();
+  });
+
+  // A route that does not list OPTIONS would 404 its preflight at the router: give each of its
+  // paths an OPTIONS route. Its only real answer is the preflight above; a plain OPTIONS gets
+  // the allowed methods.
+  if (!methods.includes('OPTIONS')) {
+    const allow = methods.join(', ');
+    const hosts = route.hosts?.length ? route.hosts : [undefined];
+    for (const url of route.paths)
+      for (const host of hosts)
+        scope.route({
+          method: 'OPTIONS',
+          url,
+          ...(host ? { constraints: { host } } : {}),
+          handler: (_request, reply) => {
+            reply.code(204).header('allow', allow).header('content-length', '0').send();
+          },
+        });
+  }
+});
+
+/**
+ * Second stage, before auth: a preflight has no credentials, and a 401 or 429 must carry the
+ * CORS headers or the browser hides it from the calling script.
+ */
+export const corsStage: RouteStage = {
+  name: 'cors',
+  applies: (route) => route.cors !== undefined,
+  async register(scope, route) {
+    await scope.register(corsPlugin, { route });
+  },
+};

@@ -1,0 +1,99 @@
+import { createRequire } from 'node:module';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Stored } from '../../gateway/src/store/port.js';
+import type { Route } from '../../spec/route.js';
+import { ProblemError } from '../../gateway/src/errors.js';
+import { clientAddress } from '../../gateway/src/generation/client-address.js';
+import type { GenerationContext, RouteStage } from '../../gateway/src/generation/route-stage.js';
+import { routePlugin } from '../stage-plugin.js';
+import { countRejection, counterStore } from './shared.js';
+
+// Loaded without its type declarations on purpose: they augment FastifyContextConfig for every
+// file in the program, which would turn other routes' `config` objects into type errors.
+const fastifyRateLimit = createRequire(import.meta.url)('@fastify/rate-limit') as FastifyPluginAsync<Record<string, unknown>>;
+
+/** What @fastify/rate-limit's `createRateLimit` limiter resolves to. */
+interface LimitResult {
+  isAllowed: boolean;
+  max: number;
+  remaining: number;
+  ttlInSeconds: number;
+  isExceeded: boolean;
+}
+type Limiter = (request: FastifyRequest) => Promise<LimitResult>;
+type CreateRateLimit = (options: { max: number; timeWindow: number; keyGenerator: (request: FastifyRequest) => string }) => Limiter;
+
+/** Of two policies, the one a client must heed: an exceeded one, else the fewest requests left. */
+function tighter(a: LimitResult | undefined, b: LimitResult): LimitResult {
+  if (a === undefined) return b;
+  if (a.isExceeded !== b.isExceeded) return a.isExceeded ? a : b;
+  if (a.isExceeded) return a.ttlInSeconds >= b.ttlInSeconds ? a : b;
+  return b.remaining < a.remaining ? b : a;
+}
+
+const rateLimitPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationContext }>('rate-limit', async (scope, { route, ctx }) => {
+  const store = counterStore(ctx);
+  // The store option is a class @fastify/rate-limit instantiates; hand it the node's one store so
+  // that counts outlive this generation.
+  function NodeStore(): unknown {
+    return store;
+  }
+  await scope.register(fastifyRateLimit, { global: false, store: NodeStore, enableDraftSpec: true });
+  const create = (scope as unknown as { createRateLimit: CreateRateLimit }).createRateLimit;
+
+  let routeLimiter: Limiter | undefined;
+  if (route.rateLimit) {
+    const routeKey = `rl:r:${route.id}:`;
+    const byIp = route.rateLimit.by === 'ip';
+    routeLimiter = create({
+      max: route.rateLimit.max,
+      timeWindow: route.rateLimit.windowMs ?? 60_000,
+      // `by: consumer` on a route without auth has no consumer: the client address stands in.
+      keyGenerator: (request) => {
+        const caller = request.caller;
+        return byIp || caller === undefined ? routeKey + 'ip:' + clientAddress(request.raw) : routeKey + 'c:' + caller.id;
+      },
+    });
+  }
+
+  // A consumer's own limit spans every route: one counter per consumer, whichever route counts.
+  const consumerLimiters = new Map<string, Limiter>();
+  if (route.auth !== 'none')
+    for (const consumer of ctx.state.consumers) {
+      if (!consumer.rateLimit) continue;
+      const key = `rl:c:${consumer.id}`;
+      consumerLimiters.set(consumer.id, create({ max: consumer.rateLimit.max, timeWindow: consumer.rateLimit.windowMs ?? 60_000, keyGenerator: () => key }));
+    }
+  if (routeLimiter === undefined && consumerLimiters.size === 0) return;
+
+  const name = route.name;
+  scope.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    let policy: LimitResult | undefined;
+    if (routeLimiter !== undefined) policy = await routeLimiter(request);
+    const caller = request.caller;
+    if (caller !== undefined && consumerLimiters.size !== 0) {
+      const limiter = consumerLimiters.get(caller.id);
+      if (limiter !== undefined) policy = tighter(policy, await limiter(request));
+    }
+    if (policy === undefined || policy.isAllowed) return;
+    // draft-ietf-httpapi-ratelimit-headers: the policy closest to its limit.
+    reply.header('ratelimit-limit', policy.max).header('ratelimit-remaining', policy.remaining).header('ratelimit-reset', policy.ttlInSeconds);
+    if (policy.isExceeded) {
+      countRejection(ctx, name);
+      throw new ProblemError(429, 'rate-limited', `rate limit of ${policy.max} requests exceeded; retry in ${policy.ttlInSeconds} s`, {}, { 'retry-after': String(policy.ttlInSeconds) });
+    }
+  });
+});
+
+/**
+ * After auth (a consumer's limit needs the consumer), before the body is read or validated: a
+ * client over its limit costs no body parsing and no upstream work.
+ */
+export const rateLimitStage: RouteStage = {
+  name: 'rate-limit',
+  applies: (route) => route.rateLimit !== undefined || (route.auth !== undefined && route.auth !== 'none'),
+  async register(scope, route, ctx) {
+    if (!route.rateLimit && !ctx.state.consumers.some((c) => c.rateLimit)) return;
+    await scope.register(rateLimitPlugin, { route: route as Stored<Route>, ctx });
+  },
+};
