@@ -8,6 +8,7 @@ import { replaceConfig } from './config/replace-config.js';
 import { openStore } from './store/open-store.js';
 import { defaultStages } from '../../plugins/index.js';
 import { systemRoutes } from './node/system-routes.js';
+import { issueKey } from './keys/key-service.js';
 
 /** `npm start`: one gateway process on the configured store, with the demo on an empty one. */
 async function main(): Promise<void> {
@@ -34,6 +35,8 @@ async function main(): Promise<void> {
   const node = new GatewayNode({ store, logger, port: env.port, host: env.host, stages: defaultStages(), systemRoutes });
   const gatewayMetrics = new GatewayMetrics(node.upstreams);
   node.observer = gatewayMetrics;
+  // Request stages reach these through the shared services: 429 counts, key last-use batches.
+  node.services.shared.set('metrics', gatewayMetrics).set('store', store);
   await node.start();
   const admin = await startAdmin({ env, store, node, logger, metrics: gatewayMetrics });
 
@@ -72,8 +75,8 @@ async function main(): Promise<void> {
 }
 
 /** The demo partner's key, created through the key store so it is hashed like any other. */
-async function issueDemoKey(_store: Awaited<ReturnType<typeof openStore>>): Promise<string | undefined> {
-  return undefined;
+async function issueDemoKey(store: Awaited<ReturnType<typeof openStore>>): Promise<string | undefined> {
+  return (await issueKey(store, 'acme', { actor: 'system' })).key;
 }
 
 main().catch((err) => {
