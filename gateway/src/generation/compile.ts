@@ -12,6 +12,10 @@ import type { GenerationContext, RouteStage, StageServices } from './route-stage
 import { newRequestId } from './request-id.js';
 import type { RequestObserver } from './request-observer.js';
 import { clientAddress } from './client-address.js';
+import { clientIpFor, TrustedProxies } from '../balancer/client-ip.js';
+import { findStickyMember, stickySetCookie } from '../balancer/sticky.js';
+import { readCookie } from '../balancer/hash-key.js';
+import type { PoolMember } from '../balancer/picker.js';
 
 export interface CompileDeps {
   pools: ReadonlyMap<string, UpstreamPool>;
@@ -60,6 +64,27 @@ function toProblem(err: FastifyError, request: FastifyRequest): { p: Problem; he
   const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
   const detail = status >= 500 ? 'the gateway failed to handle the request' : err.message;
   return { p: problem(status, status >= 500 ? 'internal-error' : 'bad-request', detail, { instance: request.id }), headers: {} };
+}
+
+/**
+ * Cookie stickiness for a pool with `sticky`: the first response sets a signed cookie naming the
+ * worker; later requests go back to it while it is eligible and under its connection limit.
+ */
+function stickiness(pool: UpstreamPool) {
+  const config = pool.spec.sticky;
+  if (!config) return undefined;
+  const name = config.cookie ?? 'sb_sticky';
+  const ttlMs = config.ttlMs ?? 3_600_000;
+  return {
+    find(cookieHeader: string | undefined): PoolMember | undefined {
+      if (!cookieHeader) return undefined;
+      const member = findStickyMember(readCookie(cookieHeader, name), pool.eligibleMembers());
+      return member && member.target.inFlight < member.maxConnections ? member : undefined;
+    },
+    cookieFor(member: PoolMember): Record<string, string> {
+      return { 'set-cookie': stickySetCookie(name, member, ttlMs) };
+    },
+  };
 }
 
 /** A configured host matches with or without a port, in any case (Kong's rule); `host:port` matches exactly. */
@@ -165,10 +190,13 @@ async function routeScope(scope: FastifyInstance, route: Route, pool: UpstreamPo
 
   const observer = deps.observer;
   const hashOn = pool.spec.hashOn;
+  const trusted = pool.spec.trustedProxies?.length ? new TrustedProxies(pool.spec.trustedProxies) : undefined;
+  const sticky = stickiness(pool);
   const handler = (request: FastifyRequest, reply: FastifyReply): void => {
     reply.hijack();
     const raw = request.raw;
-    const clientIp = clientAddress(raw);
+    const clientIp = trusted ? clientIpFor(raw, trusted) : clientAddress(raw);
+    const stuckTo = sticky?.find(raw.headers.cookie);
     const consumerName = request.caller?.name;
     const startedAt = observer ? performance.now() : 0;
     const replyHeaders = reply.getHeaders();
@@ -182,8 +210,8 @@ async function routeScope(scope: FastifyInstance, route: Route, pool: UpstreamPo
       replyHeaders: Object.keys(replyHeaders).length ? replyHeaders : undefined,
       pickContext: { clientIp, hashKey: hashOn ? hashKeyFor(hashOn, raw, clientIp, consumerName) : undefined },
       onDone: observer ? (status) => observer.completed(route.name, status, performance.now() - startedAt) : undefined,
-      preferred: undefined,
-      onTarget: undefined,
+      preferred: stuckTo,
+      onTarget: sticky && ((member) => (member === stuckTo ? undefined : sticky.cookieFor(member))),
     });
   };
 

@@ -89,7 +89,14 @@ export function clientResponseHeaders(
     const value = upstream[name];
     if (value !== undefined) out[name] = value;
   }
-  if (extra) for (const name in extra) out[name] = extra[name] as string;
+  if (extra)
+    for (const name in extra) {
+      const value = extra[name] as string | string[];
+      const prior = out[name];
+      // The gateway's cookies (stickiness) join the upstream's; they must not replace them.
+      if (name === 'set-cookie' && prior !== undefined) out[name] = ([] as string[]).concat(prior as string | string[], value);
+      else out[name] = value;
+    }
   out['x-request-id'] = requestId;
   return out;
 }
