@@ -28,6 +28,16 @@ export class GatewayMetrics implements RequestObserver {
       new GaugeFunction('switchboard_upstream_target_inflight', 'Requests in flight to the target.', () => perTarget((t) => t.inFlight)),
     );
     this.registry.register(
+      new GaugeFunction('switchboard_upstream_target_ejections', 'Passive-health ejections of the target so far (decays after clean periods).', () =>
+        perTarget((t) => t.ejections),
+      ),
+    );
+    this.registry.register(
+      new GaugeFunction('switchboard_upstream_target_requests', 'Attempts sent to the target since the gateway started (a counter read at scrape time).', () =>
+        perTarget((t) => t.requests),
+      ),
+    );
+    this.registry.register(
       new GaugeFunction('switchboard_upstream_target_latency_seconds', 'Smoothed (peak-EWMA) response latency of the target.', () =>
         perTarget((t) => t.ewmaMs / 1000),
       ),
