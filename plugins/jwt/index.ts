@@ -62,7 +62,8 @@ export class JwtVerifier {
       secret: secret as never,
       decode: { complete: true },
       verify: {
-        requiredClaims: ['exp'],
+        // fast-jwt checks a claim's value only when present: require aud where the route wants one.
+        requiredClaims: route.jwtAudience ? ['exp', 'aud'] : ['exp'],
         clockTolerance: CLOCK_SKEW_MS,
         ...(route.jwtAudience ? { allowedAud: route.jwtAudience } : {}),
         // Verified tokens are remembered (until their exp) per key: repeat calls skip the signature.
