@@ -1,4 +1,4 @@
-import type { CreatePicker, PickerOptions, PoolMember } from './picker.js';
+import type { CreatePicker, Picker, PickerOptions, PoolMember } from './picker.js';
 import { unseededRandom, type Random } from './prng.js';
 import { LoadScraper } from './load-scraper.js';
 
@@ -26,9 +26,12 @@ export interface LeastQueueOptions {
  * (requests waiting for a batch slot plus those running); the gateway's in-flight count alone
  * misses other clients of the same worker and says nothing of per-request cost.
  *
- * Score = (waiting + running + dispatched-since-last-scrape + cache penalty) / effectiveWeight.
- * The dispatch counter makes the score move between scrapes: without it every request in a one
- * second window would go to the worker that looked idle at the last scrape.
+ * Score = (waiting + running + unreported + cache penalty) / effectiveWeight, where "unreported"
+ * counts the gateway's requests to the worker that started after its last scrape and are still
+ * in flight (a finished attempt whose start, now - latency, falls after the scrape is taken off).
+ * It makes the score move between scrapes: without it every request in a one second window
+ * would go to the worker that looked idle at the last scrape; taking finished ones off keeps a
+ * fast worker from looking busier than the scrape said just because it turned requests over.
  *
  * The pick is weighted random among the members within MARGIN of the best score, not always the
  * single best, so several gateway nodes reading the same scrape do not all stampede one idle
@@ -39,29 +42,43 @@ export interface LeastQueueOptions {
  * load (scraping disabled by the network, or the first second after start) the picker falls back
  * to least-connections on the gateway's own in-flight counts.
  */
-export function createLeastQueuePicker({ members, upstream }: PickerOptions, opts: LeastQueueOptions = {}) {
+export interface LeastQueuePicker extends Picker {
+  /** Requests started to `member` since its last scrape and not yet finished (tests, health API). */
+  dispatchedSinceScrape(member: PoolMember): number;
+  /** A fresh load was stored for `member`: restart its dispatch count (the scraper calls this). */
+  scraped(member: PoolMember): void;
+  close(): void;
+}
+
+export function createLeastQueuePicker({ members, upstream }: PickerOptions, opts: LeastQueueOptions = {}): LeastQueuePicker {
   const random = opts.random ?? unseededRandom();
   const now = opts.now ?? Date.now;
   const staleMs = upstream.loadMetrics?.staleMs ?? 5000;
   let size = 0;
   for (const m of members) if (m.index + 1 > size) size = m.index + 1;
   const sinceScrape = new Float64Array(size);
+  /** When each member's last load arrived, on the picker's clock. */
+  const scrapedAt = new Float64Array(size);
   let scores = new Float64Array(Math.max(1, members.length));
   const scraper =
     opts.scrape === false
       ? undefined
       : new LoadScraper(members, upstream.loadMetrics, (m) => {
           sinceScrape[m.index] = 0;
+          scrapedAt[m.index] = now();
         }).start();
 
   return {
-    /** Requests dispatched to `member` since its last scrape (for tests and the health API). */
     dispatchedSinceScrape(member: PoolMember): number {
       return sinceScrape[member.index] ?? 0;
     },
-    /** Tell the picker a fresh load was stored for `member` (done by the scraper). */
     scraped(member: PoolMember): void {
       sinceScrape[member.index] = 0;
+      scrapedAt[member.index] = now();
+    },
+    observe(member: PoolMember, latencyMs: number): void {
+      const i = member.index;
+      if (i < size && sinceScrape[i]! > 0 && now() - latencyMs >= scrapedAt[i]!) sinceScrape[i]!--;
     },
     pick(eligible: readonly PoolMember[]): PoolMember {
       const n = eligible.length;

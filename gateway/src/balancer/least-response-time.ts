@@ -1,4 +1,4 @@
-import type { CreatePicker, PickerOptions, PoolMember } from './picker.js';
+import type { CreatePicker, Picker, PickerOptions, PoolMember } from './picker.js';
 
 /** How fast latency memory fades: after 10 s without a sample, a peak counts for 1/e. */
 const DEFAULT_TAU_MS = 10_000;
@@ -29,7 +29,7 @@ export interface LeastResponseTimeOptions {
  * The estimate lives on the shared TargetState (ewmaMs, ewmaAt) so the health API can show it and
  * every pool listing the worker learns from all of its traffic.
  */
-export function createLeastResponseTimePicker(_options: PickerOptions, opts: LeastResponseTimeOptions = {}) {
+export function createLeastResponseTimePicker(_options: PickerOptions, opts: LeastResponseTimeOptions = {}): Required<Pick<Picker, 'pick' | 'observe'>> {
   const tau = opts.tauMs ?? DEFAULT_TAU_MS;
   const now = opts.now ?? Date.now;
   // Ties (all idle, nothing measured yet) rotate, as in least-connections, instead of the first

@@ -1,4 +1,4 @@
-import type { CreatePicker, PickerOptions, PoolMember } from './picker.js';
+import type { CreatePicker, Picker, PickerOptions, PoolMember } from './picker.js';
 import { unseededRandom, type Random } from './prng.js';
 
 /**
@@ -11,7 +11,7 @@ import { unseededRandom, type Random } from './prng.js';
  * With unequal weights the two draws are weighted (without replacement), so a weight-3 target is
  * offered three times as often and wins proportionally more.
  */
-export function createPowerOfTwoPicker(_options: PickerOptions, random: Random = unseededRandom()) {
+export function createPowerOfTwoPicker(_options: PickerOptions, random: Random = unseededRandom()): Picker {
   return {
     pick(eligible: readonly PoolMember[]): PoolMember {
       const n = eligible.length;

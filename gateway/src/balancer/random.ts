@@ -1,4 +1,4 @@
-import type { CreatePicker, PickerOptions, PoolMember } from './picker.js';
+import type { CreatePicker, Picker, PickerOptions, PoolMember } from './picker.js';
 import { unseededRandom, type Random } from './prng.js';
 
 /**
@@ -26,7 +26,7 @@ export function pickWeighted(eligible: readonly PoolMember[], random: Random): P
 }
 
 /** For tests: the same picker on a given random source. */
-export function createRandomPicker(_options: PickerOptions, random: Random = unseededRandom()) {
+export function createRandomPicker(_options: PickerOptions, random: Random = unseededRandom()): Picker {
   return {
     pick(eligible: readonly PoolMember[]): PoolMember {
       return pickWeighted(eligible, random);
