@@ -81,9 +81,9 @@ test('the admin OpenAPI document validates as OpenAPI 3.1 and lists the contract
   t.after(() => h.close());
   const answer = await h.api('GET', '/api/v1/openapi.json');
   assert.equal(answer.status, 200, 'served without a token');
-  const doc = answer.body;
+  const doc = answer.body as any;
   const validate = new Ajv2020({ strict: false, allErrors: true }).compile(OPENAPI_31);
-  assert.ok(validate(doc), JSON.stringify(validate.errors, null, 2));
+  assert.ok(validate(structuredClone(doc)), JSON.stringify(validate.errors, null, 2));
 
   for (const [path, methods] of Object.entries({
     '/auth/login': ['post'],

@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { MongoClient } from 'mongodb';
+import { MongoStore } from '../../gateway/src/store/mongo-store.js';
+import { storeContract } from './store-contract.js';
+
+const url = process.env.MONGODB_URL;
+
+if (!url) {
+  // A skipped suite must be visible: say so on the console and in the test's own name.
+  process.stdout.write('\nMongoDB store contract: SKIPPED — set MONGODB_URL=mongodb://… to run it\n\n');
+  test('MongoDB store contract: SKIPPED — set MONGODB_URL=mongodb://… to run it', () => {});
+} else {
+  storeContract('MongoDB store', async () => {
+    // One throw-away database per test, so tests never see each other's data.
+    const dbName = `switchboard_contract_${randomBytes(4).toString('hex')}`;
+    return {
+      open: async (options = {}) => {
+        const store = new MongoStore(url, { dbName, pollMs: 200, ...options });
+        await store.open();
+        return store;
+      },
+      cleanup: async () => {
+        const client = new MongoClient(url);
+        try {
+          await client.connect();
+          await client.db(dbName).dropDatabase();
+        } finally {
+          await client.close();
+        }
+      },
+    };
+  });
+}
+
+// These need no server: they prove the parts of the adapter that decide behaviour when MongoDB is away.
+test('an unreachable MongoDB is reported as StoreUnavailableError, promptly', async () => {
+  const { StoreUnavailableError } = await import('../../gateway/src/store/port.js');
+  const store = new MongoStore('mongodb://127.0.0.1:1/switchboard', { serverSelectionTimeoutMS: 300 });
+  const started = Date.now();
+  await (await import('node:assert/strict')).rejects(store.open(), (err: unknown) => err instanceof StoreUnavailableError);
+  (await import('node:assert/strict')).ok(Date.now() - started < 10_000);
+  await store.close();
+});
+
+test('keys MongoDB reserves ($-prefixed, dotted) round-trip through the stored form', async () => {
+  const assert = await import('node:assert/strict');
+  const { toMongo, fromMongo } = await import('../../gateway/src/store/mongo-keys.js');
+  const value = { $schema: 'x', properties: { 'a.b': { $ref: '#/x' }, '\uFF04odd': 1, '\uFF03mark': 2, plain: [{ 'c.d': null }] } };
+  const stored = toMongo(value);
+  const keys = JSON.stringify(stored).match(/"[^"]*":/g)!.join('');
+  assert.ok(!/"\$|\./.test(keys.replace(/"#\/x"/, '')), `no reserved keys remain: ${keys}`);
+  assert.deepEqual(fromMongo(stored), value);
+});
