@@ -13,7 +13,8 @@ import { newRequestId } from './request-id.js';
 import type { RequestObserver } from './request-observer.js';
 import { clientAddress } from './client-address.js';
 import { clientIpFor, TrustedProxies } from '../balancer/client-ip.js';
-import { findStickyMember, stickySetCookie } from '../balancer/sticky.js';
+import { findStickyMember, setStickySecret, stickySetCookie } from '../balancer/sticky.js';
+import { createHmac } from 'node:crypto';
 import { readCookie } from '../balancer/hash-key.js';
 import type { PoolMember } from '../balancer/picker.js';
 
@@ -64,6 +65,21 @@ function toProblem(err: FastifyError, request: FastifyRequest): { p: Problem; he
   const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
   const detail = status >= 500 ? 'the gateway failed to handle the request' : err.message;
   return { p: problem(status, status >= 500 ? 'internal-error' : 'bad-request', detail, { instance: request.id }), headers: {} };
+}
+
+let stickySecretSource = '';
+/**
+ * Every node derives the sticky-cookie key from the store's secrets, so a client bouncing
+ * between nodes behind an L4 balancer keeps its worker. Without secrets yet, the key stays
+ * random per process (stickiness then holds per node only).
+ */
+function shareStickySecret(secrets: Record<string, string>): void {
+  const names = Object.keys(secrets).sort();
+  if (names.length === 0) return;
+  const source = names.map((n) => `${n}=${secrets[n]}`).join('\n');
+  if (source === stickySecretSource) return;
+  stickySecretSource = source;
+  setStickySecret(createHmac('sha256', source).update('switchboard sticky cookie').digest());
 }
 
 /**
@@ -132,6 +148,7 @@ export async function compileGeneration(state: ConfigState, deps: CompileDeps): 
   });
 
   await deps.systemRoutes?.(app, state);
+  shareStickySecret(state.secrets);
 
   const ctx: GenerationContext = { state, services: deps.services };
   for (const route of state.routes) {
