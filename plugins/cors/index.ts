@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Route } from '../../spec/route.js';
-import type { RouteStage } from '../../gateway/src/generation/route-stage.js';
+import type { GenerationContext, RouteStage } from '../../gateway/src/generation/route-stage.js';
+import type { ConfigState } from '../../gateway/src/store/port.js';
 import { routePlugin } from '../stage-plugin.js';
 
 type CorsSpec = NonNullable<Route['cors']>;
@@ -74,15 +75,54 @@ export function corsPolicy(spec: CorsSpec, routeMethods: readonly string[]): Cor
   };
 }
 
-const corsPlugin = routePlugin<{ route: Route }>('cors', async (scope, { route }) => {
+/**
+ * Which route answers OPTIONS for a host+path, decided once per generation: the first enabled
+ * CORS route that does not list OPTIONS, and only where no route lists OPTIONS itself (the router
+ * refuses two OPTIONS routes on one path). Its preflight allows the methods of every CORS route
+ * sharing that path.
+ */
+interface PreflightPlan {
+  owner: Map<string, string>;
+  methods: Map<string, string[]>;
+}
+const plans = new WeakMap<ConfigState, PreflightPlan>();
+const slot = (host: string | undefined, path: string) => `${host ?? ''} ${path}`;
+
+function preflightPlan(state: ConfigState): PreflightPlan {
+  let plan = plans.get(state);
+  if (plan) return plan;
+  plan = { owner: new Map(), methods: new Map() };
+  const taken = new Set<string>();
+  const enabled = state.routes.filter((r) => r.enabled !== false);
+  for (const r of enabled)
+    if ((r.methods ?? []).includes('OPTIONS')) for (const p of r.paths) for (const h of r.hosts?.length ? r.hosts : [undefined]) taken.add(slot(h, p));
+  for (const r of enabled) {
+    if (!r.cors) continue;
+    for (const p of r.paths)
+      for (const h of r.hosts?.length ? r.hosts : [undefined]) {
+        const s = slot(h, p);
+        if (taken.has(s)) continue;
+        if (!plan.owner.has(s)) plan.owner.set(s, r.name);
+        const methods = plan.methods.get(s) ?? [];
+        for (const m of r.methods ?? ['GET', 'POST']) if (!methods.includes(m)) methods.push(m);
+        plan.methods.set(s, methods);
+      }
+  }
+  plans.set(state, plan);
+  return plan;
+}
+
+const corsPlugin = routePlugin<{ route: Route; ctx: GenerationContext }>('cors', async (scope, { route, ctx }) => {
   const methods = route.methods ?? ['GET', 'POST'];
   const policy = corsPolicy(route.cors!, methods);
+  const plan = preflightPlan(ctx.state);
+  const preflights = new Map<string, CorsPolicy>();
   scope.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const origin = request.headers.origin;
     if (origin === undefined) return done();
     if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) {
       // The gateway answers preflights itself; they carry no credentials and must not reach auth.
-      policy.preflight(request, reply);
+      (preflights.get(request.routeOptions.url ?? '') ?? policy).preflight(request, reply);
       return;
     }
     policy.decorate(origin, reply);
@@ -92,20 +132,23 @@ const corsPlugin = routePlugin<{ route: Route }>('cors', async (scope, { route }
   // A route that does not list OPTIONS would 404 its preflight at the router: give each of its
   // paths an OPTIONS route. Its only real answer is the preflight above; a plain OPTIONS gets
   // the allowed methods.
-  if (!methods.includes('OPTIONS')) {
-    const allow = methods.join(', ');
-    const hosts = route.hosts?.length ? route.hosts : [undefined];
-    for (const url of route.paths)
-      for (const host of hosts)
-        scope.route({
-          method: 'OPTIONS',
-          url,
-          ...(host ? { constraints: { host } } : {}),
-          handler: (_request, reply) => {
-            reply.code(204).header('allow', allow).header('content-length', '0').send();
-          },
-        });
-  }
+  const hosts = route.hosts?.length ? route.hosts : [undefined];
+  for (const url of route.paths)
+    for (const host of hosts) {
+      const s = slot(host, url);
+      if (plan.owner.get(s) !== route.name) continue;
+      const shared = plan.methods.get(s)!;
+      preflights.set(url, corsPolicy(route.cors!, shared));
+      const allow = shared.join(', ');
+      scope.route({
+        method: 'OPTIONS',
+        url,
+        ...(host ? { constraints: { host } } : {}),
+        handler: (_request, reply) => {
+          reply.code(204).header('allow', allow).header('content-length', '0').send();
+        },
+      });
+    }
 });
 
 /**
@@ -115,7 +158,7 @@ const corsPlugin = routePlugin<{ route: Route }>('cors', async (scope, { route }
 export const corsStage: RouteStage = {
   name: 'cors',
   applies: (route) => route.cors !== undefined,
-  async register(scope, route) {
-    await scope.register(corsPlugin, { route });
+  async register(scope, route, ctx) {
+    await scope.register(corsPlugin, { route, ctx });
   },
 };

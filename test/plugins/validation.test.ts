@@ -40,6 +40,8 @@ before(async () => {
       { name: 'local-ok', methods: ['GET'], paths: ['/local'], upstream: 'echo', ipRestriction: { allow: ['127.0.0.1', '::1/128'] } },
       { name: 'denied', methods: ['GET'], paths: ['/denied'], upstream: 'echo', ipRestriction: { allow: ['127.0.0.0/8'], deny: ['127.0.0.1/32'] } },
       { name: 'keyed', methods: ['GET'], paths: ['/keyed'], upstream: 'echo', auth: 'api-key', cors: { origins: ['*'] } },
+      { name: 'cors-get', methods: ['GET'], paths: ['/both'], upstream: 'echo', cors: { origins: ['*'] } },
+      { name: 'cors-post', methods: ['POST'], paths: ['/both'], upstream: 'echo', cors: { origins: ['*'] } },
     ],
     consumers: [],
   });
@@ -162,6 +164,12 @@ describe('CORS', () => {
     const evil = await call(`${gw.url}/v1/chat/completions`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
     assert.equal(evil.status, 204);
     assert.equal(evil.headers.get('access-control-allow-origin'), null);
+  });
+
+  test('two CORS routes on one path share one preflight that allows both routes\' methods', async () => {
+    const a = await call(`${gw.url}/both`, { method: 'OPTIONS', headers: { origin: 'https://x.example', 'access-control-request-method': 'POST' } });
+    assert.equal(a.status, 204);
+    assert.deepEqual((a.headers.get('access-control-allow-methods') ?? '').split(', ').sort(), ['GET', 'POST']);
   });
 
   test('actual responses carry CORS headers, even a 401, so the browser can show it', async () => {
