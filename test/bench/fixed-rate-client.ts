@@ -14,6 +14,7 @@
  * prints one line of JSON with the measured window's figures.
  */
 import { Pool } from 'undici';
+import { percentile } from './percentiles.js';
 
 interface FixedRateOptions {
   url: string;
@@ -21,6 +22,8 @@ interface FixedRateOptions {
   connections: number;
   warmupSeconds: number;
   seconds: number;
+  /** Also print every latency, so the bench can pool several rounds into one distribution. */
+  includeLatencies?: boolean;
 }
 
 export interface FixedRateResult {
@@ -33,6 +36,8 @@ export interface FixedRateResult {
   maxMs: number;
   non2xx: number;
   errors: number;
+  /** Every measured latency in µs, ascending, when asked for. */
+  latenciesUs?: number[];
 }
 
 const DRAIN_TIMEOUT_MS = 10_000;
@@ -112,11 +117,6 @@ function drained(): Promise<void> {
   });
 }
 
-function percentile(sorted: Float64Array, quantile: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(quantile * sorted.length) - 1))]!;
-}
-
 async function main(): Promise<void> {
   if (options.warmupSeconds > 0) await sendAtRate(options.warmupSeconds);
   measuring = true;
@@ -136,6 +136,7 @@ async function main(): Promise<void> {
     non2xx,
     errors,
   };
+  if (options.includeLatencies) result.latenciesUs = Array.from(sorted, (ms) => Math.round(ms * 1000));
   process.stdout.write(`${JSON.stringify(result)}\n`);
   await pool.destroy();
 }

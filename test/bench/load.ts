@@ -145,6 +145,11 @@ export function chooseThroughputLoader(
 
 export const fixedRateLoaderDescription = 'fixed-rate open-loop client (undici, own process, µs timing)';
 
+export interface FixedRateRun extends LoadResult {
+  /** Every measured latency in ms, ascending, for pooling rounds. */
+  latenciesMs: number[];
+}
+
 /** Open-loop load at `rate` req/s; warm-up and measured window on the same connections. */
 export async function runFixedRate(
   url: string,
@@ -152,10 +157,10 @@ export async function runFixedRate(
   connections: number,
   warmupSeconds: number,
   seconds: number,
-): Promise<LoadResult> {
+): Promise<FixedRateRun> {
   const done = await runToCompletion('fixed-rate client', nodeBinary, [
     benchScript('fixed-rate-client.js'),
-    JSON.stringify({ url, rate, connections, warmupSeconds, seconds }),
+    JSON.stringify({ url, rate, connections, warmupSeconds, seconds, includeLatencies: true }),
   ], (warmupSeconds + seconds) * 1000 + LOADER_GRACE_MS);
   const line = done.stdout.split('\n').find((text) => text.startsWith('{'));
   if (done.code !== 0 || line === undefined) throw failure('fixed-rate client', done.code, done.timedOut, done.output);
@@ -168,5 +173,6 @@ export async function runFixedRate(
     p99Ms: figures.p99Ms,
     non2xx: figures.non2xx,
     errors: figures.errors,
+    latenciesMs: (figures.latenciesUs ?? []).map((us) => us / 1000),
   };
 }

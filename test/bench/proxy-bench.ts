@@ -1,12 +1,16 @@
 import { cpus, loadavg } from 'node:os';
-import { allContenders, type Contender, type RunningContender } from './contenders.js';
-import { chooseThroughputLoader, fixedRateLoaderDescription, runFixedRate, type LoadResult, type ThroughputLoader } from './load.js';
+import { allContenders, type Contender } from './contenders.js';
+import { chooseThroughputLoader, fixedRateLoaderDescription, runFixedRate, type LoadResult } from './load.js';
+import { median, percentile } from './percentiles.js';
 import { cpuSecondsBetween, cpuSnapshot, groupMemory } from './proc-stats.js';
 import {
   formatDelta, formatMiB, formatNumber, formatRatio, formatTable, NOT_APPLICABLE, writeResults,
 } from './report.js';
 import type { BenchSettings } from './settings.js';
-import { startDelayedUpstreams, startFastUpstreams, type Target } from './upstreams.js';
+import { runRounds } from './rounds.js';
+import { startDelayedUpstreams, startFastUpstreams } from './upstreams.js';
+
+const LATER_ROUND_WARMUP_SECONDS = 0.5;
 
 /**
  * The proxy-overhead benchmark: the same three upstreams behind each contender in turn, first
@@ -21,9 +25,20 @@ export interface ThroughputFigures extends LoadResult {
   peakRssBytes?: number;
 }
 
+/**
+ * p50 and p99 are the median over rounds of each round's figure: one round spoiled by someone
+ * else's load on the shared machine then moves nothing. The pooled percentiles over all rounds
+ * are kept beside them.
+ */
 export interface LatencyFigures extends LoadResult {
-  /** p99 minus direct's p99 in the same run. */
+  pooledP50Ms: number;
+  pooledP99Ms: number;
+  /** Per round: this contender's p99 minus direct's p99 in the same round. */
+  p99AddedPerRoundMs?: number[];
+  /** Median of `p99AddedPerRoundMs`. */
   p99AddedMs?: number;
+  /** Per round, requests per second achieved; well under the target rate = the machine could not keep up. */
+  ratePerRound: number[];
 }
 
 export interface ContenderResult {
@@ -56,53 +71,78 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function withContender<T>(
-  contender: Contender,
-  workDir: string,
-  targets: Target[],
-  measure: (running: RunningContender) => Promise<T>,
-): Promise<T> {
-  const running = await contender.start(workDir, targets);
-  try {
-    return await measure(running);
-  } finally {
-    await running.stop();
-  }
+/** Sums over a contender's throughput rounds. */
+interface ThroughputTally {
+  requests: number;
+  seconds: number;
+  proxyCpuSeconds: number;
+  non2xx: number;
+  errors: number;
+  p50sMs: number[];
+  p99sMs: number[];
+  peakRssBytes?: number;
 }
 
-async function measureThroughput(
-  contender: Contender,
-  workDir: string,
-  targets: Target[],
-  loader: ThroughputLoader,
-  settings: BenchSettings,
-): Promise<ThroughputFigures> {
-  return withContender(contender, workDir, targets, async (running) => {
-    await loader.run(running.url, settings.connections, settings.warmupSeconds);
-    const pgid = running.pgid;
-    const before = pgid === undefined ? undefined : cpuSnapshot(pgid);
-    const load = await loader.run(running.url, settings.connections, settings.durationSeconds);
-    if (pgid === undefined || before === undefined) return load;
-    const proxyCpuSeconds = cpuSecondsBetween(before, cpuSnapshot(pgid));
-    return {
-      ...load,
-      proxyCpuSeconds,
-      proxyCpuUsPerRequest: load.requests > 0 ? (proxyCpuSeconds * 1e6) / load.requests : undefined,
-      // Read before stop(): VmHWM is the peak over the process's whole life, warm-up included.
-      peakRssBytes: groupMemory(pgid).peakRssBytes,
-    };
+function emptyTally(): ThroughputTally {
+  return { requests: 0, seconds: 0, proxyCpuSeconds: 0, non2xx: 0, errors: 0, p50sMs: [], p99sMs: [] };
+}
+
+/**
+ * req/s and CPU per request over all rounds together; latency percentiles of a closed-loop run
+ * cannot be pooled from wrk's summaries, so those are the median over rounds.
+ */
+function throughputFigures(tally: ThroughputTally, measuredProxy: boolean): ThroughputFigures {
+  const figures: ThroughputFigures = {
+    requests: tally.requests,
+    seconds: tally.seconds,
+    requestsPerSecond: tally.seconds > 0 ? tally.requests / tally.seconds : 0,
+    p50Ms: median(tally.p50sMs),
+    p99Ms: median(tally.p99sMs),
+    non2xx: tally.non2xx,
+    errors: tally.errors,
+  };
+  if (!measuredProxy) return figures;
+  return {
+    ...figures,
+    proxyCpuSeconds: tally.proxyCpuSeconds,
+    proxyCpuUsPerRequest: tally.requests > 0 ? (tally.proxyCpuSeconds * 1e6) / tally.requests : undefined,
+    peakRssBytes: tally.peakRssBytes,
+  };
+}
+
+/** A contender's latency rounds, kept whole so that rounds can be paired with direct's. */
+interface LatencyTally {
+  rounds: Array<LoadResult | undefined>;
+  latenciesMs: number[];
+}
+
+function latencyFigures(tally: LatencyTally): LatencyFigures {
+  const sorted = Float64Array.from(tally.latenciesMs).sort();
+  const rounds = tally.rounds.filter((round) => round !== undefined);
+  const requests = rounds.reduce((sum, round) => sum + round.requests, 0);
+  const seconds = rounds.reduce((sum, round) => sum + round.seconds, 0);
+  return {
+    requests,
+    seconds,
+    requestsPerSecond: seconds > 0 ? requests / seconds : 0,
+    p50Ms: median(rounds.map((round) => round.p50Ms)),
+    p99Ms: median(rounds.map((round) => round.p99Ms)),
+    non2xx: rounds.reduce((sum, round) => sum + round.non2xx, 0),
+    errors: rounds.reduce((sum, round) => sum + round.errors, 0),
+    pooledP50Ms: percentile(sorted, 0.5),
+    pooledP99Ms: percentile(sorted, 0.99),
+    ratePerRound: rounds.map((round) => Math.round(round.requestsPerSecond)),
+  };
+}
+
+/** Each round against direct's round just before it: the pair saw the same machine. */
+function addedOverDirect(tally: LatencyTally, direct: LatencyTally): number[] {
+  const added: number[] = [];
+  tally.rounds.forEach((round, index) => {
+    const reference = direct.rounds[index];
+    if (round !== undefined && reference !== undefined) added.push(round.p99Ms - reference.p99Ms);
   });
-}
-
-async function measureLatency(
-  contender: Contender,
-  workDir: string,
-  targets: Target[],
-  settings: BenchSettings,
-): Promise<LoadResult> {
-  return withContender(contender, workDir, targets, (running) => runFixedRate(
-    running.url, settings.latencyRate, settings.latencyConnections, settings.warmupSeconds, settings.durationSeconds,
-  ));
+  return added;
 }
 
 function selectedContenders(settings: BenchSettings): Contender[] {
@@ -134,9 +174,10 @@ export async function runProxyBench(settings: BenchSettings, workDir: string): P
       problems: reason === undefined ? [] : [reason],
     };
   });
-  const runnable = (): Array<[Contender, ContenderResult]> => results
-    .filter((result) => result.status === 'ran')
-    .map((result) => [allContenders.find((contender) => contender.name === result.name)!, result]);
+  // A contender that failed in the throughput run still gets its try in the latency run.
+  const runnable = (): Contender[] => results
+    .filter((result) => result.status !== 'skipped')
+    .map((result) => allContenders.find((contender) => contender.name === result.name)!);
 
   const { loader, notes: loaderNotes } = chooseThroughputLoader(settings.loader, workDir);
   notes.push(...loaderNotes);
@@ -146,21 +187,52 @@ export async function runProxyBench(settings: BenchSettings, workDir: string): P
   const fast = await startFastUpstreams(workDir, settings.bodyBytes);
   notes.push(...fast.notes);
   for (const note of fast.notes) log(`note: ${note}`);
+  const roundSeconds = settings.durationSeconds / settings.rounds;
+  const resultOf = (contender: Contender): ContenderResult => results.find((result) => result.name === contender.name)!;
+  const failed = (run: string) => (contender: Contender, phase: string, error: unknown): void => {
+    const result = resultOf(contender);
+    result.status = 'failed';
+    result.problems.push(`${run} run, ${phase}: ${messageOf(error)}`);
+    log(`  ${contender.name.padEnd(12)} failed (${phase}): ${messageOf(error).split('\n')[0]}`);
+  };
+  const rounds = settings.rounds === 1 ? '' : ` in ${settings.rounds} interleaved rounds`;
   log(`\nthroughput run: ${loader.description}, ${settings.connections} connections, `
-    + `${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s; upstreams: ${fast.description}`);
+    + `${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s${rounds}; upstreams: ${fast.description}`);
+  const throughput = new Map<Contender, ThroughputTally>();
   try {
-    for (const [contender, result] of runnable()) {
-      try {
-        result.throughput = await measureThroughput(contender, workDir, fast.targets, loader, settings);
-        const cpu = result.throughput.proxyCpuUsPerRequest;
-        log(`  ${contender.name.padEnd(12)} ${describeLoad(result.throughput)}`
-          + (cpu === undefined ? '' : `, proxy CPU ${cpu.toFixed(1)} µs/req`));
-      } catch (error) {
-        result.status = 'failed';
-        result.problems.push(`throughput run: ${messageOf(error)}`);
-        log(`  ${contender.name.padEnd(12)} failed: ${messageOf(error)}`);
-      }
-    }
+    await runRounds(runnable(), workDir, fast.targets, settings.rounds, {
+      async measure(contender, running, round) {
+        if (round === 0) await loader.run(running.url, settings.connections, settings.warmupSeconds);
+        const pgid = running.pgid;
+        const before = pgid === undefined ? undefined : cpuSnapshot(pgid);
+        const load = await loader.run(running.url, settings.connections, roundSeconds);
+        const tally = throughput.get(contender) ?? emptyTally();
+        throughput.set(contender, tally);
+        if (pgid !== undefined && before !== undefined) {
+          tally.proxyCpuSeconds += cpuSecondsBetween(before, cpuSnapshot(pgid));
+        }
+        tally.requests += load.requests;
+        tally.seconds += load.seconds;
+        tally.non2xx += load.non2xx;
+        tally.errors += load.errors;
+        tally.p50sMs.push(load.p50Ms);
+        tally.p99sMs.push(load.p99Ms);
+        const figures = throughputFigures(tally, pgid !== undefined);
+        resultOf(contender).throughput = figures;
+        const cpu = figures.proxyCpuUsPerRequest;
+        log(`  ${`${contender.name} #${round + 1}`.padEnd(16)} ${describeLoad(load)}`
+          + (cpu === undefined ? '' : `, proxy CPU ${cpu.toFixed(1)} µs/req so far`));
+      },
+      finish(contender, running) {
+        // VmHWM is each process's peak over its whole life, warm-up included.
+        const tally = throughput.get(contender);
+        if (tally !== undefined && running.pgid !== undefined) {
+          tally.peakRssBytes = groupMemory(running.pgid).peakRssBytes;
+          resultOf(contender).throughput = throughputFigures(tally, true);
+        }
+      },
+      failed: failed('throughput'),
+    });
   } finally {
     await fast.stop();
   }
@@ -168,28 +240,36 @@ export async function runProxyBench(settings: BenchSettings, workDir: string): P
   // Run 2: added latency at a fixed rate over slow upstreams.
   const slow = await startDelayedUpstreams(workDir, settings.upstreamDelayMs, settings.bodyBytes);
   log(`\nlatency run: ${fixedRateLoaderDescription}, ${formatNumber(settings.latencyRate)} req/s over `
-    + `${settings.latencyConnections} connections, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s; `
+    + `${settings.latencyConnections} connections, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s${rounds}; `
     + `upstreams: ${slow.description}`);
+  const latency = new Map<Contender, LatencyTally>();
   try {
-    for (const [contender, result] of runnable()) {
-      try {
-        result.latency = await measureLatency(contender, workDir, slow.targets, settings);
-        log(`  ${contender.name.padEnd(12)} ${describeLoad(result.latency)}`);
-      } catch (error) {
-        result.status = 'failed';
-        result.problems.push(`latency run: ${messageOf(error)}`);
-        log(`  ${contender.name.padEnd(12)} failed: ${messageOf(error)}`);
-      }
-    }
+    await runRounds(runnable(), workDir, slow.targets, settings.rounds, {
+      async measure(contender, running, round) {
+        // Each round is a new client with new connections: later rounds get a short warm-up so
+        // connection set-up is not measured; the first also warms the proxy itself.
+        const warmup = round === 0 ? settings.warmupSeconds : Math.min(settings.warmupSeconds, LATER_ROUND_WARMUP_SECONDS);
+        const load = await runFixedRate(running.url, settings.latencyRate, settings.latencyConnections, warmup, roundSeconds);
+        const tally = latency.get(contender) ?? { rounds: [], latenciesMs: [] };
+        latency.set(contender, tally);
+        const { latenciesMs, ...figures } = load;
+        tally.rounds[round] = figures;
+        for (const value of latenciesMs) tally.latenciesMs.push(value);
+        resultOf(contender).latency = latencyFigures(tally);
+        log(`  ${`${contender.name} #${round + 1}`.padEnd(16)} ${describeLoad(load)}`);
+      },
+      failed: failed('latency'),
+    });
   } finally {
     await slow.stop();
   }
 
-  const directP99 = results.find((result) => result.name === 'direct')?.latency?.p99Ms;
-  for (const result of results) {
-    if (result.latency !== undefined && directP99 !== undefined && result.name !== 'direct') {
-      result.latency.p99AddedMs = result.latency.p99Ms - directP99;
-    }
+  const directTally = [...latency].find(([contender]) => contender.name === 'direct')?.[1];
+  for (const [contender, tally] of latency) {
+    const figures = resultOf(contender).latency;
+    if (figures === undefined || directTally === undefined || contender.name === 'direct') continue;
+    figures.p99AddedPerRoundMs = addedOverDirect(tally, directTally);
+    if (figures.p99AddedPerRoundMs.length > 0) figures.p99AddedMs = median(figures.p99AddedPerRoundMs);
   }
 
   return {
@@ -266,8 +346,17 @@ export async function runProxyBenchAndReport(settings: BenchSettings, workDir: s
   log(`\nproxy overhead — ${results.machine.cpus} cores (${results.machine.cpuModel}), `
     + `load average ${results.machine.loadAverageAtStart.map((value) => value.toFixed(2)).join(' ')} at start`);
   log(proxyTable(results));
-  log('req/s and CPU: throughput run; "@rate" columns: latency run over '
-    + `${settings.upstreamDelayMs} ms upstreams; direct = upstream 1 of 3, no proxy.`);
+  log('req/s, CPU: throughput run, summed over rounds (p50/p99: median of rounds). "@rate": latency run over '
+    + `${settings.upstreamDelayMs} ms upstreams, median of rounds; p99 added = median over rounds of `
+    + '(p99 − direct\'s p99 in the same round). direct = upstream 1 of 3, no proxy.');
+  const slowRounds = results.contenders.flatMap((result) => (result.latency?.ratePerRound ?? [])
+    .map((rate, index) => ({ name: result.name, rate, index }))
+    .filter(({ rate }) => rate < settings.latencyRate * 0.95));
+  if (slowRounds.length > 0) {
+    log(`warning: the load fell short of ${formatNumber(settings.latencyRate)} req/s in `
+      + slowRounds.map(({ name, rate, index }) => `${name} #${index + 1} (${formatNumber(rate)})`).join(', ')
+      + ' — the machine was saturated then; those rounds\' latencies are not the proxy\'s.');
+  }
   for (const result of results.contenders) {
     for (const problem of result.problems) log(`${result.name}: ${problem.split('\n')[0]}`);
   }

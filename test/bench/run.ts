@@ -4,7 +4,7 @@
  * 127.0.0.1, stops by itself, and kills every process it started, also on Ctrl-C.
  *
  * Environment: BENCH_QUICK=1 (smoke test, ~2 s per measurement), BENCH_DURATION, BENCH_WARMUP,
- * BENCH_CONNECTIONS, BENCH_RATE, BENCH_LATENCY_CONNECTIONS, BENCH_DELAY_MS,
+ * BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_RATE, BENCH_LATENCY_CONNECTIONS, BENCH_DELAY_MS,
  * BENCH_LOADER=wrk|autocannon, BENCH_CONTENDERS=nginx,haproxy,switchboard, BENCH_KEEP_TMP=1.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +14,9 @@ import { allContenders } from './contenders.js';
 import { armWatchdog, installChildCleanup, killAllChildrenNow } from './child-processes.js';
 import { runProxyBenchAndReport } from './proxy-bench.js';
 import { readBenchSettings, type BenchSettings } from './settings.js';
+
+/** wrk rounds each window up to a whole second; the budget allows for it. */
+const WRK_WHOLE_SECOND = 1;
 
 interface Benchmark {
   summary: string;
@@ -26,7 +29,8 @@ const benchmarks: Record<string, Benchmark> = {
   proxy: {
     summary: 'proxy overhead: direct vs nginx vs HAProxy vs Switchboard, req/s, CPU per request, added p99',
     // Two measurements per contender plus generous start-up and shutdown time each.
-    budgetSeconds: (settings) => allContenders.length * 2 * (settings.warmupSeconds + settings.durationSeconds + 45) + 60,
+    budgetSeconds: (settings) => allContenders.length * 2
+      * (settings.warmupSeconds + settings.durationSeconds + settings.rounds * (WRK_WHOLE_SECOND + 5) + 45) + 60,
     run: runProxyBenchAndReport,
   },
 };
@@ -56,14 +60,18 @@ async function main(): Promise<number> {
   const settings = readBenchSettings();
   installChildCleanup();
   const workDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-'));
+  // On 'exit' so that Ctrl-C and the watchdog, which end the process from a handler, clean up
+  // too; the children are killed first (that listener was installed earlier).
+  process.on('exit', () => {
+    if (process.env.BENCH_KEEP_TMP === '1') process.stdout.write(`kept ${workDir}\n`);
+    else rmSync(workDir, { recursive: true, force: true });
+  });
   armWatchdog(names.reduce((total, name) => total + benchmarks[name]!.budgetSeconds(settings), 0) * 1000);
   try {
     for (const name of names) await benchmarks[name]!.run(settings, workDir);
     return 0;
   } finally {
     killAllChildrenNow();
-    if (process.env.BENCH_KEEP_TMP === '1') process.stdout.write(`kept ${workDir}\n`);
-    else rmSync(workDir, { recursive: true, force: true });
   }
 }
 

@@ -9,6 +9,12 @@ export interface BenchSettings {
   warmupSeconds: number;
   /** Length of every measured window. */
   durationSeconds: number;
+  /**
+   * The measured time of each contender is split into this many rounds, run in turn
+   * (direct, nginx, haproxy, switchboard, direct, …), so a burst of load from whoever else
+   * shares the machine falls on every contender alike instead of on one.
+   */
+  rounds: number;
   /** Concurrent client connections in the throughput run. */
   connections: number;
   /** Fixed request rate of the latency run, requests per second over all connections. */
@@ -45,6 +51,7 @@ export function readBenchSettings(): BenchSettings {
     quick,
     warmupSeconds: numberFromEnv('BENCH_WARMUP', quick ? 1 : 2),
     durationSeconds: numberFromEnv('BENCH_DURATION', quick ? 2 : 8),
+    rounds: Math.round(numberFromEnv('BENCH_ROUNDS', quick ? 1 : 4)),
     connections: Math.round(numberFromEnv('BENCH_CONNECTIONS', 64)),
     latencyRate: numberFromEnv('BENCH_RATE', 3000),
     latencyConnections: Math.round(numberFromEnv('BENCH_LATENCY_CONNECTIONS', 100)),
