@@ -5,6 +5,7 @@ import { corsStage } from './cors/index.js';
 import { ipRestrictionStage } from './ip-restriction/index.js';
 import { quotaStage } from './quota/index.js';
 import { rateLimitStage } from './rate-limit/index.js';
+import { validationStage } from './validation/index.js';
 
 /**
  * The request stages, in the order a request meets them (all onRequest hooks, so all run before
@@ -16,8 +17,9 @@ import { rateLimitStage } from './rate-limit/index.js';
  * policy. CORS before auth: preflights carry no credentials, and 401/429 answers need CORS headers
  * for a browser to show them (APISIX runs cors and ip-restriction before its auth plugins too).
  * Auth before limits: a consumer's limit and quota need the consumer; unauthenticated traffic
- * cannot burn a partner's quota.
+ * cannot burn a partner's quota. The validation stage adds no hook: it sets how Fastify's own
+ * validation phase compiles the route's schema (strict for bodies).
  */
 export function defaultStages(): RouteStage[] {
-  return [ipRestrictionStage, corsStage, authStage, authorizationStage, rateLimitStage, quotaStage];
+  return [ipRestrictionStage, corsStage, authStage, authorizationStage, rateLimitStage, quotaStage, validationStage];
 }

@@ -98,6 +98,13 @@ describe('request validation', () => {
     for (const e of a.body.errors) assert.ok(e.message.length > 0);
   });
 
+  test('body types are not coerced: the upstream gets the raw bytes, so "8" is not an integer', async () => {
+    const a = await post('/v1/chat/completions', JSON.stringify({ ...good, max_tokens: '8', stream: 'true' }));
+    assert.equal(a.status, 400);
+    const paths = a.body.errors.map((e: { path: string }) => e.path);
+    assert.ok(paths.includes('/body/max_tokens') && paths.includes('/body/stream'), JSON.stringify(paths));
+  });
+
   test('bad querystring and headers are named too', async () => {
     const q = await post('/v1/chat/completions?version=two', JSON.stringify(good));
     assert.equal(q.status, 400);
