@@ -1,7 +1,10 @@
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { MongoClient } from 'mongodb';
 import { MongoStore } from '../../gateway/src/store/mongo-store.js';
+import { fromMongo, toMongo } from '../../gateway/src/store/mongo-keys.js';
+import { StoreUnavailableError } from '../../gateway/src/store/port.js';
 import { storeContract } from './store-contract.js';
 
 const url = process.env.MONGODB_URL;
@@ -35,17 +38,14 @@ if (!url) {
 
 // These need no server: they prove the parts of the adapter that decide behaviour when MongoDB is away.
 test('an unreachable MongoDB is reported as StoreUnavailableError, promptly', async () => {
-  const { StoreUnavailableError } = await import('../../gateway/src/store/port.js');
   const store = new MongoStore('mongodb://127.0.0.1:1/switchboard', { serverSelectionTimeoutMS: 300 });
   const started = Date.now();
-  await (await import('node:assert/strict')).rejects(store.open(), (err: unknown) => err instanceof StoreUnavailableError);
-  (await import('node:assert/strict')).ok(Date.now() - started < 10_000);
+  await assert.rejects(store.open(), (err: unknown) => err instanceof StoreUnavailableError);
+  assert.ok(Date.now() - started < 10_000);
   await store.close();
 });
 
 test('keys MongoDB reserves ($-prefixed, dotted) round-trip through the stored form', async () => {
-  const assert = await import('node:assert/strict');
-  const { toMongo, fromMongo } = await import('../../gateway/src/store/mongo-keys.js');
   const value = { $schema: 'x', properties: { 'a.b': { $ref: '#/x' }, '\uFF04odd': 1, '\uFF03mark': 2, plain: [{ 'c.d': null }] } };
   const stored = toMongo(value);
   const keys = JSON.stringify(stored).match(/"[^"]*":/g)!.join('');
