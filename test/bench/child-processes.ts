@@ -82,7 +82,7 @@ export function startChild(name: string, command: string, args: string[], option
       name,
       pid: -1,
       exited,
-      hasExited: () => true,
+      hasExited: () => done,
       stdout: () => stdout,
       outputTail: () => tail,
       stop: async () => {

@@ -39,6 +39,8 @@ export interface LatencyFigures extends LoadResult {
   p99AddedMs?: number;
   /** Per round, requests per second achieved; well under the target rate = the machine could not keep up. */
   ratePerRound: number[];
+  p50PerRoundMs: number[];
+  p99PerRoundMs: number[];
 }
 
 export interface ContenderResult {
@@ -132,6 +134,8 @@ function latencyFigures(tally: LatencyTally): LatencyFigures {
     pooledP50Ms: percentile(sorted, 0.5),
     pooledP99Ms: percentile(sorted, 0.99),
     ratePerRound: rounds.map((round) => Math.round(round.requestsPerSecond)),
+    p50PerRoundMs: rounds.map((round) => round.p50Ms),
+    p99PerRoundMs: rounds.map((round) => round.p99Ms),
   };
 }
 
@@ -341,6 +345,33 @@ export function proxyTable(results: ProxyBenchResults): string {
   return formatTable(columns, rows);
 }
 
+/**
+ * Rounds in which the machine, not the proxy, set the latency: the client could not hold the
+ * rate, or even direct (no proxy at all) answered far slower than the upstream's delay.
+ */
+function saturationWarnings(results: ProxyBenchResults): string[] {
+  const { rate } = results.latencyRun;
+  const delayMs = results.settings.upstreamDelayMs;
+  const shortfalls = results.contenders.flatMap((result) => (result.latency?.ratePerRound ?? [])
+    .map((achieved, index) => ({ name: result.name, achieved, index }))
+    .filter(({ achieved }) => achieved < rate * 0.95));
+  const slowDirect = (results.contenders.find((result) => result.name === 'direct')?.latency?.p50PerRoundMs ?? [])
+    .map((p50, index) => ({ p50, index }))
+    .filter(({ p50 }) => p50 > delayMs * 1.5);
+  const warnings: string[] = [];
+  if (shortfalls.length > 0) {
+    warnings.push(`the load fell short of ${formatNumber(rate)} req/s in `
+      + shortfalls.map(({ name, achieved, index }) => `${name} #${index + 1} (${formatNumber(achieved)})`).join(', ')
+      + ': the machine was saturated then.');
+  }
+  if (slowDirect.length > 0) {
+    warnings.push(`direct's p50 was over ${delayMs * 1.5} ms in round(s) `
+      + slowDirect.map(({ p50, index }) => `#${index + 1} (${p50.toFixed(1)} ms)`).join(', ')
+      + ': the machine was saturated then; compare those rounds with care.');
+  }
+  return warnings;
+}
+
 export async function runProxyBenchAndReport(settings: BenchSettings, workDir: string): Promise<void> {
   const results = await runProxyBench(settings, workDir);
   log(`\nproxy overhead — ${results.machine.cpus} cores (${results.machine.cpuModel}), `
@@ -349,14 +380,7 @@ export async function runProxyBenchAndReport(settings: BenchSettings, workDir: s
   log('req/s, CPU: throughput run, summed over rounds (p50/p99: median of rounds). "@rate": latency run over '
     + `${settings.upstreamDelayMs} ms upstreams, median of rounds; p99 added = median over rounds of `
     + '(p99 − direct\'s p99 in the same round). direct = upstream 1 of 3, no proxy.');
-  const slowRounds = results.contenders.flatMap((result) => (result.latency?.ratePerRound ?? [])
-    .map((rate, index) => ({ name: result.name, rate, index }))
-    .filter(({ rate }) => rate < settings.latencyRate * 0.95));
-  if (slowRounds.length > 0) {
-    log(`warning: the load fell short of ${formatNumber(settings.latencyRate)} req/s in `
-      + slowRounds.map(({ name, rate, index }) => `${name} #${index + 1} (${formatNumber(rate)})`).join(', ')
-      + ' — the machine was saturated then; those rounds\' latencies are not the proxy\'s.');
-  }
+  for (const warning of saturationWarnings(results)) log(`warning: ${warning}`);
   for (const result of results.contenders) {
     for (const problem of result.problems) log(`${result.name}: ${problem.split('\n')[0]}`);
   }

@@ -5,7 +5,8 @@
  *
  * Environment: BENCH_QUICK=1 (smoke test, ~2 s per measurement), BENCH_DURATION, BENCH_WARMUP,
  * BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_RATE, BENCH_LATENCY_CONNECTIONS, BENCH_DELAY_MS,
- * BENCH_LOADER=wrk|autocannon, BENCH_CONTENDERS=nginx,haproxy,switchboard, BENCH_KEEP_TMP=1.
+ * BENCH_LOADER=wrk|autocannon, BENCH_CONTENDERS=nginx,haproxy,switchboard, BENCH_KEEP_TMP=1,
+ * BENCH_WITHOUT=nginx,haproxy,wrk (act as if not installed, to try the fallbacks).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

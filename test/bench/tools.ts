@@ -22,8 +22,14 @@ function isExecutable(path: string): boolean {
   }
 }
 
+/** `BENCH_WITHOUT=nginx,wrk` pretends those are not installed, to try the fallbacks. */
+function pretendMissing(name: ToolName): boolean {
+  return (process.env.BENCH_WITHOUT ?? '').split(',').map((entry) => entry.trim()).includes(name);
+}
+
 /** Debian puts nginx and haproxy in /usr/sbin, which is often not on a normal user's PATH. */
 export function findTool(name: ToolName): string | undefined {
+  if (pretendMissing(name)) return undefined;
   const directories = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/bin'];
   for (const directory of directories) {
     if (directory === '') continue;
