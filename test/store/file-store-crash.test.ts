@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -57,5 +57,7 @@ test('the embedded store never holds a half-written file, however a writer is ki
     lastRevision = state.revision + 1;
     await store.close();
   }
+  const litter = (await readdir(dir)).filter((name) => name.endsWith('.tmp'));
+  assert.deepEqual(litter, [], 'temp files of killed writers are cleaned up when the store is opened');
   assert.ok(wholeRevisionsSeen >= 3, `the writer committed before most kills (${wholeRevisionsSeen} of 6)`);
 });

@@ -1,6 +1,6 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from './atomic-write.js';
 import { withFileLock } from './file-lock.js';
 import {
@@ -58,6 +58,23 @@ export class FileStore implements ConfigStore {
 
   async open(): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
+    await this.removeDeadTempFiles();
+  }
+
+  /**
+   * A writer killed between creating its temp file and renaming it leaves the temp file behind
+   * (the store itself is intact). Remove those of processes that no longer exist, so a crash
+   * loop cannot fill the disk; a live writer's temp file is left alone.
+   */
+  private async removeDeadTempFiles(): Promise<void> {
+    const prefix = `.${basename(this.path)}.`;
+    const names = await readdir(dirname(this.path)).catch(() => [] as string[]);
+    for (const name of names) {
+      if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+      const pid = Number(name.slice(prefix.length).split('.')[0]);
+      if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) continue;
+      await rm(join(dirname(this.path), name), { force: true });
+    }
   }
 
   async close(): Promise<void> {
@@ -198,5 +215,14 @@ export class FileStore implements ConfigStore {
   async listAudit(options: { limit?: number; offset?: number } = {}): Promise<AuditEntry[]> {
     const { limit = 100, offset = 0 } = options;
     return (await this.readDocument()).audit.slice(offset, offset + limit);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -84,6 +84,8 @@ export class MongoStore implements ConfigStore {
       writeConcern: { w: 'majority' },
       retryWrites: true,
       retryReads: true,
+      // An absent optional field must read back absent, not as null.
+      ignoreUndefined: true,
     });
     this.dbName = options.dbName;
     this.keepRevisions = options.keepRevisions ?? 50;
