@@ -2,7 +2,6 @@ import { startAdmin } from './admin/admin-server.js';
 import { DEMO_UPSTREAM, demoConfig, demoWorkerPorts, startDemoWorkers } from './demo.js';
 import { readEnv } from './env.js';
 import { createLogger } from './logger.js';
-import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { GatewayNode } from './node/gateway-node.js';
 import { replaceConfig } from './config/replace-config.js';
 import { openStore } from './store/open-store.js';
@@ -32,11 +31,8 @@ async function main(): Promise<void> {
     }
   }
 
-  const node = new GatewayNode({ store, logger, port: env.port, host: env.host, stages: defaultStages(), systemRoutes });
-  const gatewayMetrics = new GatewayMetrics(node.upstreams);
-  node.observer = gatewayMetrics;
-  // Request stages reach these through the shared services: 429 counts, key last-use batches.
-  node.services.shared.set('metrics', gatewayMetrics).set('store', store);
+  const node = new GatewayNode({ store, logger, port: env.port, host: env.host, redisUrl: env.redisUrl, stages: defaultStages(), systemRoutes });
+  const gatewayMetrics = node.metrics;
   await node.start();
   const admin = await startAdmin({ env, store, node, logger, metrics: gatewayMetrics });
 

@@ -17,8 +17,11 @@ export class ApiKeyVerifier {
   constructor(ctx: GenerationContext) {
     this.index = keyIndexFor(ctx.state);
     this.usage = sharedService(ctx.services, 'key-usage', () => {
-      const shared = ctx.services.shared;
-      return new KeyUsageBatch(() => shared.get('store') as ConfigStore | undefined, ctx.services.logger as FastifyBaseLogger);
+      const store = ctx.services.store;
+      const batch = new KeyUsageBatch(() => store, ctx.services.logger as FastifyBaseLogger);
+      // Last-use times still pending are written on shutdown rather than lost.
+      ctx.services.onClose(() => batch.flush());
+      return batch;
     });
   }
 

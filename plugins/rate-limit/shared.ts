@@ -3,19 +3,19 @@ import type { GatewayMetrics } from '../../gateway/src/metrics/gateway-metrics.j
 import { sharedService } from '../stage-plugin.js';
 import { CounterStore } from './counter-store.js';
 
-/** The node's metrics, when main (or a test) put them in the shared services. */
-export function gatewayMetrics(ctx: GenerationContext): GatewayMetrics | undefined {
-  return ctx.services.shared.get('metrics') as GatewayMetrics | undefined;
+export function gatewayMetrics(ctx: GenerationContext): GatewayMetrics {
+  return ctx.services.metrics;
 }
 
 /**
  * The node's one counter store, made on first use and kept across generations. REDIS_URL
- * (or `redisUrl` in the shared services, for tests and embedders) turns on sharing.
+ * (the node's `redisUrl`) turns on sharing.
  */
 export function counterStore(ctx: GenerationContext): CounterStore {
   const store = sharedService(ctx.services, 'rate-limit-counters', () => {
-    const url = (ctx.services.shared.get('redisUrl') as string | undefined) ?? process.env.REDIS_URL;
-    return new CounterStore({ redisUrl: url || undefined, logger: ctx.services.logger, metrics: () => gatewayMetrics(ctx) });
+    const counters = new CounterStore({ redisUrl: ctx.services.redisUrl, logger: ctx.services.logger, metrics: () => gatewayMetrics(ctx) });
+    ctx.services.onClose(() => counters.close());
+    return counters;
   });
   store.attachMetrics();
   return store;
@@ -23,5 +23,5 @@ export function counterStore(ctx: GenerationContext): CounterStore {
 
 /** Count a refusal in switchboard_ratelimit_rejected_total{route}. */
 export function countRejection(ctx: GenerationContext, route: string): void {
-  gatewayMetrics(ctx)?.rateLimited.inc(route, () => ({ route }));
+  gatewayMetrics(ctx).rateLimited.inc(route, () => ({ route }));
 }

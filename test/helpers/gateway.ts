@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { defaultStages } from '../../plugins/index.js';
 import { replaceConfig } from '../../gateway/src/config/replace-config.js';
-import { GatewayMetrics } from '../../gateway/src/metrics/gateway-metrics.js';
+import type { GatewayMetrics } from '../../gateway/src/metrics/gateway-metrics.js';
 import { GatewayNode } from '../../gateway/src/node/gateway-node.js';
 import { systemRoutes } from '../../gateway/src/node/system-routes.js';
 import { FileStore } from '../../gateway/src/store/file-store.js';
@@ -25,6 +25,8 @@ export interface StartOptions {
   storePath?: string;
   /** Poll interval of the file store watcher. */
   pollMs?: number;
+  /** Share rate-limit counters through this Redis. */
+  redisUrl?: string;
 }
 
 /** A real gateway node on 127.0.0.1 with an embedded store in a temp dir. */
@@ -35,9 +37,8 @@ export async function startGateway(config: unknown, options: StartOptions = {}):
   await store.open();
   if (config !== undefined) await replaceConfig(store, config, 'test');
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const node = new GatewayNode({ store, logger, port: 0, host: '127.0.0.1', stages: defaultStages(), systemRoutes });
-  const metrics = new GatewayMetrics(node.upstreams);
-  node.observer = metrics;
+  const node = new GatewayNode({ store, logger, port: 0, host: '127.0.0.1', redisUrl: options.redisUrl, stages: defaultStages(), systemRoutes });
+  const metrics = node.metrics;
   await node.start();
   return {
     url: node.url,

@@ -10,7 +10,7 @@ import { issueKey, listKeys, revokeKey, rotateKey } from '../../gateway/src/keys
 import type { KeyUsageBatch } from '../../gateway/src/keys/key-usage.js';
 import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { call, caughtUp, sansInstance, wireServices } from '../plugins/fixtures.js';
+import { call, caughtUp, sansInstance } from '../plugins/fixtures.js';
 
 let upstream: EchoUpstream;
 let gw: TestGateway;
@@ -27,7 +27,6 @@ const config = () => ({
 before(async () => {
   upstream = await startEchoUpstream('echo');
   gw = await startGateway(config());
-  wireServices(gw);
 });
 after(async () => {
   await gw.close();

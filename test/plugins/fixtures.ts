@@ -7,11 +7,6 @@ export async function caughtUp(gw: TestGateway, timeoutMs = 5000): Promise<void>
   await waitFor(() => gw.node.revision >= revision, timeoutMs, `revision ${revision} in force`);
 }
 
-/** Hand the node what main.ts hands it: the metrics (429 counts) and the store (key last-use). */
-export function wireServices(gw: TestGateway): void {
-  gw.node.services.shared.set('metrics', gw.metrics).set('store', gw.store);
-}
-
 export interface Answer {
   status: number;
   headers: Headers;

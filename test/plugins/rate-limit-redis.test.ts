@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CounterStore } from '../../plugins/rate-limit/counter-store.js';
 import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
-import { call, wireServices } from './fixtures.js';
+import { call } from './fixtures.js';
 import { startRedis, type RedisServer } from './redis-server.js';
 
 let redis: RedisServer;
@@ -16,8 +16,6 @@ const counters = (gw: TestGateway) => gw.node.services.shared.get('rate-limit-co
 
 before(async () => {
   redis = await startRedis();
-  // Read by each node's counter store when its first generation compiles.
-  process.env.REDIS_URL = redis.url;
   upstream = await startEchoUpstream('echo');
   one = await startGateway({
     upstreams: [{ name: 'echo', targets: [{ url: upstream.url }] }],
@@ -26,20 +24,15 @@ before(async () => {
       { name: 'outage', methods: ['GET'], paths: ['/outage'], upstream: 'echo', rateLimit: { max: 3, windowMs: 60_000, by: 'ip' } },
     ],
     consumers: [],
-  });
-  two = await startGateway(undefined, { storePath: one.storePath });
-  wireServices(one);
-  wireServices(two);
+  }, { redisUrl: redis.url });
+  two = await startGateway(undefined, { storePath: one.storePath, redisUrl: redis.url });
   await waitFor(() => counters(one).redisUp && counters(two).redisUp, 5000, 'both nodes connected to Redis');
 });
 after(async () => {
   await one.close();
   await two.close();
-  await counters(one).close();
-  await counters(two).close();
   await upstream.close();
   await redis.stop();
-  delete process.env.REDIS_URL;
 });
 
 describe('rate limits shared through Redis', () => {

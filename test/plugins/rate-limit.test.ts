@@ -4,7 +4,7 @@ import { issueKey } from '../../gateway/src/keys/key-service.js';
 import { periodBounds } from '../../plugins/quota/index.js';
 import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { call, caughtUp, wireServices } from './fixtures.js';
+import { call, caughtUp } from './fixtures.js';
 
 let upstream: EchoUpstream;
 let gw: TestGateway;
@@ -32,7 +32,6 @@ const config = (extraRoutes: object[] = []) => ({
 before(async () => {
   upstream = await startEchoUpstream('echo');
   gw = await startGateway(config());
-  wireServices(gw);
   acmeKey = (await issueKey(gw.store, 'acme', { actor: 'test' })).key;
   globexKey = (await issueKey(gw.store, 'globex', { actor: 'test' })).key;
   initechKey = (await issueKey(gw.store, 'initech', { actor: 'test' })).key;

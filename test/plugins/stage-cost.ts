@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { issueKey } from '../../gateway/src/keys/key-service.js';
 import { startEchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway } from '../helpers/gateway.js';
-import { caughtUp, wireServices } from './fixtures.js';
+import { caughtUp } from './fixtures.js';
 
 // autocannon ships no type declarations.
 const autocannon = createRequire(import.meta.url)('autocannon') as (options: Record<string, unknown>) => Promise<{ non2xx: number }>;
@@ -37,7 +37,6 @@ async function serve(upstreamUrl: string): Promise<void> {
     ],
     consumers: [{ name: 'acme' }],
   });
-  wireServices(gw);
   const { key } = await issueKey(gw.store, 'acme', { actor: 'bench' });
   await caughtUp(gw);
   process.send!({ url: gw.url, key });

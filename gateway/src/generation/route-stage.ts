@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Route } from '../../../spec/route.js';
-import type { ConfigState, Stored } from '../store/port.js';
+import type { ConfigState, ConfigStore, Stored } from '../store/port.js';
+import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { Consumer } from '../../../spec/consumer.js';
 
 /** Who the auth stage decided the caller is. */
@@ -24,8 +25,16 @@ declare module 'fastify' {
 /** Long-lived services stages may use; they outlive generations (keys, counters, JWKS caches). */
 export interface StageServices {
   logger: FastifyBaseLogger;
+  /** The node's store (key last-use batches write through it). */
+  store: ConfigStore;
+  /** The node's metrics (429 counts, Redis state). */
+  metrics: GatewayMetrics;
+  /** REDIS_URL: shared rate-limit counters when set. */
+  redisUrl: string | undefined;
   /** Anything a stage family keeps across generations, by stage name. */
   shared: Map<string, unknown>;
+  /** Run `close` when the node shuts down (flush batches, quit clients). */
+  onClose(close: () => void | Promise<void>): void;
 }
 
 export interface GenerationContext {

@@ -9,9 +9,12 @@ import type { RequestObserver } from '../generation/request-observer.js';
 import type { RouteStage, StageServices } from '../generation/route-stage.js';
 import type { ConfigState, ConfigStore } from '../store/port.js';
 import { attachHealth } from '../health/index.js';
+import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 
 export interface GatewayNodeOptions {
   store: ConfigStore;
+  /** Shared rate-limit counters (REDIS_URL); memory when absent. */
+  redisUrl?: string | undefined;
   logger: FastifyBaseLogger;
   port: number;
   host: string;
@@ -33,6 +36,9 @@ export class GatewayNode {
   readonly services: StageServices;
   /** Active probes and outlier detection for every pool, across reloads. */
   readonly health = attachHealth(this.upstreams);
+  /** The metrics of the contract; also told of every proxied request's end. */
+  readonly metrics = new GatewayMetrics(this.upstreams);
+  private readonly closers: Array<() => void | Promise<void>> = [];
   private current: Generation | undefined;
   private server: Server | undefined;
   private unwatch: (() => void) | undefined;
@@ -41,12 +47,19 @@ export class GatewayNode {
   /** Revision that failed to compile, so the watcher does not retry it in a loop. */
   private failedRevision = -1;
   lastError: { revision: number; message: string; at: string } | undefined;
-  /** Told of every proxied request's end (metrics); set before start(). */
+  /** Told of every proxied request's end; the node's metrics unless an embedder says otherwise. */
   observer: RequestObserver | undefined;
 
   constructor(private readonly options: GatewayNodeOptions) {
-    this.services = { logger: options.logger, shared: new Map() };
-    this.observer = options.observer;
+    this.services = {
+      logger: options.logger,
+      store: options.store,
+      metrics: this.metrics,
+      redisUrl: options.redisUrl,
+      shared: new Map(),
+      onClose: (close) => void this.closers.push(close),
+    };
+    this.observer = options.observer ?? this.metrics;
   }
 
   get revision(): number {
@@ -142,6 +155,7 @@ export class GatewayNode {
     }
     await this.current?.retire();
     this.health.close();
+    for (const close of this.closers.splice(0)) await Promise.resolve().then(close).catch((err) => this.options.logger.warn({ err }, 'a stage failed to close'));
     this.upstreams.close();
     await this.targets.close();
   }
