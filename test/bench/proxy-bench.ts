@@ -1,22 +1,26 @@
 import { cpus, loadavg } from 'node:os';
 import { allContenders, type Contender } from './contenders.js';
-import { chooseThroughputLoader, fixedRateLoaderDescription, runFixedRate, type LoadResult } from './load.js';
+import {
+  chooseThroughputLoader, fixedRateLoaderDescription, runFixedRate, type LoadResult, type ThroughputLoader,
+} from './load.js';
 import { median, percentile } from './percentiles.js';
 import { cpuSecondsBetween, cpuSnapshot, groupMemory } from './proc-stats.js';
 import {
   formatDelta, formatMiB, formatNumber, formatRatio, formatTable, NOT_APPLICABLE, writeResults,
 } from './report.js';
 import type { BenchSettings } from './settings.js';
-import { runRounds } from './rounds.js';
-import { startDelayedUpstreams, startFastUpstreams } from './upstreams.js';
-
-const LATER_ROUND_WARMUP_SECONDS = 0.5;
+import { runRounds, type RoundHooks } from './rounds.js';
+import { startDelayedUpstreams, startFastUpstreams, type Target } from './upstreams.js';
 
 /**
- * The proxy-overhead benchmark: the same three upstreams behind each contender in turn, first
- * at full speed (what one core of proxy can do, and what each request costs it), then at a
- * fixed rate over slow upstreams (what the proxy adds to the latency a client sees).
+ * The proxy-overhead benchmark: the same three upstreams behind every contender, first at full
+ * speed (what one core of proxy can do, and what each request costs it), then at a fixed rate
+ * over slow upstreams (what the proxy adds to the latency a client sees). Contenders take turns
+ * in interleaved rounds (rounds.ts).
  */
+
+/** Later latency rounds only need their new client connections set up, not a JIT warm-up. */
+const LATER_ROUND_WARMUP_SECONDS = 0.5;
 
 export interface ThroughputFigures extends LoadResult {
   /** User + system CPU of the proxy's process group during the measured window. */
@@ -164,6 +168,76 @@ function describeLoad(figures: LoadResult): string {
   return `${formatNumber(figures.requestsPerSecond)} req/s, p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms${problems}`;
 }
 
+/** What both runs share: the settings, the work dir, who runs, and where results go. */
+interface RunContext {
+  settings: BenchSettings;
+  workDir: string;
+  contenders: Contender[];
+  roundSeconds: number;
+  resultOf(contender: Contender): ContenderResult;
+  failed(run: string): RoundHooks['failed'];
+}
+
+async function throughputRounds(run: RunContext, loader: ThroughputLoader, targets: Target[]): Promise<void> {
+  const { settings, workDir, roundSeconds, resultOf, failed } = run;
+  const throughput = new Map<Contender, ThroughputTally>();
+  await runRounds(run.contenders, workDir, targets, settings.rounds, {
+    async measure(contender, running, round) {
+      if (round === 0) await loader.run(running.url, settings.connections, settings.warmupSeconds);
+      const pgid = running.pgid;
+      const before = pgid === undefined ? undefined : cpuSnapshot(pgid);
+      const load = await loader.run(running.url, settings.connections, roundSeconds);
+      const tally = throughput.get(contender) ?? emptyTally();
+      throughput.set(contender, tally);
+      if (pgid !== undefined && before !== undefined) {
+        tally.proxyCpuSeconds += cpuSecondsBetween(before, cpuSnapshot(pgid));
+      }
+      tally.requests += load.requests;
+      tally.seconds += load.seconds;
+      tally.non2xx += load.non2xx;
+      tally.errors += load.errors;
+      tally.p50sMs.push(load.p50Ms);
+      tally.p99sMs.push(load.p99Ms);
+      const figures = throughputFigures(tally, pgid !== undefined);
+      resultOf(contender).throughput = figures;
+      const cpu = figures.proxyCpuUsPerRequest;
+      log(`  ${`${contender.name} #${round + 1}`.padEnd(16)} ${describeLoad(load)}`
+        + (cpu === undefined ? '' : `, proxy CPU ${cpu.toFixed(1)} µs/req so far`));
+    },
+    finish(contender, running) {
+      // VmHWM is each process's peak over its whole life, warm-up included.
+      const tally = throughput.get(contender);
+      if (tally !== undefined && running.pgid !== undefined) {
+        tally.peakRssBytes = groupMemory(running.pgid).peakRssBytes;
+        resultOf(contender).throughput = throughputFigures(tally, true);
+      }
+    },
+    failed: failed('throughput'),
+  });
+}
+
+async function latencyRounds(run: RunContext, targets: Target[]): Promise<Map<Contender, LatencyTally>> {
+  const { settings, workDir, roundSeconds, resultOf, failed } = run;
+  const latency = new Map<Contender, LatencyTally>();
+  await runRounds(run.contenders, workDir, targets, settings.rounds, {
+    async measure(contender, running, round) {
+      // Each round is a new client with new connections: later rounds get a short warm-up so
+      // connection set-up is not measured; the first also warms the proxy itself.
+      const warmup = round === 0 ? settings.warmupSeconds : Math.min(settings.warmupSeconds, LATER_ROUND_WARMUP_SECONDS);
+      const load = await runFixedRate(running.url, settings.latencyRate, settings.latencyConnections, warmup, roundSeconds);
+      const tally = latency.get(contender) ?? { rounds: [], latenciesMs: [] };
+      latency.set(contender, tally);
+      const { latenciesMs, ...figures } = load;
+      tally.rounds[round] = figures;
+      for (const value of latenciesMs) tally.latenciesMs.push(value);
+      resultOf(contender).latency = latencyFigures(tally);
+      log(`  ${`${contender.name} #${round + 1}`.padEnd(16)} ${describeLoad(load)}`);
+    },
+    failed: failed('latency'),
+  });
+  return latency;
+}
+
 export async function runProxyBench(settings: BenchSettings, workDir: string): Promise<ProxyBenchResults> {
   const startedAt = new Date().toISOString();
   const loadAverageAtStart = loadavg();
@@ -193,50 +267,18 @@ export async function runProxyBench(settings: BenchSettings, workDir: string): P
   for (const note of fast.notes) log(`note: ${note}`);
   const roundSeconds = settings.durationSeconds / settings.rounds;
   const resultOf = (contender: Contender): ContenderResult => results.find((result) => result.name === contender.name)!;
-  const failed = (run: string) => (contender: Contender, phase: string, error: unknown): void => {
+  const failed = (runName: string) => (contender: Contender, phase: string, error: unknown): void => {
     const result = resultOf(contender);
     result.status = 'failed';
-    result.problems.push(`${run} run, ${phase}: ${messageOf(error)}`);
+    result.problems.push(`${runName} run, ${phase}: ${messageOf(error)}`);
     log(`  ${contender.name.padEnd(12)} failed (${phase}): ${messageOf(error).split('\n')[0]}`);
   };
+  const run: RunContext = { settings, workDir, contenders: runnable(), roundSeconds, resultOf, failed };
   const rounds = settings.rounds === 1 ? '' : ` in ${settings.rounds} interleaved rounds`;
   log(`\nthroughput run: ${loader.description}, ${settings.connections} connections, `
     + `${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s${rounds}; upstreams: ${fast.description}`);
-  const throughput = new Map<Contender, ThroughputTally>();
   try {
-    await runRounds(runnable(), workDir, fast.targets, settings.rounds, {
-      async measure(contender, running, round) {
-        if (round === 0) await loader.run(running.url, settings.connections, settings.warmupSeconds);
-        const pgid = running.pgid;
-        const before = pgid === undefined ? undefined : cpuSnapshot(pgid);
-        const load = await loader.run(running.url, settings.connections, roundSeconds);
-        const tally = throughput.get(contender) ?? emptyTally();
-        throughput.set(contender, tally);
-        if (pgid !== undefined && before !== undefined) {
-          tally.proxyCpuSeconds += cpuSecondsBetween(before, cpuSnapshot(pgid));
-        }
-        tally.requests += load.requests;
-        tally.seconds += load.seconds;
-        tally.non2xx += load.non2xx;
-        tally.errors += load.errors;
-        tally.p50sMs.push(load.p50Ms);
-        tally.p99sMs.push(load.p99Ms);
-        const figures = throughputFigures(tally, pgid !== undefined);
-        resultOf(contender).throughput = figures;
-        const cpu = figures.proxyCpuUsPerRequest;
-        log(`  ${`${contender.name} #${round + 1}`.padEnd(16)} ${describeLoad(load)}`
-          + (cpu === undefined ? '' : `, proxy CPU ${cpu.toFixed(1)} µs/req so far`));
-      },
-      finish(contender, running) {
-        // VmHWM is each process's peak over its whole life, warm-up included.
-        const tally = throughput.get(contender);
-        if (tally !== undefined && running.pgid !== undefined) {
-          tally.peakRssBytes = groupMemory(running.pgid).peakRssBytes;
-          resultOf(contender).throughput = throughputFigures(tally, true);
-        }
-      },
-      failed: failed('throughput'),
-    });
+    await throughputRounds(run, loader, fast.targets);
   } finally {
     await fast.stop();
   }
@@ -246,24 +288,9 @@ export async function runProxyBench(settings: BenchSettings, workDir: string): P
   log(`\nlatency run: ${fixedRateLoaderDescription}, ${formatNumber(settings.latencyRate)} req/s over `
     + `${settings.latencyConnections} connections, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s${rounds}; `
     + `upstreams: ${slow.description}`);
-  const latency = new Map<Contender, LatencyTally>();
+  let latency: Map<Contender, LatencyTally>;
   try {
-    await runRounds(runnable(), workDir, slow.targets, settings.rounds, {
-      async measure(contender, running, round) {
-        // Each round is a new client with new connections: later rounds get a short warm-up so
-        // connection set-up is not measured; the first also warms the proxy itself.
-        const warmup = round === 0 ? settings.warmupSeconds : Math.min(settings.warmupSeconds, LATER_ROUND_WARMUP_SECONDS);
-        const load = await runFixedRate(running.url, settings.latencyRate, settings.latencyConnections, warmup, roundSeconds);
-        const tally = latency.get(contender) ?? { rounds: [], latenciesMs: [] };
-        latency.set(contender, tally);
-        const { latenciesMs, ...figures } = load;
-        tally.rounds[round] = figures;
-        for (const value of latenciesMs) tally.latenciesMs.push(value);
-        resultOf(contender).latency = latencyFigures(tally);
-        log(`  ${`${contender.name} #${round + 1}`.padEnd(16)} ${describeLoad(load)}`);
-      },
-      failed: failed('latency'),
-    });
+    latency = await latencyRounds(run, slow.targets);
   } finally {
     await slow.stop();
   }
