@@ -13,6 +13,8 @@ export interface GatewayEnv {
   /** undefined = the default: seed the demo on an empty store. */
   demo: boolean | undefined;
   logLevel: string;
+  /** CIDRs of proxies in front of the gateway (TRUSTED_PROXIES, comma-separated). */
+  trustedProxies: string[];
 }
 
 function port(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
@@ -36,5 +38,6 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): GatewayEnv {
     adminPassword: env.ADMIN_PASSWORD || undefined,
     demo: demo === undefined || demo === '' ? undefined : !['0', 'false', 'no', 'off'].includes(demo.toLowerCase()),
     logLevel: env.LOG_LEVEL || 'info',
+    trustedProxies: (env.TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   };
 }

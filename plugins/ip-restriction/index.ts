@@ -1,8 +1,8 @@
+import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Route } from '../../spec/route.js';
 import { ProblemError } from '../../gateway/src/errors.js';
-import { clientAddress } from '../../gateway/src/generation/client-address.js';
 import type { RouteStage } from '../../gateway/src/generation/route-stage.js';
 import { routePlugin } from '../stage-plugin.js';
 
@@ -36,14 +36,14 @@ export function admitted(rules: IpRules, ip: string): boolean {
   return true;
 }
 
-const ipRestrictionPlugin = routePlugin<{ route: Route }>('ip-restriction', async (scope, { route }) => {
+const ipRestrictionPlugin = routePlugin<{ route: Route; clientIp: (req: IncomingMessage) => string }>('ip-restriction', async (scope, { route, clientIp }) => {
   const spec = route.ipRestriction!;
   const rules: IpRules = {
     allow: spec.allow?.length ? addressList(spec.allow, `route "${route.name}" ipRestriction.allow`) : undefined,
     deny: spec.deny?.length ? addressList(spec.deny, `route "${route.name}" ipRestriction.deny`) : undefined,
   };
   scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    if (admitted(rules, clientAddress(request.raw))) return done();
+    if (admitted(rules, clientIp(request.raw))) return done();
     done(new ProblemError(403, 'ip-denied', 'requests from this address are not allowed on this route'));
   });
 });
@@ -52,7 +52,7 @@ const ipRestrictionPlugin = routePlugin<{ route: Route }>('ip-restriction', asyn
 export const ipRestrictionStage: RouteStage = {
   name: 'ip-restriction',
   applies: (route) => Boolean(route.ipRestriction && (route.ipRestriction.allow?.length || route.ipRestriction.deny?.length)),
-  async register(scope, route) {
-    await scope.register(ipRestrictionPlugin, { route });
+  async register(scope, route, ctx) {
+    await scope.register(ipRestrictionPlugin, { route, clientIp: ctx.services.clientIp });
   },
 };

@@ -3,7 +3,6 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Stored } from '../../gateway/src/store/port.js';
 import type { Route } from '../../spec/route.js';
 import { ProblemError } from '../../gateway/src/errors.js';
-import { clientAddress } from '../../gateway/src/generation/client-address.js';
 import type { GenerationContext, RouteStage } from '../../gateway/src/generation/route-stage.js';
 import { routePlugin } from '../stage-plugin.js';
 import { countRejection, counterStore } from './shared.js';
@@ -33,6 +32,7 @@ function tighter(a: LimitResult | undefined, b: LimitResult): LimitResult {
 
 const rateLimitPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationContext }>('rate-limit', async (scope, { route, ctx }) => {
   const store = counterStore(ctx);
+  const clientIp = ctx.services.clientIp;
   // The store option is a class @fastify/rate-limit instantiates; hand it the node's one store so
   // that counts outlive this generation.
   function NodeStore(): unknown {
@@ -51,7 +51,7 @@ const rateLimitPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationConte
       // `by: consumer` on a route without auth has no consumer: the client address stands in.
       keyGenerator: (request) => {
         const caller = request.caller;
-        return byIp || caller === undefined ? routeKey + 'ip:' + clientAddress(request.raw) : routeKey + 'c:' + caller.id;
+        return byIp || caller === undefined ? routeKey + 'ip:' + clientIp(request.raw) : routeKey + 'c:' + caller.id;
       },
     });
   }

@@ -27,6 +27,8 @@ export interface StartOptions {
   pollMs?: number;
   /** Share rate-limit counters through this Redis. */
   redisUrl?: string;
+  /** Proxies in front of the gateway whose x-forwarded-for is believed. */
+  trustedProxies?: string[];
 }
 
 /** A real gateway node on 127.0.0.1 with an embedded store in a temp dir. */
@@ -37,7 +39,7 @@ export async function startGateway(config: unknown, options: StartOptions = {}):
   await store.open();
   if (config !== undefined) await replaceConfig(store, config, 'test');
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const node = new GatewayNode({ store, logger, port: 0, host: '127.0.0.1', redisUrl: options.redisUrl, stages: defaultStages(), systemRoutes });
+  const node = new GatewayNode({ store, logger, port: 0, host: '127.0.0.1', redisUrl: options.redisUrl, trustedProxies: options.trustedProxies, stages: defaultStages(), systemRoutes });
   const metrics = node.metrics;
   await node.start();
   return {

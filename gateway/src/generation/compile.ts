@@ -11,7 +11,6 @@ import { Generation } from './generation.js';
 import type { GenerationContext, RouteStage, StageServices } from './route-stage.js';
 import { newRequestId } from './request-id.js';
 import type { RequestObserver } from './request-observer.js';
-import { clientAddress } from './client-address.js';
 import { clientIpFor, TrustedProxies } from '../balancer/client-ip.js';
 import { findStickyMember, setStickySecret, stickySetCookie } from '../balancer/sticky.js';
 import { createHmac } from 'node:crypto';
@@ -209,10 +208,11 @@ async function routeScope(scope: FastifyInstance, route: Route, pool: UpstreamPo
   const hashOn = pool.spec.hashOn;
   const trusted = pool.spec.trustedProxies?.length ? new TrustedProxies(pool.spec.trustedProxies) : undefined;
   const sticky = stickiness(pool);
+  const clientIpOf = deps.services.clientIp;
   const handler = (request: FastifyRequest, reply: FastifyReply): void => {
     reply.hijack();
     const raw = request.raw;
-    const clientIp = trusted ? clientIpFor(raw, trusted) : clientAddress(raw);
+    const clientIp = trusted ? clientIpFor(raw, trusted) : clientIpOf(raw);
     const stuckTo = sticky?.find(raw.headers.cookie);
     const consumerName = request.caller?.name;
     const startedAt = observer ? performance.now() : 0;

@@ -33,6 +33,12 @@ export interface StageServices {
   redisUrl: string | undefined;
   /** Anything a stage family keeps across generations, by stage name. */
   shared: Map<string, unknown>;
+  /**
+   * The client's address: the socket peer, or — when the peer is one of the node's trusted
+   * proxies (TRUSTED_PROXIES) — the nearest untrusted x-forwarded-for hop. IP lists, per-IP
+   * limits and x-forwarded-for all use this one answer.
+   */
+  clientIp(req: import('node:http').IncomingMessage): string;
   /** Run `close` when the node shuts down (flush batches, quit clients). */
   onClose(close: () => void | Promise<void>): void;
 }

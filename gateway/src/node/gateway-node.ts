@@ -10,11 +10,14 @@ import type { RouteStage, StageServices } from '../generation/route-stage.js';
 import type { ConfigState, ConfigStore } from '../store/port.js';
 import { attachHealth } from '../health/index.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
+import { clientIpResolver } from '../generation/client-address.js';
 
 export interface GatewayNodeOptions {
   store: ConfigStore;
   /** Shared rate-limit counters (REDIS_URL); memory when absent. */
   redisUrl?: string | undefined;
+  /** CIDRs of proxies in front of the gateway whose x-forwarded-for is believed (TRUSTED_PROXIES). */
+  trustedProxies?: readonly string[] | undefined;
   logger: FastifyBaseLogger;
   port: number;
   host: string;
@@ -56,6 +59,7 @@ export class GatewayNode {
       store: options.store,
       metrics: this.metrics,
       redisUrl: options.redisUrl,
+      clientIp: clientIpResolver(options.trustedProxies),
       shared: new Map(),
       onClose: (close) => void this.closers.push(close),
     };
