@@ -42,6 +42,12 @@ test('behind a trusted proxy, IP lists and per-IP limits see the client named in
   assert.equal(await status(behindProxy, '/limited', '10.0.0.1'), 429);
 });
 
+test('x-forwarded-for stays a chain: the gateway appends the hop it heard from', async () => {
+  const res = await request(`${behindProxy.url}/lan`, { headers: { 'x-forwarded-for': '10.1.2.3' } });
+  const echoed = (await res.body.json()) as { headers: Record<string, string> };
+  assert.equal(echoed.headers['x-forwarded-for'], '10.1.2.3, 127.0.0.1');
+});
+
 test('without trusted proxies, a client cannot talk its way in with x-forwarded-for', async () => {
   assert.equal(await status(exposed, '/lan', '10.1.2.3'), 403);
   assert.equal(await status(exposed, '/limited', '10.0.0.1'), 200);

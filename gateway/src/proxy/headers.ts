@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { normalizeAddress } from '../balancer/client-ip.js';
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection, not the message, so a proxy
@@ -68,8 +69,11 @@ export function upstreamRequestHeaders(req: IncomingMessage, facts: ForwardedFac
     if (value !== undefined) out[name] = value;
   }
   if (facts.remove) for (const name of facts.remove) delete out[name];
+  // Each hop appends the address it received the request from, not the client it believes in:
+  // with trusted proxies in front those differ, and the chain must stay a chain.
   const prior = source['x-forwarded-for'];
-  out['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${facts.clientIp}` : facts.clientIp;
+  const peer = normalizeAddress(req.socket.remoteAddress ?? '');
+  out['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${peer}` : peer;
   out['x-forwarded-proto'] = facts.proto;
   if (source.host) out['x-forwarded-host'] = source.host;
   out['x-request-id'] = facts.requestId;
