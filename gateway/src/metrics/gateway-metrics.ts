@@ -42,6 +42,23 @@ export class GatewayMetrics implements RequestObserver {
         perTarget((t) => t.ewmaMs / 1000),
       ),
     );
+    this.registerProcessMetrics();
+  }
+
+  /** Process gauges (Prometheus' conventional names), read at scrape time. */
+  private registerProcessMetrics(): void {
+    this.registry.register(
+      new GaugeFunction('process_resident_memory_bytes', 'Resident set size of the gateway process.', () => [{ labels: {}, value: process.memoryUsage.rss() }]),
+    );
+    this.registry.register(
+      new GaugeFunction('nodejs_heap_used_bytes', 'V8 heap in use.', () => [{ labels: {}, value: process.memoryUsage().heapUsed }]),
+    );
+    this.registry.register(
+      new GaugeFunction('process_cpu_seconds_total', 'User and system CPU time of the gateway process.', () => {
+        const { user, system } = process.cpuUsage();
+        return [{ labels: {}, value: (user + system) / 1e6 }];
+      }),
+    );
   }
 
   completed(route: string, status: number, durationMs: number): void {
