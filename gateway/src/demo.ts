@@ -26,7 +26,7 @@ export function demoConfig(ports: number[]): GatewayConfig {
     upstreams: [
       {
         name: DEMO_UPSTREAM,
-        algorithm: 'round-robin',
+        algorithm: 'least-connections',
         targets: ports.map((p) => ({ url: `http://127.0.0.1:${p}`, weight: 1, backup: false })),
         healthCheck: {
           active: { type: 'http', path: '/health', intervalMs: 2000, timeoutMs: 1000, healthyThreshold: 2, unhealthyThreshold: 3, expectedStatus: [200] },

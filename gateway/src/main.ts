@@ -41,7 +41,6 @@ async function main(): Promise<void> {
     '',
     'Switchboard is running',
     `  partner traffic   ${publicUrl}   (listening on ${env.host}:${node.address.port})`,
-    `  docs portal       ${publicUrl}/docs`,
     `  admin console     ${admin.url}/   API ${admin.url}/api/v1   metrics ${admin.url}/metrics`,
     `  store             ${env.storeUrl}   revision ${node.revision}`,
   ];
