@@ -141,6 +141,18 @@ describe('errors the gateway makes', () => {
     await ok.body.dump();
   });
 
+  test('a chunked body over the limit → 413 too, though it has no content-length to check', async () => {
+    const chunks = async function* () {
+      for (let i = 0; i < 8; i++) yield Buffer.alloc(512, 98);
+    };
+    const res = await request(`${gw.url}/api/x`, { method: 'POST', body: Readable.from(chunks()) });
+    assert.equal(res.statusCode, 413);
+    await res.body.dump();
+    const small = await request(`${gw.url}/api/x`, { method: 'PUT', body: Readable.from((async function* () { yield Buffer.from('fits'); })()) });
+    assert.equal(small.statusCode, 200);
+    assert.equal(((await small.body.json()) as { body: string }).body, 'fits');
+  });
+
   test('slow upstream → 504 problem+json within the route timeout', async () => {
     const started = Date.now();
     const res = await request(`${gw.url}/api/slow`);

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { PickContext, PoolMember } from '../balancer/picker.js';
 import type { AttemptOutcome, UpstreamPool } from '../balancer/upstream-pool.js';
@@ -163,7 +164,9 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     let body: Dispatcher.DispatchOptions['body'] = null;
     if (this.fwd.body !== undefined) body = this.fwd.body;
     else if (this.replayBody !== undefined) body = this.replayBody;
-    else if (this.streamedBody) body = this.req;
+    else if (this.streamedBody)
+      // undici takes async iterables as bodies; its typings only name streams.
+      body = this.req.headers['content-length'] === undefined ? (limitBody(this.req, this.route.bodyLimit) as unknown as Readable) : this.req;
     pool.dispatcherFor(picked).dispatch(
       {
         path: this.path,
@@ -242,6 +245,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       return;
     }
     if (this.finished) return;
+    if ((err as Error & { code?: string }).code === BODY_TOO_LARGE) {
+      this.endAttempt({ status: undefined, latencyMs });
+      return this.fail(413, 'body-too-large', `request body exceeds the route's limit of ${this.route.bodyLimit} bytes`, { connection: 'close' });
+    }
     const kind = classify(err as Error & { code?: string });
     this.endAttempt({ status: this.status || undefined, latencyMs, error: kind });
     if (!this.responseStarted && this.mayRetry(kind)) return this.dispatchAttempt();
@@ -302,6 +309,22 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
 
   get elapsedMs(): number {
     return performance.now() - this.startedAt;
+  }
+}
+
+const BODY_TOO_LARGE = 'SB_BODY_TOO_LARGE';
+
+/**
+ * A chunked request body (no content-length to check up front) streamed through a byte count:
+ * past the route's limit the upstream request is aborted and the client gets 413. Bodies with a
+ * content-length were already checked before the proxy and stream through untouched.
+ */
+async function* limitBody(req: IncomingMessage, limit: number): AsyncGenerator<Buffer> {
+  let seen = 0;
+  for await (const chunk of req) {
+    seen += (chunk as Buffer).length;
+    if (seen > limit) throw Object.assign(new Error(`request body exceeds ${limit} bytes`), { code: BODY_TOO_LARGE });
+    yield chunk as Buffer;
   }
 }
 
