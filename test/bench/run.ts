@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- proxy|balance|all]` — the benchmarks. Each one prints a table and writes
+ * `npm run bench [-- proxy|balance|all]` — the benchmarks (all by default). Each one prints a table and writes
  * test/bench/results/<name>-<timestamp>.json and <name>-latest.json. Everything runs on
  * 127.0.0.1, stops by itself, and kills every process it started, also on Ctrl-C.
  *
@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { allContenders } from './contenders.js';
 import { armWatchdog, installChildCleanup, killAllChildrenNow } from './child-processes.js';
 import { runProxyBenchAndReport } from './proxy-bench.js';
+import { balanceBenchmark } from './balance-bench.js';
 import { readBenchSettings, type BenchSettings } from './settings.js';
 
 /** wrk rounds each window up to a whole second; the budget allows for it. */
@@ -34,22 +35,19 @@ const benchmarks: Record<string, Benchmark> = {
       * (settings.warmupSeconds + settings.durationSeconds + settings.rounds * (WRK_WHOLE_SECOND + 5) + 45) + 60,
     run: runProxyBenchAndReport,
   },
+  balance: balanceBenchmark,
 };
 
 function usage(): string {
   const lines = Object.entries(benchmarks).map(([name, benchmark]) => `  ${name.padEnd(8)} ${benchmark.summary}`);
-  return ['usage: npm run bench [-- <benchmark>|all]   (default: proxy)', ...lines].join('\n');
+  return ['usage: npm run bench [-- <benchmark>|all]   (default: all)', ...lines].join('\n');
 }
 
 async function main(): Promise<number> {
-  const requested = process.argv[2] ?? 'proxy';
+  const requested = process.argv[2] ?? 'all';
   if (requested === '--help' || requested === '-h') {
     process.stdout.write(`${usage()}\n`);
     return 0;
-  }
-  if (requested === 'balance') {
-    process.stderr.write('bench: the balance benchmark is not written yet\n');
-    return 2;
   }
   const names = requested === 'all' ? Object.keys(benchmarks) : [requested];
   const unknown = names.filter((name) => benchmarks[name] === undefined);

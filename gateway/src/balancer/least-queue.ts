@@ -26,12 +26,14 @@ export interface LeastQueueOptions {
  * (requests waiting for a batch slot plus those running); the gateway's in-flight count alone
  * misses other clients of the same worker and says nothing of per-request cost.
  *
- * Score = (waiting + running + unreported + cache penalty) / effectiveWeight, where "unreported"
- * counts the gateway's requests to the worker that started after its last scrape and are still
- * in flight (a finished attempt whose start, now - latency, falls after the scrape is taken off).
- * It makes the score move between scrapes: without it every request in a one second window
- * would go to the worker that looked idle at the last scrape; taking finished ones off keeps a
- * fast worker from looking busier than the scrape said just because it turned requests over.
+ * Score = (backlog + cache penalty) / effectiveWeight, where backlog estimates the worker's queue
+ * now rather than at its last scrape: the scraped waiting + running, plus the gateway's
+ * dispatches to it since, minus the gateway's requests to it that finished since (whenever they
+ * started) — and never less than the gateway's own in-flight count, which is exact for its own
+ * traffic. Without the additions every request in a one-second window would go to the worker
+ * that looked idle at the scrape; without the subtractions a worker caught busy at a scrape
+ * would look busy for a whole interval after it had drained (the balance bench measured that:
+ * p99 827 ms at 85 % load against 274 ms for least-connections).
  *
  * The pick is weighted random among the members within MARGIN of the best score, not always the
  * single best, so several gateway nodes reading the same scrape do not all stampede one idle
@@ -57,6 +59,8 @@ export function createLeastQueuePicker({ members, upstream }: PickerOptions, opt
   let size = 0;
   for (const m of members) if (m.index + 1 > size) size = m.index + 1;
   const sinceScrape = new Float64Array(size);
+  /** Requests to each member that finished since its last scrape, whenever they started. */
+  const finishedSince = new Float64Array(size);
   /** When each member's last load arrived, on the picker's clock. */
   const scrapedAt = new Float64Array(size);
   let scores = new Float64Array(Math.max(1, members.length));
@@ -65,6 +69,7 @@ export function createLeastQueuePicker({ members, upstream }: PickerOptions, opt
       ? undefined
       : new LoadScraper(members, upstream.loadMetrics, (m) => {
           sinceScrape[m.index] = 0;
+          finishedSince[m.index] = 0;
           scrapedAt[m.index] = now();
         }).start();
 
@@ -74,11 +79,14 @@ export function createLeastQueuePicker({ members, upstream }: PickerOptions, opt
     },
     scraped(member: PoolMember): void {
       sinceScrape[member.index] = 0;
+      finishedSince[member.index] = 0;
       scrapedAt[member.index] = now();
     },
     observe(member: PoolMember, latencyMs: number): void {
       const i = member.index;
-      if (i < size && sinceScrape[i]! > 0 && now() - latencyMs >= scrapedAt[i]!) sinceScrape[i]!--;
+      if (i >= size) return;
+      if (sinceScrape[i]! > 0 && now() - latencyMs >= scrapedAt[i]!) sinceScrape[i]!--;
+      else finishedSince[i]!++;
     },
     pick(eligible: readonly PoolMember[]): PoolMember {
       const n = eligible.length;
@@ -91,7 +99,9 @@ export function createLeastQueuePicker({ members, upstream }: PickerOptions, opt
         if (load !== undefined && t - load.at <= staleMs) {
           fresh = true;
           const cache = load.cacheUsage > CACHE_KNEE ? ((load.cacheUsage - CACHE_KNEE) / (1 - CACHE_KNEE)) * CACHE_PENALTY : 0;
-          scores[i] = (load.waiting + load.running + (sinceScrape[m.index] ?? 0) + cache) / m.effectiveWeight;
+          const estimate = load.waiting + load.running + (sinceScrape[m.index] ?? 0) - (finishedSince[m.index] ?? 0);
+          const backlog = estimate > m.target.inFlight ? estimate : m.target.inFlight;
+          scores[i] = (backlog + cache) / m.effectiveWeight;
         } else scores[i] = SATURATED;
       }
       if (!fresh) for (let i = 0; i < n; i++) scores[i] = (eligible[i]!.target.inFlight + 1) / eligible[i]!.effectiveWeight;
