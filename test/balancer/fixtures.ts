@@ -1,3 +1,4 @@
+import { recordLatency } from '../../gateway/src/balancer/peak-ewma.js';
 import type { Upstream } from '../../spec/upstream.js';
 import type { PickContext, Picker, PoolMember } from '../../gateway/src/balancer/picker.js';
 import { TargetState } from '../../gateway/src/balancer/target-state.js';
@@ -102,6 +103,7 @@ export function simulate(
       clock.now = done;
       const m = pool[idx]!;
       m.target.inFlight--;
+      recordLatency(m.target, done - started, true, done);
       picker.observe?.(m, done - started, true);
     }
     clock.now = t;

@@ -1,3 +1,5 @@
+import { recordLatency } from '../../gateway/src/balancer/peak-ewma.js';
+import type { PoolMember } from '../../gateway/src/balancer/picker.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createPicker as leastConnections } from '../../gateway/src/balancer/least-connections.js';
@@ -69,18 +71,20 @@ test('least-response-time takes a latency peak at once and forgets it with time'
   const pool = members([1, 1]);
   const clock = { now: 1000 };
   const picker = createLeastResponseTimePicker({ members: pool, upstream: upstream('least-response-time', pool) }, { now: () => clock.now, tauMs: 10_000 });
-  picker.observe(pool[0]!, 100, true);
-  picker.observe(pool[1]!, 100, true);
+  // What the pool does after every attempt.
+  const observe = (m: PoolMember, latencyMs: number, ok: boolean) => recordLatency(m.target, latencyMs, ok, clock.now);
+  observe(pool[0]!, 100, true);
+  observe(pool[1]!, 100, true);
   clock.now += 10;
-  picker.observe(pool[0]!, 900, true);
+  observe(pool[0]!, 900, true);
   assert.equal(pool[0]!.target.ewmaMs, 900);
   assert.equal(picker.pick(pool, ctx()).index, 1);
   // A fast sample 10 s later blends in with weight 1 - 1/e.
   clock.now += 10_000;
-  picker.observe(pool[0]!, 100, true);
+  observe(pool[0]!, 100, true);
   assert.ok(Math.abs(pool[0]!.target.ewmaMs - (900 / Math.E + 100 * (1 - 1 / Math.E))) < 1e-6);
   // A failure is never cheaper than twice the estimate.
-  picker.observe(pool[1]!, 1, false);
+  observe(pool[1]!, 1, false);
   assert.equal(pool[1]!.target.ewmaMs, 200);
 });
 

@@ -1,9 +1,10 @@
+import { currentLatency, latencyFloor } from './peak-ewma.js';
 import type { CreatePicker, Picker, PickerOptions, PoolMember } from './picker.js';
 import { unseededRandom, type Random } from './prng.js';
 import { LoadScraper } from './load-scraper.js';
 
 /** A worker whose load report is older than staleMs: treated as full, not as idle. */
-const SATURATED = 1e9;
+const SATURATED = 1e15;
 /** Members within this many queued requests (per unit of weight) of the best share the traffic. */
 const MARGIN = 1;
 /**
@@ -92,6 +93,10 @@ export function createLeastQueuePicker({ members, upstream }: PickerOptions, opt
       const n = eligible.length;
       if (n > scores.length) scores = new Float64Array(n);
       const t = now();
+      // Queue length alone treats a slow GPU's queue like a fast one's: weigh each request in
+      // the queue by the worker's own latency (the pool's peak-EWMA), so the score estimates the
+      // time a new request would wait — the measure a caller cares about.
+      const floor = latencyFloor(eligible);
       let fresh = false;
       for (let i = 0; i < n; i++) {
         const m = eligible[i]!;
@@ -101,13 +106,18 @@ export function createLeastQueuePicker({ members, upstream }: PickerOptions, opt
           const cache = load.cacheUsage > CACHE_KNEE ? ((load.cacheUsage - CACHE_KNEE) / (1 - CACHE_KNEE)) * CACHE_PENALTY : 0;
           const estimate = load.waiting + load.running + (sinceScrape[m.index] ?? 0) - (finishedSince[m.index] ?? 0);
           const backlog = estimate > m.target.inFlight ? estimate : m.target.inFlight;
-          scores[i] = (backlog + cache) / m.effectiveWeight;
+          scores[i] = ((backlog + 1 + cache) * currentLatency(m.target, floor, t)) / m.effectiveWeight;
         } else scores[i] = SATURATED;
       }
-      if (!fresh) for (let i = 0; i < n; i++) scores[i] = (eligible[i]!.target.inFlight + 1) / eligible[i]!.effectiveWeight;
+      if (!fresh)
+        for (let i = 0; i < n; i++) {
+          const m = eligible[i]!;
+          scores[i] = ((m.target.inFlight + 1) * currentLatency(m.target, floor, t)) / m.effectiveWeight;
+        }
       let best = Infinity;
       for (let i = 0; i < n; i++) if (scores[i]! < best) best = scores[i]!;
-      const limit = best + MARGIN;
+      // "Within one request of the best", at the fastest worker's latency.
+      const limit = best + MARGIN * floor;
       let total = 0;
       for (let i = 0; i < n; i++) if (scores[i]! <= limit) total += eligible[i]!.effectiveWeight;
       let r = random() * total;

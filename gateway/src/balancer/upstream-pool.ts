@@ -1,5 +1,6 @@
 import type { Upstream } from '../../../spec/upstream.js';
 import { pickerFor } from './index.js';
+import { recordLatency } from './peak-ewma.js';
 import type { PickContext, Picker, PoolMember } from './picker.js';
 import type { TargetRegistry, TargetEntry } from './target-registry.js';
 import { targetKey } from './target-state.js';
@@ -117,6 +118,7 @@ export class UpstreamPool {
     member.target.inFlight--;
     const ok = outcome.error === undefined && (outcome.status === undefined || outcome.status < 500);
     if (!ok) member.target.failures++;
+    recordLatency(member.target, outcome.latencyMs, ok, Date.now());
     this.picker.observe?.(member, outcome.latencyMs, ok);
     this.onOutcome?.(member, outcome);
   }
