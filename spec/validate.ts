@@ -35,15 +35,25 @@ export function createSpecAjv(): Ajv {
   return ajv;
 }
 
-const ajv = createSpecAjv();
-const validators = {
-  config: ajv.compile(GatewayConfig),
-  upstream: ajv.compile(Upstream),
-  route: ajv.compile(Route),
-  consumer: ajv.compile(Consumer),
-  user: ajv.compile(User),
-} satisfies Record<string, ValidateFunction>;
-export type SpecKind = keyof typeof validators;
+const SCHEMAS = { config: GatewayConfig, upstream: Upstream, route: Route, consumer: Consumer, user: User };
+export type SpecKind = keyof typeof SCHEMAS;
+
+/**
+ * Validators are compiled on first use, not at import: with allErrors and verbose they are
+ * tens of megabytes of generated code, and a gateway node that never validates a document
+ * (no admin writes, no import) should not carry them — a larger heap makes every garbage
+ * collection of the proxy's per-request objects slower.
+ */
+let ajv: Ajv | undefined;
+const validators: Partial<Record<SpecKind, ValidateFunction>> = {};
+function validatorFor(kind: SpecKind): ValidateFunction {
+  let validate = validators[kind];
+  if (!validate) {
+    ajv ??= createSpecAjv();
+    validate = validators[kind] = ajv.compile(SCHEMAS[kind]);
+  }
+  return validate;
+}
 
 export function toFieldErrors(errors: ErrorObject[] | null | undefined, base = ''): FieldError[] {
   const out: FieldError[] = [];
@@ -80,7 +90,7 @@ function allowedLiterals(e: ErrorObject): unknown[] | undefined {
 
 /** Validate one item of a kind in place (defaults applied); throws ValidationError naming every bad field. */
 export function validateItem<T>(kind: SpecKind, item: unknown, base = ''): T {
-  const validate = validators[kind];
+  const validate = validatorFor(kind);
   if (!validate(item)) throw new ValidationError(toFieldErrors(validate.errors, base));
   return item as T;
 }
@@ -151,7 +161,7 @@ export function crossReferenceErrors(config: GatewayConfig): FieldError[] {
 
 /** Validate a whole configuration (defaults applied in place). Throws ValidationError naming every bad field. */
 export function validateConfig(input: unknown): GatewayConfig {
-  const validate = validators.config;
+  const validate = validatorFor('config');
   if (!validate(input)) {
     const errors = toFieldErrors(validate.errors);
     // Name broken references too, where the structure is sound enough to look.

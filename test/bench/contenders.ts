@@ -1,3 +1,4 @@
+import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runToCompletion, startChild, type Child } from './child-processes.js';
@@ -183,7 +184,8 @@ function switchboardConfig(targets: Target[]): unknown {
 
 /**
  * The gateway exactly as an operator runs it: configuration loaded with `switchboard import`
- * into a fresh embedded store, then `main.js` on that store with the demo off.
+ * into a fresh embedded store, then `switchboard start` with npm start's V8 flags
+ * on that store with the demo off.
  */
 export const switchboard: Contender = {
   name: 'switchboard',
@@ -209,7 +211,7 @@ export const switchboard: Contender = {
     }
 
     const [port, adminPort] = await freePorts(2);
-    const child = startChild('switchboard', nodeBinary, [SWITCHBOARD_MAIN], {
+    const child = startChild('switchboard', nodeBinary, [...GATEWAY_V8_FLAGS, SWITCHBOARD_MAIN], {
       cwd: repoRoot,
       env: { ...env, PORT: String(port), ADMIN_PORT: String(adminPort), HOST: BENCH_HOST },
     });

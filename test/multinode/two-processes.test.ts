@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -7,47 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { startGatewayProcess, TEST_ADMIN, type GatewayProcess } from '../helpers/gateway-process.js';
 
-const MAIN = fileURLToPath(new URL('../../gateway/src/main.js', import.meta.url));
-const ADMIN = { email: 'ops@example.test', password: 'two-process-password' };
-
-interface Gateway {
-  child: ChildProcess;
-  publicUrl: string;
-  adminUrl: string;
-  output: () => string;
-  stop(): Promise<void>;
-}
-
-/** `npm start` as an operator runs it, on a shared store, with ports chosen by the OS. */
-async function startGateway(storeUrl: string): Promise<Gateway> {
-  const child = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, STORE_URL: storeUrl, DEMO: '0', PORT: '0', HOST: '127.0.0.1', ADMIN_PORT: '0', ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const deadline = Date.now() + 30_000;
-  while (!/admin console\s+(\S+)\//.test(out)) {
-    if (child.exitCode !== null) throw new Error(`gateway exited: ${out}`);
-    if (Date.now() > deadline) throw new Error(`gateway did not start: ${out}`);
-    await sleep(50);
-  }
-  return {
-    child,
-    publicUrl: /partner traffic\s+(\S+)/.exec(out)![1]!,
-    adminUrl: /admin console\s+(\S+)\//.exec(out)![1]!,
-    output: () => out,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
+const ADMIN = TEST_ADMIN;
+type Gateway = GatewayProcess;
+const startGateway = (storeUrl: string) => startGatewayProcess(storeUrl);
 
 async function api(g: Gateway, method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: any }> {
   const response = await fetch(`${g.adminUrl}/api/v1${path}`, {
