@@ -2,7 +2,6 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Caller, GenerationContext } from '../../gateway/src/generation/route-stage.js';
 import { keyIndexFor, type KeyIndex } from '../../gateway/src/keys/key-index.js';
 import { KeyUsageBatch } from '../../gateway/src/keys/key-usage.js';
-import type { ConfigStore } from '../../gateway/src/store/port.js';
 import { sharedService } from '../stage-plugin.js';
 
 /**

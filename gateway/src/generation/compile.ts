@@ -1,10 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
-import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import type { Route } from '../../../spec/route.js';
 import { hashKeyFor } from '../balancer/hash-key.js';
 import type { UpstreamPool } from '../balancer/upstream-pool.js';
-import { PROBLEM_CONTENT_TYPE, problem, ProblemError, writeProblem, type Problem } from '../errors.js';
+import { problem, ProblemError, writeProblem } from '../errors.js';
 import { forward, type ForwardRequest, type ProxyRoute } from '../proxy/forward.js';
 import { retryBudgetFor } from '../proxy/retry-budget.js';
 import type { ConfigState } from '../store/port.js';
@@ -13,10 +12,9 @@ import type { GenerationContext, RouteStage, StageServices } from './route-stage
 import { newRequestId } from './request-id.js';
 import type { RequestObserver } from './request-observer.js';
 import { clientIpFor, TrustedProxies } from '../balancer/client-ip.js';
-import { findStickyMember, setStickySecret, stickySetCookie } from '../balancer/sticky.js';
-import { createHmac } from 'node:crypto';
-import { readCookie } from '../balancer/hash-key.js';
-import type { PoolMember } from '../balancer/picker.js';
+import { buildFrontRouter, ROUTER_OPTIONS, type FastLane } from './front-router.js';
+import { sendProblem, toProblem } from './fastify-problems.js';
+import { shareStickySecret, stickiness } from './route-stickiness.js';
 
 export interface CompileDeps {
   pools: ReadonlyMap<string, UpstreamPool>;
@@ -28,99 +26,6 @@ export interface CompileDeps {
 }
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
-
-/** Router options shared by Fastify and the fast lane, so both match exactly alike. */
-const ROUTER_OPTIONS = {
-  ignoreTrailingSlash: false,
-  ignoreDuplicateSlashes: false,
-  maxParamLength: 500,
-  caseSensitive: true,
-  allowUnsafeRegex: false,
-  useSemicolonDelimiter: false,
-} as const;
-
-type RawHandler = (req: IncomingMessage, res: ServerResponse) => void;
-
-/**
- * A route's fast lane: what to do with a request that needs no stage at all (no auth, limits,
- * schema…). Fastify's request and reply objects, hook runner and body parser cost ≈ 6 µs of
- * CPU per request here — a sixth of the proxy's whole budget — and do nothing for such a route.
- */
-type FastLane = (req: IncomingMessage, res: ServerResponse) => void;
-
-function sendProblem(reply: FastifyReply, p: Problem, headers: Record<string, string> = {}): void {
-  reply
-    .code(p.status)
-    .headers(headers)
-    .header('x-request-id', reply.request.id)
-    .type(PROBLEM_CONTENT_TYPE)
-    .send(p);
-}
-
-/** Map Fastify's own errors (validation, body parsing, limits) to problem documents. */
-function toProblem(err: FastifyError, request: FastifyRequest): { p: Problem; headers: Record<string, string> } {
-  if (err instanceof ProblemError) return { p: { ...err.problem, instance: request.id }, headers: err.headers };
-  if (err.validation) {
-    const where = err.validationContext ?? 'body';
-    const errors = err.validation.map((v) => {
-      let path = `/${where}${v.instancePath}`;
-      if (v.keyword === 'required') path += `/${(v.params as { missingProperty: string }).missingProperty}`;
-      if (v.keyword === 'additionalProperties') path += `/${(v.params as { additionalProperty: string }).additionalProperty}`;
-      return { path, message: v.message ?? 'is invalid' };
-    });
-    return { p: problem(400, 'invalid-request', `the request ${where} does not match the route's schema`, { errors, instance: request.id }), headers: {} };
-  }
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { p: problem(413, 'body-too-large', err.message, { instance: request.id }), headers: {} };
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { p: problem(415, 'unsupported-media-type', err.message, { instance: request.id }), headers: {} };
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return { p: problem(400, 'invalid-body', err.message, { instance: request.id }), headers: {} };
-  }
-  if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
-    return { p: problem(400, 'malformed-json', `the request body is not valid JSON: ${err.message}`, { instance: request.id }), headers: {} };
-  const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-  const detail = status >= 500 ? 'the gateway failed to handle the request' : err.message;
-  return { p: problem(status, status >= 500 ? 'internal-error' : 'bad-request', detail, { instance: request.id }), headers: {} };
-}
-
-let stickySecretSource = '';
-/**
- * Every node derives the sticky-cookie key from the store's secrets, so a client bouncing
- * between nodes behind an L4 balancer keeps its worker. Without secrets yet, the key stays
- * random per process (stickiness then holds per node only).
- */
-function shareStickySecret(secrets: Record<string, string>): void {
-  const names = Object.keys(secrets).sort();
-  if (names.length === 0) return;
-  const source = names.map((n) => `${n}=${secrets[n]}`).join('\n');
-  if (source === stickySecretSource) return;
-  stickySecretSource = source;
-  setStickySecret(createHmac('sha256', source).update('switchboard sticky cookie').digest());
-}
-
-/**
- * Cookie stickiness for a pool with `sticky`: the first response sets a signed cookie naming the
- * worker; later requests go back to it while it is eligible and under its connection limit.
- */
-function stickiness(pool: UpstreamPool) {
-  const config = pool.spec.sticky;
-  if (!config) return undefined;
-  const name = config.cookie ?? 'sb_sticky';
-  const ttlMs = config.ttlMs ?? 3_600_000;
-  return {
-    find(cookieHeader: string | undefined): PoolMember | undefined {
-      if (!cookieHeader) return undefined;
-      const member = findStickyMember(readCookie(cookieHeader, name), pool.eligibleMembers());
-      return member && member.target.inFlight < member.maxConnections ? member : undefined;
-    },
-    cookieFor(member: PoolMember): Record<string, string> {
-      return { 'set-cookie': stickySetCookie(name, member, ttlMs) };
-    },
-  };
-}
 
 /** A configured host matches with or without a port, in any case (Kong's rule); `host:port` matches exactly. */
 function hostMatcher(host: string): string | RegExp {
@@ -185,33 +90,6 @@ export async function compileGeneration(state: ConfigState, deps: CompileDeps): 
   await app.ready();
   if (!captured) throw new Error('fastify did not hand over its request handler');
   return new Generation(state.revision, app, buildFrontRouter(registered, fastLanes, captured));
-}
-
-/**
- * The generation's entry point: a find-my-way router holding every route Fastify holds, with
- * the same options and constraints, so precedence is identical by construction. A match on a
- * route without stages goes straight to the proxy; anything else (stages, schemas, /healthz,
- * 404s) goes to Fastify, which routes it again (≈ 1 µs) and runs the full lifecycle.
- */
-function buildFrontRouter(routes: readonly RouteOptions[], fastLanes: ReadonlyMap<unknown, FastLane>, fastify: RawHandler): RawHandler {
-  if (fastLanes.size === 0) return fastify;
-  const router = FindMyWay({
-    ...ROUTER_OPTIONS,
-    defaultRoute: (req, res) => fastify(req, res),
-    onBadUrl: (_path, req, res) => fastify(req, res),
-  });
-  const toFastify = (req: IncomingMessage, res: ServerResponse) => fastify(req, res);
-  for (const r of routes) {
-    const lane = fastLanes.get(r.handler);
-    const methods = ([] as string[]).concat(r.method) as HTTPMethod[];
-    const options = r.constraints ? { constraints: r.constraints } : {};
-    for (const method of methods) {
-      // Fastify adds HEAD for GET routes; those keep the full lifecycle.
-      const handler = lane && method !== 'HEAD' ? lane : toFastify;
-      router.on(method, r.url, options, handler as never);
-    }
-  }
-  return (req, res) => router.lookup(req, res);
 }
 
 async function routeScope(

@@ -46,7 +46,6 @@ export class GatewayNode {
   private server: Server | undefined;
   private unwatch: (() => void) | undefined;
   private reloading: Promise<void> = Promise.resolve();
-  private wantedRevision = -1;
   /** Revision that failed to compile, so the watcher does not retry it in a loop. */
   private failedRevision = -1;
   lastError: { revision: number; message: string; at: string } | undefined;
@@ -121,7 +120,6 @@ export class GatewayNode {
     }
     if (this.current && state.revision === this.current.revision) return;
     if (state.revision === this.failedRevision) return;
-    this.wantedRevision = state.revision;
     let plan: PoolPlan | undefined;
     let next: Generation;
     try {
