@@ -45,9 +45,7 @@ export class UpstreamPool {
   private stale = true;
   /** Earliest time an ejection lapses; eligibility is recomputed then. */
   private nextExpiry = Infinity;
-  /** Next time a slow-start weight must move. */
-  private nextRamp = Infinity;
-  /** min(nextExpiry, nextRamp): the only clock check on the hot path. */
+  /** min(next ejection lapse, next slow-start step): the only clock check on the hot path. */
   private deadline = Infinity;
   private readonly hasBreakers: boolean;
   private readonly slowStartMs: number;
@@ -220,7 +218,6 @@ export class UpstreamPool {
       }
       m.effectiveWeight = w;
     }
-    this.nextRamp = nextRamp;
     this.deadline = Math.min(this.nextExpiry, nextRamp);
   }
 
