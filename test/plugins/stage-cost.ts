@@ -5,6 +5,7 @@
  *
  *   node_modules/.bin/node dist/test/plugins/stage-cost.js
  */
+import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
 import { fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -55,7 +56,7 @@ async function measure(): Promise<void> {
     res.end('{}');
     return true;
   };
-  const child = fork(fileURLToPath(import.meta.url), ['serve', upstream.url], { execArgv: [] });
+  const child = fork(fileURLToPath(import.meta.url), ['serve', upstream.url], { execArgv: [...GATEWAY_V8_FLAGS] });
   const next = () => new Promise<any>((resolve) => child.once('message', resolve));
   const { url, key } = await next();
   const cpu = async () => {
