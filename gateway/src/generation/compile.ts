@@ -110,6 +110,7 @@ async function routeScope(
     retries: route.retries ?? 1,
     retryNonIdempotent: route.retryNonIdempotent ?? false,
     bodyLimit: route.bodyLimit ?? 10 * 1024 * 1024,
+    observer: deps.observer,
   };
   const bodyLimit = proxyRoute.bodyLimit;
   const readsBody = route.schema?.body !== undefined;
@@ -147,7 +148,6 @@ async function routeScope(
     }
   const plain = stages === 0 && !route.schema?.body && !route.schema?.querystring && !route.schema?.headers;
 
-  const observer = deps.observer;
   const hashOn = pool.spec.hashOn;
   const trusted = pool.spec.trustedProxies?.length ? new TrustedProxies(pool.spec.trustedProxies) : undefined;
   const sticky = stickiness(pool);
@@ -164,7 +164,6 @@ async function routeScope(
   ): void => {
     const clientIp = trusted ? clientIpFor(raw, trusted) : clientIpOf(raw);
     const stuckTo = sticky?.find(raw.headers.cookie);
-    const startedAt = observer ? performance.now() : 0;
     forward(proxyRoute, raw, res, {
       clientIp,
       proto: 'http',
@@ -174,7 +173,6 @@ async function routeScope(
       body,
       replyHeaders,
       pickContext: { clientIp, hashKey: hashOn ? hashKeyFor(hashOn, raw, clientIp, consumerName) : undefined },
-      onDone: observer ? (status) => observer.completed(route.name, status, performance.now() - startedAt) : undefined,
       preferred: stuckTo,
       onTarget: sticky && ((member) => (member === stuckTo ? undefined : sticky.cookieFor(member))),
     });

@@ -6,6 +6,7 @@ import type { AttemptOutcome, UpstreamPool } from '../balancer/upstream-pool.js'
 import { problem, writeProblem } from '../errors.js';
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFacts } from './headers.js';
 import type { RetryBudget } from './retry-budget.js';
+import type { RequestObserver } from '../generation/request-observer.js';
 
 /** What the proxy needs of a route; compiled once per generation. */
 export interface ProxyRoute {
@@ -18,6 +19,8 @@ export interface ProxyRoute {
   readonly retries: number;
   readonly retryNonIdempotent: boolean;
   readonly bodyLimit: number;
+  /** Told of the request's end (metrics), with the status the client saw (0 = cut). */
+  readonly observer: RequestObserver | undefined;
 }
 
 /** One request's facts from the stages before the proxy. */
@@ -27,8 +30,6 @@ export interface ForwardRequest extends ForwardedFacts {
   /** Headers set by earlier stages (rate-limit headers, sticky cookie…) for the client response. */
   replyHeaders: Record<string, unknown> | undefined;
   pickContext: PickContext;
-  /** Called once when the exchange is over, with the status the client saw (0 = cut). */
-  onDone: ((status: number, member: PoolMember | undefined) => void) | undefined;
   /** Lets a stage (sticky sessions) choose the first target itself. */
   preferred: PoolMember | undefined;
   /** Response headers the proxy adds once a target is known (sticky cookie). */
@@ -226,8 +227,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.endAttempt({ status: this.status, latencyMs: performance.now() - this.attemptStartedAt });
     this.finished = true;
     this.res.end();
-    this.releaseBudget();
-    this.fwd.onDone?.(this.status, this.member);
+    this.finish(this.status);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
@@ -240,8 +240,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (this.clientGone) {
       // Not the target's fault: close the books on the attempt without counting a failure.
       this.endAttempt({ status: this.status || undefined, latencyMs });
-      this.releaseBudget();
-      this.fwd.onDone?.(0, this.member);
+      this.finish(0);
       return;
     }
     if (this.finished) return;
@@ -256,8 +255,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       // Mid-stream failure: the status is already out; cutting the connection is the only honest signal.
       this.finished = true;
       this.res.destroy(err);
-      this.releaseBudget();
-      this.fwd.onDone?.(0, this.member);
+      this.finish(0);
       return;
     }
     if (kind === 'timeout') return this.fail(504, 'upstream-timeout', `upstream did not answer within ${this.route.timeoutMs} ms`);
@@ -269,11 +267,12 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   private retryTokens = 0;
   private budgetReleased = false;
 
-  /** The exchange is over for the budget's purposes (exactly once). */
-  private releaseBudget(): void {
+  /** The exchange is over: give back the retry budget and tell the observer (exactly once). */
+  private finish(status: number): void {
     if (this.budgetReleased) return;
     this.budgetReleased = true;
     this.route.budget.requestEnded(this.retryTokens);
+    this.route.observer?.completed(this.route.name, status, performance.now() - this.startedAt);
   }
   private endAttempt(outcome: AttemptOutcome): void {
     if (!this.member) return;
@@ -301,8 +300,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       ...headers,
       'x-request-id': this.fwd.requestId,
     });
-    this.releaseBudget();
-    this.fwd.onDone?.(status, this.member);
+    this.finish(status);
     // Drain an unread request body so the client connection can be reused.
     if (this.streamedBody && !this.req.readableEnded) this.req.resume();
   }
