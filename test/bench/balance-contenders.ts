@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Algorithm } from '../../spec/upstream.js';
 import { runToCompletion, startChild, type Child } from './child-processes.js';
-import { nginxTempPaths } from './nginx-config.js';
+import { nginxReverseProxyConfig } from './nginx-config.js';
 import { nodeBinary, repoRoot } from './paths.js';
 import { BENCH_HOST, freePorts, waitForHttpOk } from './ports.js';
 import { findTool, missingToolLine } from './tools.js';
@@ -65,42 +65,23 @@ async function readyOrStopped(child: Child, url: string): Promise<void> {
   }
 }
 
+/** Like the other contenders: fail over on connect errors and timeouts, long reads for generations. */
+const PROXY_DIRECTIVES = ['proxy_connect_timeout 2s;', 'proxy_read_timeout 120s;', 'proxy_next_upstream error timeout;'];
+
 function nginxConfig(workDir: string, name: string, port: number, workers: PoolWorker[], health: HealthSettings | undefined): string {
   // nginx open source has no active checks: max_fails within fail_timeout is its only health.
   const failures = health ? ` max_fails=${health.consecutiveFailures} fail_timeout=${Math.round(health.ejectMs / 1000)}s` : '';
-  const servers = workers.map((worker) => `        server ${worker.host}:${worker.port}${failures};`).join('\n');
-  return `daemon off;
-master_process on;
-worker_processes 1;
-pid ${join(workDir, `${name}.pid`)};
-error_log ${join(workDir, `${name}-error.log`)} error;
-events { worker_connections 4096; }
-http {
-    access_log off;
-${nginxTempPaths(workDir, name)}
-    keepalive_requests 10000000;
-    keepalive_timeout 120s;
-    upstream gpu_pool {
-        least_conn;
-${servers}
-        keepalive 256;
-        keepalive_requests 10000000;
-        keepalive_timeout 120s;
-    }
-    server {
-        listen ${BENCH_HOST}:${port};
-        location = /nginx-ready { return 200 "ok"; }
-        location / {
-            proxy_pass http://gpu_pool;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_connect_timeout 2s;
-            proxy_read_timeout 120s;
-            proxy_next_upstream error timeout;
-        }
-    }
-}
-`;
+  return nginxReverseProxyConfig({
+    workDir,
+    stem: name,
+    host: BENCH_HOST,
+    port,
+    servers: workers.map((worker) => `${worker.host}:${worker.port}${failures}`),
+    balance: 'least_conn',
+    extraLocations: ['location = /nginx-ready { return 200 "ok"; }'],
+    locationDirectives: PROXY_DIRECTIVES,
+    errorLogLevel: 'error',
+  });
 }
 
 export async function startNginxLeastConn(workDir: string, workers: PoolWorker[], health: HealthSettings | undefined): Promise<RunningBalancer> {

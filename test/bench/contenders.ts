@@ -2,7 +2,7 @@ import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runToCompletion, startChild, type Child } from './child-processes.js';
-import { nginxTempPaths } from './nginx-config.js';
+import { nginxReverseProxyConfig } from './nginx-config.js';
 import { nodeBinary, repoRoot } from './paths.js';
 import { BENCH_HOST, freePorts, waitForHttpOk } from './ports.js';
 import { findTool, missingToolLine } from './tools.js';
@@ -65,39 +65,8 @@ export const direct: Contender = {
   },
 };
 
-/**
- * `keepalive 256` is above the bench's peak concurrency on purpose: a pool smaller than the
- * concurrency reconnects constantly and doubles p99 (DESIGN.md, measured facts).
- */
 function nginxProxyConfig(workDir: string, stem: string, port: number, targets: Target[]): string {
-  const servers = targets.map((target) => `        server ${target.host}:${target.port};`).join('\n');
-  return `daemon off;
-master_process on;
-worker_processes 1;
-pid ${join(workDir, `${stem}.pid`)};
-error_log ${join(workDir, `${stem}-error.log`)} warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-${nginxTempPaths(workDir, stem)}
-    keepalive_requests 10000000;
-    keepalive_timeout 120s;
-    upstream bench {
-${servers}
-        keepalive 256;
-        keepalive_requests 10000000;
-        keepalive_timeout 120s;
-    }
-    server {
-        listen ${BENCH_HOST}:${port};
-        location / {
-            proxy_pass http://bench;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-`;
+  return nginxReverseProxyConfig({ workDir, stem, host: BENCH_HOST, port, servers: targets.map((t) => `${t.host}:${t.port}`) });
 }
 
 export const nginx: Contender = {
