@@ -1,3 +1,4 @@
+import { RevisionListeners } from './revision-listeners.js';
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -42,7 +43,7 @@ export class FileStore implements ConfigStore {
   private readonly keepRevisions: number;
   private readonly keepAudit: number;
   private readonly pollMs: number;
-  private readonly listeners = new Set<(revision: number) => void>();
+  private readonly listeners = new RevisionListeners();
   private watcher: FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
   private lastSeen = { revision: -1, mtimeMs: 0, size: 0 };
@@ -140,11 +141,9 @@ export class FileStore implements ConfigStore {
   }
 
   watch(listener: (revision: number) => void): () => void {
-    this.listeners.add(listener);
-    if (!this.poller) this.startWatching();
-    return () => {
-      this.listeners.delete(listener);
-    };
+    return this.listeners.add(listener, () => {
+      if (!this.poller) this.startWatching();
+    });
   }
 
   private startWatching(): void {
@@ -172,17 +171,13 @@ export class FileStore implements ConfigStore {
       if (info.mtimeMs === this.lastSeen.mtimeMs && info.size === this.lastSeen.size) return;
       const revision = await this.revision();
       this.lastSeen = { revision, mtimeMs: info.mtimeMs, size: info.size };
-      if (revision !== this.lastRevisionTold) {
-        this.lastRevisionTold = revision;
-        for (const l of this.listeners) l(revision);
-      }
+      this.listeners.tell(revision);
     } catch {
       // A torn read cannot happen (atomic rename); other errors: try again at the next tick.
     } finally {
       this.checking = false;
     }
   }
-  private lastRevisionTold = -1;
 
   private get usagePath(): string {
     return `${this.path}.usage.json`;

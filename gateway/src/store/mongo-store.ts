@@ -1,3 +1,4 @@
+import { RevisionListeners } from './revision-listeners.js';
 import { randomBytes } from 'node:crypto';
 import { MongoClient, type ChangeStream, type ClientSession, type Collection, type Db, type Document } from 'mongodb';
 import { guardUnavailable } from './mongo-errors.js';
@@ -70,10 +71,9 @@ export class MongoStore implements ConfigStore {
   private db!: Db;
   /** Whether the deployment supports multi-document transactions (replica set / mongos). */
   transactions = false;
-  private readonly listeners = new Set<(revision: number) => void>();
+  private readonly listeners = new RevisionListeners();
   private changeStream: ChangeStream | undefined;
   private poller: NodeJS.Timeout | undefined;
-  private lastTold = -1;
   private checking = false;
   private closed = false;
 
@@ -233,11 +233,9 @@ export class MongoStore implements ConfigStore {
   }
 
   watch(listener: (revision: number) => void): () => void {
-    this.listeners.add(listener);
-    if (!this.poller) this.startWatching();
-    return () => {
-      this.listeners.delete(listener);
-    };
+    return this.listeners.add(listener, () => {
+      if (!this.poller) this.startWatching();
+    });
   }
 
   private startWatching(): void {
@@ -272,10 +270,7 @@ export class MongoStore implements ConfigStore {
     try {
       const meta = await this.meta().findOne({ _id: 'config' }, { projection: { revision: 1, writing: 1, writingSince: 1 } });
       if (!meta || (meta.writing && !this.writeIsStale(meta as MetaDocument))) return;
-      if (meta.revision !== this.lastTold) {
-        this.lastTold = meta.revision;
-        for (const l of this.listeners) l(meta.revision);
-      }
+      this.listeners.tell(meta.revision);
     } catch {
       // Unreachable: the node keeps its configuration; the next tick tries again.
     } finally {
