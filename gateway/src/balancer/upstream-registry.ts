@@ -88,6 +88,20 @@ export class UpstreamRegistry extends EventEmitter {
     return plan.pools;
   }
 
+  /**
+   * Follow the pools: `created` for every pool in force now and each one a reload creates,
+   * `closed` for each one a reload retires. Returns the way to stop following.
+   */
+  follow(handlers: { created: (pool: UpstreamPool) => void; closed: (pool: UpstreamPool) => void }): () => void {
+    this.on('pool-created', handlers.created);
+    this.on('pool-closed', handlers.closed);
+    for (const pool of this.all()) handlers.created(pool);
+    return () => {
+      this.off('pool-created', handlers.created);
+      this.off('pool-closed', handlers.closed);
+    };
+  }
+
   get(name: string): UpstreamPool | undefined {
     return this.pools.get(name)?.pool;
   }

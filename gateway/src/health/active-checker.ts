@@ -87,9 +87,7 @@ export class HealthChecker {
   private readonly pools = new Set<UpstreamPool>();
   private readonly build: (origin: string, config: ActiveConfig) => Probe;
   private readonly startUnhealthy: boolean;
-  private registry: UpstreamRegistry | undefined;
-  private readonly onCreated = (pool: UpstreamPool) => this.add(pool);
-  private readonly onClosed = (pool: UpstreamPool) => this.remove(pool);
+  private unfollow: (() => void) | undefined;
 
   constructor(options: HealthCheckerOptions = {}) {
     this.build = options.createProbe ?? createProbe;
@@ -98,10 +96,7 @@ export class HealthChecker {
 
   /** Check every pool the registry has now and will create; stop with the pools it closes. */
   attach(registry: UpstreamRegistry): this {
-    this.registry = registry;
-    registry.on('pool-created', this.onCreated);
-    registry.on('pool-closed', this.onClosed);
-    for (const pool of registry.all()) this.add(pool);
+    this.unfollow = registry.follow({ created: (pool) => this.add(pool), closed: (pool) => this.remove(pool) });
     return this;
   }
 
@@ -145,11 +140,8 @@ export class HealthChecker {
   }
 
   close(): void {
-    if (this.registry) {
-      this.registry.off('pool-created', this.onCreated);
-      this.registry.off('pool-closed', this.onClosed);
-      this.registry = undefined;
-    }
+    this.unfollow?.();
+    this.unfollow = undefined;
     for (const check of this.checks.values()) this.stop(check, false);
     this.checks.clear();
     this.pools.clear();

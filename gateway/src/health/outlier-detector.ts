@@ -115,15 +115,10 @@ export class OutlierDetector {
  */
 export class OutlierDetection {
   private readonly detectors = new Map<UpstreamPool, OutlierDetector>();
-  private registry: UpstreamRegistry | undefined;
-  private readonly onCreated = (pool: UpstreamPool) => this.add(pool);
-  private readonly onClosed = (pool: UpstreamPool) => this.detectors.delete(pool);
+  private unfollow: (() => void) | undefined;
 
   attach(registry: UpstreamRegistry): this {
-    this.registry = registry;
-    registry.on('pool-created', this.onCreated);
-    registry.on('pool-closed', this.onClosed);
-    for (const pool of registry.all()) this.add(pool);
+    this.unfollow = registry.follow({ created: (pool) => this.add(pool), closed: (pool) => this.detectors.delete(pool) });
     return this;
   }
 
@@ -138,11 +133,8 @@ export class OutlierDetection {
   }
 
   close(): void {
-    if (this.registry) {
-      this.registry.off('pool-created', this.onCreated);
-      this.registry.off('pool-closed', this.onClosed);
-      this.registry = undefined;
-    }
+    this.unfollow?.();
+    this.unfollow = undefined;
     this.detectors.clear();
   }
 }
