@@ -110,3 +110,23 @@ test('switchboard validate names every bad field and exits non-zero; import of a
   assert.equal((imported as { code: number }).code, 1);
   assert.equal((await gw.store.read()).revision, before);
 });
+
+test('a node keeps serving its last good configuration while the store is unreadable, and catches up after', async () => {
+  const { readFile, writeFile: write } = await import('node:fs/promises');
+  const good = await readFile(gw.storePath, 'utf8');
+  const revision = gw.node.revision;
+  await write(gw.storePath, '{ this is not json');
+  // Longer than a watch tick and a poll: the node has tried to read the broken file.
+  await new Promise((r) => setTimeout(r, 1500));
+  const during = await request(`${gw.url}/old/x`);
+  assert.equal(during.statusCode, 200, 'still serving');
+  await during.body.dump();
+  assert.equal(gw.node.revision, revision);
+  await write(gw.storePath, good);
+  const next = base([a.url]);
+  next.routes.push({ name: 'after-outage', methods: ['GET'], paths: ['/after/*'], upstream: 'pool' });
+  await gw.apply(next);
+  const after = await request(`${gw.url}/after/x`);
+  assert.equal(after.statusCode, 200);
+  await after.body.dump();
+});
