@@ -19,7 +19,7 @@ before(async () => {
   gw = await startGateway({
     upstreams: [{ name: 'pool', targets: [{ url: sick.url }, { url: well.url }] }],
     routes: [
-      { name: 'default', methods: ['GET', 'POST'], paths: ['/d/*'], upstream: 'pool' },
+      { name: 'default', methods: ['GET', 'POST', 'PUT'], paths: ['/d/*'], upstream: 'pool' },
       { name: 'post-ok', methods: ['POST'], paths: ['/p/*'], upstream: 'pool', retryNonIdempotent: true },
       { name: 'no-retry', methods: ['GET'], paths: ['/n/*'], upstream: 'pool', retries: 0 },
     ],
@@ -64,4 +64,19 @@ test('retries: 0 sends each request once', async () => {
     await res.body.dump();
   }
   assert.deepEqual(statuses.sort(), [200, 200, 503, 503]);
+});
+
+test('a client that leaves while its replayable body is still arriving leaves no request counted in flight', async () => {
+  const { connect } = await import('node:net');
+  const { retryBudgetFor } = await import('../../gateway/src/proxy/retry-budget.js');
+  const pool = gw.node.upstreams.get('pool')!;
+  const before = retryBudgetFor(pool).inFlight.requests;
+  const socket = connect(Number(new URL(gw.url).port), '127.0.0.1');
+  await new Promise((r) => socket.once('connect', r));
+  socket.write('PUT /d/x HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(retryBudgetFor(pool).inFlight.requests, before + 1, 'the request is being read');
+  socket.destroy();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(retryBudgetFor(pool).inFlight.requests, before);
 });

@@ -126,7 +126,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       if (this.finished) return;
       this.finished = true;
       this.clientGone = true;
-      this.controller?.abort(new Error('client closed the connection'));
+      // With an attempt under way undici reports the abort (onResponseError closes the books);
+      // without one (still reading a replayable body) nobody else will.
+      if (this.attemptInFlight) this.controller?.abort(new Error('client closed the connection'));
+      else this.finish(0);
     });
     this.route.budget.requestStarted();
     const length = Number(this.req.headers['content-length'] ?? -1);
@@ -161,6 +164,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.attemptStartedAt = performance.now();
     this.controller = undefined;
     pool.begin(picked);
+    this.attemptInFlight = true;
     const remaining = Math.max(1, this.deadline - Date.now());
     let body: Dispatcher.DispatchOptions['body'] = null;
     if (this.fwd.body !== undefined) body = this.fwd.body;
@@ -264,6 +268,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   private clientGone = false;
+  private attemptInFlight = false;
   private retryTokens = 0;
   private budgetReleased = false;
 
@@ -275,6 +280,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.route.observer?.completed(this.route.name, status, performance.now() - this.startedAt);
   }
   private endAttempt(outcome: AttemptOutcome): void {
+    this.attemptInFlight = false;
     if (!this.member) return;
     this.route.pool.end(this.member, outcome);
   }
