@@ -1,17 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HealthChecker } from '../../gateway/src/health/active-checker.js';
 import { healthReport } from '../../gateway/src/health/health-report.js';
-import { active, closedPort, healthServer, registries, sleep, upstream, waitFor } from './fixtures.js';
+import { active, closedPort, healthServer, checkedRegistries, sleep, upstream, waitFor } from './fixtures.js';
 
 test('a target whose /health starts answering 500 is out within interval × unhealthyThreshold and back after healthyThreshold passes', async (t) => {
   const worker = await healthServer(200);
   const other = await healthServer(200);
-  const reg = registries();
-  const checker = new HealthChecker().attach(reg.pools);
-  t.after(async () => {
-    checker.close();
-    await reg.close();
+  const { reg } = checkedRegistries(t, {}, async () => {
     await worker.close();
     await other.close();
   });
@@ -40,11 +35,7 @@ test('a target whose /health starts answering 500 is out within interval × unhe
 
 test('a single failing probe does not flip a target (hysteresis)', async (t) => {
   const worker = await healthServer(200);
-  const reg = registries();
-  const checker = new HealthChecker().attach(reg.pools);
-  t.after(async () => {
-    checker.close();
-    await reg.close();
+  const { reg } = checkedRegistries(t, {}, async () => {
     await worker.close();
   });
   const pool = reg.pools.apply([upstream('llm', [worker.url], { healthCheck: { active: active({ unhealthyThreshold: 3 }) } })]).get('llm')!;
@@ -65,11 +56,7 @@ test('a single failing probe does not flip a target (hysteresis)', async (t) => 
 test('the tcp check detects a closed port and an open one', async (t) => {
   const open = await healthServer(200);
   const dead = `http://127.0.0.1:${await closedPort()}`;
-  const reg = registries();
-  const checker = new HealthChecker().attach(reg.pools);
-  t.after(async () => {
-    checker.close();
-    await reg.close();
+  const { reg } = checkedRegistries(t, {}, async () => {
     await open.close();
   });
   const pool = reg.pools.apply([upstream('tcp', [open.url, dead], { healthCheck: { active: active({ type: 'tcp' }) } })]).get('tcp')!;
@@ -83,11 +70,7 @@ test('the tcp check detects a closed port and an open one', async (t) => {
 
 test('two pools over one worker share one probe loop', async (t) => {
   const worker = await healthServer(200);
-  const reg = registries();
-  const checker = new HealthChecker().attach(reg.pools);
-  t.after(async () => {
-    checker.close();
-    await reg.close();
+  const { reg, checker } = checkedRegistries(t, {}, async () => {
     await worker.close();
   });
   reg.pools.apply([
@@ -106,11 +89,7 @@ test('two pools over one worker share one probe loop', async (t) => {
 
 test('the verdict survives a reload that changes the upstream, and checks stop when no pool needs them', async (t) => {
   const worker = await healthServer(500);
-  const reg = registries();
-  const checker = new HealthChecker().attach(reg.pools);
-  t.after(async () => {
-    checker.close();
-    await reg.close();
+  const { reg, checker } = checkedRegistries(t, {}, async () => {
     await worker.close();
   });
   const spec = (interval: number, extra = {}) =>
@@ -138,11 +117,7 @@ test('the verdict survives a reload that changes the upstream, and checks stop w
 
 test('initialState "unhealthy" keeps a new target out until its first passing probe', async (t) => {
   const worker = await healthServer(200);
-  const reg = registries();
-  const checker = new HealthChecker({ initialState: 'unhealthy' }).attach(reg.pools);
-  t.after(async () => {
-    checker.close();
-    await reg.close();
+  const { reg } = checkedRegistries(t, { initialState: 'unhealthy' }, async () => {
     await worker.close();
   });
   const pool = reg.pools.apply([upstream('llm', [worker.url], { healthCheck: { active: active({ healthyThreshold: 3 }) } })]).get('llm')!;
@@ -156,11 +131,7 @@ test('a probe that hangs past timeoutMs counts as a failure', async (t) => {
   const server = createServer(() => {}); // never answers
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
-  const reg = registries();
-  const checker = new HealthChecker().attach(reg.pools);
-  t.after(async () => {
-    checker.close();
-    await reg.close();
+  const { reg } = checkedRegistries(t, {}, async () => {
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
   });

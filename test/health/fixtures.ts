@@ -1,3 +1,5 @@
+import type { TestContext } from 'node:test';
+import { HealthChecker, type HealthCheckerOptions } from '../../gateway/src/health/active-checker.js';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -79,6 +81,21 @@ export function registries() {
       await targets.close();
     },
   };
+}
+
+/**
+ * Registries with an active checker attached, torn down after the test together with whatever
+ * `cleanup` closes (the test's servers).
+ */
+export function checkedRegistries(t: TestContext, options: HealthCheckerOptions, cleanup: () => Promise<void>) {
+  const reg = registries();
+  const checker = new HealthChecker(options).attach(reg.pools);
+  t.after(async () => {
+    checker.close();
+    await reg.close();
+    await cleanup();
+  });
+  return { reg, checker };
 }
 
 /** Poll until `cond` holds; resolves with the time it took, rejects after `timeoutMs`. */
