@@ -13,6 +13,8 @@ export interface GatewayEnv {
   /** undefined = the default: seed the demo on an empty store. */
   demo: boolean | undefined;
   logLevel: string;
+  /** ACCESS_LOG=1: one JSON log line per answered request. */
+  accessLog: boolean;
   /** CIDRs of proxies in front of the gateway (TRUSTED_PROXIES, comma-separated). */
   trustedProxies: string[];
 }
@@ -38,6 +40,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): GatewayEnv {
     adminPassword: env.ADMIN_PASSWORD || undefined,
     demo: demo === undefined || demo === '' ? undefined : !['0', 'false', 'no', 'off'].includes(demo.toLowerCase()),
     logLevel: env.LOG_LEVEL || 'info',
+    accessLog: ['1', 'true', 'yes', 'on'].includes((env.ACCESS_LOG ?? '').toLowerCase()),
     trustedProxies: (env.TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   };
 }

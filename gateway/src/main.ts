@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const node = new GatewayNode({ store, logger, port: env.port, host: env.host, redisUrl: env.redisUrl, trustedProxies: env.trustedProxies, stages: defaultStages(), systemRoutes });
+  const node = new GatewayNode({ store, logger, port: env.port, host: env.host, redisUrl: env.redisUrl, trustedProxies: env.trustedProxies, accessLog: env.accessLog, stages: defaultStages(), systemRoutes });
   const gatewayMetrics = node.metrics;
   await node.start();
   const admin = await startAdmin({ env, store, node, logger, metrics: gatewayMetrics });

@@ -29,6 +29,9 @@ export interface StartOptions {
   redisUrl?: string;
   /** Proxies in front of the gateway whose x-forwarded-for is believed. */
   trustedProxies?: string[];
+  /** One log line per request, to `logger`. */
+  accessLog?: boolean;
+  logger?: import('fastify').FastifyBaseLogger;
 }
 
 /** A real gateway node on 127.0.0.1 with an embedded store in a temp dir. */
@@ -38,8 +41,8 @@ export async function startGateway(config: unknown, options: StartOptions = {}):
   const store = new FileStore(storePath, { pollMs: options.pollMs ?? 200 });
   await store.open();
   if (config !== undefined) await replaceConfig(store, config, 'test');
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const node = new GatewayNode({ store, logger, port: 0, host: '127.0.0.1', redisUrl: options.redisUrl, trustedProxies: options.trustedProxies, stages: defaultStages(), systemRoutes });
+  const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const node = new GatewayNode({ store, logger, port: 0, host: '127.0.0.1', redisUrl: options.redisUrl, trustedProxies: options.trustedProxies, accessLog: options.accessLog, stages: defaultStages(), systemRoutes });
   const metrics = node.metrics;
   await node.start();
   return {

@@ -15,6 +15,7 @@ import { clientIpFor, TrustedProxies } from '../balancer/client-ip.js';
 import { buildFrontRouter, ROUTER_OPTIONS, type FastLane } from './front-router.js';
 import { sendProblem, toProblem } from './fastify-problems.js';
 import { shareStickySecret, stickiness } from './route-stickiness.js';
+import { pathOf } from '../node/access-log.js';
 
 export interface CompileDeps {
   pools: ReadonlyMap<string, UpstreamPool>;
@@ -76,6 +77,26 @@ export async function compileGeneration(state: ConfigState, deps: CompileDeps): 
   app.addHook('onRoute', (options) => void registered.push(options));
   const fastLanes = new Map<unknown, FastLane>();
 
+  // Answers Fastify gives itself (401, 404, 429, 400…); proxied requests hijack the reply and
+  // are logged by the proxy when they end.
+  const accessLog = deps.services.accessLog;
+  if (accessLog)
+    app.addHook('onResponse', (request, reply, done) => {
+      accessLog.write({
+        requestId: request.id,
+        method: request.method,
+        path: pathOf(request.url),
+        status: reply.statusCode,
+        durationMs: reply.elapsedTime,
+        route: undefined,
+        target: undefined,
+        consumer: request.caller?.name,
+        clientIp: deps.services.clientIp(request.raw),
+        attempts: 0,
+      });
+      done();
+    });
+
   await deps.systemRoutes?.(app, state);
   shareStickySecret(state.secrets);
 
@@ -111,6 +132,7 @@ async function routeScope(
     retryNonIdempotent: route.retryNonIdempotent ?? false,
     bodyLimit: route.bodyLimit ?? 10 * 1024 * 1024,
     observer: deps.observer,
+    accessLog: deps.services.accessLog,
   };
   const bodyLimit = proxyRoute.bodyLimit;
   const readsBody = route.schema?.body !== undefined;

@@ -39,6 +39,8 @@ export interface StageServices {
    * limits and x-forwarded-for all use this one answer.
    */
   clientIp(req: import('node:http').IncomingMessage): string;
+  /** Where one line per answered request goes (ACCESS_LOG=1); undefined = no access log. */
+  accessLog: import('../node/access-log.js').AccessLog | undefined;
   /** Run `close` when the node shuts down (flush batches, quit clients). */
   onClose(close: () => void | Promise<void>): void;
 }

@@ -11,11 +11,14 @@ import type { ConfigState, ConfigStore } from '../store/port.js';
 import { attachHealth } from '../health/index.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { clientIpResolver } from '../generation/client-address.js';
+import { pinoAccessLog } from './access-log.js';
 
 export interface GatewayNodeOptions {
   store: ConfigStore;
   /** Shared rate-limit counters (REDIS_URL); memory when absent. */
   redisUrl?: string | undefined;
+  /** One log line per answered request (ACCESS_LOG=1). */
+  accessLog?: boolean | undefined;
   /** CIDRs of proxies in front of the gateway whose x-forwarded-for is believed (TRUSTED_PROXIES). */
   trustedProxies?: readonly string[] | undefined;
   logger: FastifyBaseLogger;
@@ -59,6 +62,7 @@ export class GatewayNode {
       metrics: this.metrics,
       redisUrl: options.redisUrl,
       clientIp: clientIpResolver(options.trustedProxies),
+      accessLog: options.accessLog ? pinoAccessLog(options.logger) : undefined,
       shared: new Map(),
       onClose: (close) => void this.closers.push(close),
     };

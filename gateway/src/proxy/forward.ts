@@ -7,6 +7,7 @@ import { problem, writeProblem } from '../errors.js';
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFacts } from './headers.js';
 import type { RetryBudget } from './retry-budget.js';
 import type { RequestObserver } from '../generation/request-observer.js';
+import { pathOf, type AccessLog } from '../node/access-log.js';
 
 /** What the proxy needs of a route; compiled once per generation. */
 export interface ProxyRoute {
@@ -21,6 +22,7 @@ export interface ProxyRoute {
   readonly bodyLimit: number;
   /** Told of the request's end (metrics), with the status the client saw (0 = cut). */
   readonly observer: RequestObserver | undefined;
+  readonly accessLog: AccessLog | undefined;
 }
 
 /** One request's facts from the stages before the proxy. */
@@ -277,7 +279,20 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (this.budgetReleased) return;
     this.budgetReleased = true;
     this.route.budget.requestEnded(this.retryTokens);
-    this.route.observer?.completed(this.route.name, status, performance.now() - this.startedAt);
+    const durationMs = performance.now() - this.startedAt;
+    this.route.observer?.completed(this.route.name, status, durationMs);
+    this.route.accessLog?.write({
+      requestId: this.fwd.requestId,
+      method: this.req.method ?? 'GET',
+      path: pathOf(this.req.url),
+      status,
+      durationMs,
+      route: this.route.name,
+      target: this.member?.target.url,
+      consumer: this.fwd.consumerName,
+      clientIp: this.fwd.clientIp,
+      attempts: this.attempt,
+    });
   }
   private endAttempt(outcome: AttemptOutcome): void {
     this.attemptInFlight = false;

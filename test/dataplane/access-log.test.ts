@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { pino } from 'pino';
+import { request } from 'undici';
+import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
+import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+
+const lines: Array<Record<string, unknown>> = [];
+const sink = new Writable({
+  write(chunk, _encoding, done) {
+    for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+    done();
+  },
+});
+
+let up: EchoUpstream;
+let gw: TestGateway;
+before(async () => {
+  up = await startEchoUpstream('echo');
+  gw = await startGateway(
+    {
+      upstreams: [{ name: 'echo', targets: [{ url: up.url }] }],
+      routes: [
+        { name: 'open', methods: ['GET'], paths: ['/open/*'], upstream: 'echo' },
+        { name: 'keyed', methods: ['GET'], paths: ['/keyed'], upstream: 'echo', auth: 'api-key' },
+      ],
+      consumers: [],
+    },
+    { accessLog: true, logger: pino({ level: 'info' }, sink) },
+  );
+});
+after(async () => {
+  await gw.close();
+  await up.close();
+});
+
+const access = () => lines.filter((l) => l.msg === 'access');
+
+test('ACCESS_LOG writes one line per answered request, proxied or refused, without query strings or keys', async () => {
+  await (await request(`${gw.url}/open/x?token=secret-in-query`, { headers: { 'x-request-id': 'log-me' } })).body.dump();
+  await (await request(`${gw.url}/keyed`, { headers: { 'x-api-key': 'sb_live_notarealkeyatall' } })).body.dump();
+  await (await request(`${gw.url}/nowhere`)).body.dump();
+  await waitFor(() => access().length >= 3, 2000, 'three access lines');
+  const [proxied, refused, missing] = access();
+  assert.equal(proxied!.requestId, 'log-me');
+  assert.equal(proxied!.path, '/open/x');
+  assert.equal(proxied!.status, 200);
+  assert.equal(proxied!.route, 'open');
+  assert.equal(proxied!.target, up.url);
+  assert.equal(proxied!.attempts, 1);
+  assert.equal(typeof proxied!.durationMs, 'number');
+  assert.equal(refused!.status, 401);
+  assert.equal(refused!.path, '/keyed');
+  assert.equal(missing!.status, 404);
+  const text = JSON.stringify(lines);
+  assert.ok(!text.includes('secret-in-query'), 'query strings stay out of the log');
+  assert.ok(!text.includes('sb_live_notarealkeyatall'), 'keys stay out of the log');
+});
