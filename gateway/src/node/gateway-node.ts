@@ -1,4 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { UPGRADE_HEAD } from '../proxy/upgrade.js';
 import type { AddressInfo } from 'node:net';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { TargetRegistry } from '../balancer/target-registry.js';
@@ -93,6 +95,7 @@ export class GatewayNode {
     const handler = (req: IncomingMessage, res: ServerResponse) => this.current!.handle(req, res);
     const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, handler);
     this.server = server;
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.options.port, this.options.host, () => {
@@ -103,6 +106,21 @@ export class GatewayNode {
     this.unwatch = this.options.store.watch((revision) => {
       if (revision !== this.revision && revision !== this.failedRevision) void this.reload();
     });
+  }
+
+  /**
+   * Upgrade requests (WebSocket) skip Node's ServerResponse; give them one on their socket so
+   * they take the same path as any request — routing, the route's stages, then the proxy, which
+   * joins the sockets once the target agrees (proxy/upgrade.ts).
+   */
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    (req as IncomingMessage & { [UPGRADE_HEAD]?: Buffer })[UPGRADE_HEAD] = head;
+    socket.on('error', () => socket.destroy());
+    const res = new ServerResponse(req);
+    res.assignSocket(socket);
+    res.shouldKeepAlive = false;
+    res.on('finish', () => socket.destroySoon?.() ?? socket.end());
+    this.current!.handle(req, res);
   }
 
   /** Load the store's current revision and switch to it. Serialized; coalesces bursts. */

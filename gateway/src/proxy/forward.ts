@@ -8,6 +8,7 @@ import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFacts } fr
 import type { RetryBudget } from './retry-budget.js';
 import type { RequestObserver } from '../generation/request-observer.js';
 import { pathOf, type AccessLog } from '../node/access-log.js';
+import { isUpgrade, UpgradeExchange } from './upgrade.js';
 
 /** What the proxy needs of a route; compiled once per generation. */
 export interface ProxyRoute {
@@ -348,5 +349,6 @@ async function* limitBody(req: IncomingMessage, limit: number): AsyncGenerator<B
 }
 
 export function forward(route: ProxyRoute, req: IncomingMessage, res: ServerResponse, fwd: ForwardRequest): void {
-  new ProxyExchange(route, req, res, fwd).start();
+  if (isUpgrade(req)) new UpgradeExchange(route, req, res, fwd).start();
+  else new ProxyExchange(route, req, res, fwd).start();
 }

@@ -1,0 +1,136 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { PoolMember } from '../balancer/picker.js';
+import { problem, writeProblem } from '../errors.js';
+import type { ForwardRequest, ProxyRoute } from './forward.js';
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
+
+/** Bytes the client sent after its handshake, handed over by the node's 'upgrade' listener. */
+export const UPGRADE_HEAD = Symbol('switchboard.upgradeHead');
+type UpgradingRequest = IncomingMessage & { [UPGRADE_HEAD]?: Buffer };
+
+/** Whether this request arrived through the server's 'upgrade' event (WebSocket and the like). */
+export function isUpgrade(req: IncomingMessage): boolean {
+  return (req as UpgradingRequest)[UPGRADE_HEAD] !== undefined;
+}
+
+/**
+ * A protocol upgrade (WebSocket, e.g. OpenAI's Realtime API) through the route's pool: the
+ * handshake goes to one target like any request — after the route's stages, so keys, JWTs and
+ * limits apply — and once the target answers 101 the two sockets are joined byte for byte
+ * until either side closes. A target that declines the upgrade has its answer relayed as is.
+ */
+export class UpgradeExchange implements Dispatcher.DispatchHandler {
+  private member: PoolMember | undefined;
+  private startedAt = 0;
+  private ended = false;
+  private status = 0;
+
+  constructor(
+    private readonly route: ProxyRoute,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly fwd: ForwardRequest,
+  ) {}
+
+  start(): void {
+    this.startedAt = performance.now();
+    const picked = this.fwd.preferred ?? this.route.pool.pick(this.fwd.pickContext);
+    if (picked === 'no-healthy-target' || picked === 'all-saturated') {
+      writeProblem(this.res, problem(503, picked, `upstream "${this.route.pool.name}" has no target for this upgrade`), {
+        'x-request-id': this.fwd.requestId,
+        'retry-after': '1',
+      });
+      return this.finish(503);
+    }
+    this.member = picked;
+    this.route.pool.begin(picked);
+    this.route.pool.dispatcherFor(picked).dispatch(
+      {
+        path: this.req.url ?? '/',
+        method: 'GET',
+        headers: upstreamRequestHeaders(this.req, this.fwd),
+        upgrade: String(this.req.headers.upgrade ?? 'websocket'),
+        headersTimeout: this.route.timeoutMs,
+      } as Dispatcher.DispatchOptions,
+      this,
+    );
+  }
+
+  onRequestStart(): void {}
+
+  onRequestUpgrade(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, upstream: Duplex): void {
+    this.status = statusCode;
+    const client = this.res.socket;
+    if (!client) {
+      upstream.destroy();
+      return this.end(undefined);
+    }
+    this.res.detachSocket(client);
+    const out = clientResponseHeaders(headers, this.fwd.requestId, undefined);
+    let head = `HTTP/1.1 ${statusCode} Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${headers.upgrade ?? this.req.headers.upgrade}\r\n`;
+    for (const [name, value] of Object.entries(out)) for (const v of ([] as unknown[]).concat(value)) head += `${name}: ${v}\r\n`;
+    client.write(head + '\r\n');
+    const early = (this.req as UpgradingRequest)[UPGRADE_HEAD];
+    if (early && early.length) upstream.write(early);
+    // Long-lived by nature: no idle timeout on the joined sockets, only their own closing.
+    (upstream as Duplex & { setTimeout?: (ms: number) => void }).setTimeout?.(0);
+    (client as Duplex & { setTimeout?: (ms: number) => void }).setTimeout?.(0);
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      client.destroy();
+      upstream.destroy();
+      this.end(undefined);
+      // The socket left the response at the handshake, so the response cannot see it close;
+      // the generation counts this request as in flight until it hears 'close'.
+      this.res.emit('close');
+    };
+    upstream.on('error', close).on('close', close);
+    client.on('error', close).on('close', close);
+    upstream.pipe(client);
+    client.pipe(upstream);
+  }
+
+  // The target declined the upgrade: relay its answer.
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    this.status = statusCode;
+    this.res.writeHead(statusCode, clientResponseHeaders(headers, this.fwd.requestId, undefined) as Record<string, string>);
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.res.write(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.res.end();
+    this.end(undefined);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
+    if (!this.res.headersSent && this.res.socket) {
+      const timeout = err.code === 'UND_ERR_HEADERS_TIMEOUT';
+      writeProblem(
+        this.res,
+        problem(timeout ? 504 : 502, timeout ? 'upstream-timeout' : 'upstream-unreachable', `upgrade to upstream "${this.route.pool.name}" failed: ${err.code ?? err.message}`),
+        { 'x-request-id': this.fwd.requestId },
+      );
+      this.status = timeout ? 504 : 502;
+    }
+    this.end(err.code === 'ECONNREFUSED' || err.code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect' : 'reset');
+  }
+
+  private end(error: 'connect' | 'reset' | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.member)
+      this.route.pool.end(this.member, { status: this.status || undefined, latencyMs: performance.now() - this.startedAt, error });
+    this.finish(this.status);
+  }
+
+  private finish(status: number): void {
+    this.route.observer?.completed(this.route.name, status, performance.now() - this.startedAt);
+  }
+}

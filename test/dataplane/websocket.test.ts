@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startWebSocketEcho } from '../helpers/websocket-upstream.js';
+
+let upstream: Awaited<ReturnType<typeof startWebSocketEcho>>;
+let gw: TestGateway;
+
+before(async () => {
+  upstream = await startWebSocketEcho('realtime');
+  gw = await startGateway({
+    upstreams: [{ name: 'rt', targets: [{ url: upstream.url }] }],
+    routes: [
+      { name: 'realtime', methods: ['GET'], paths: ['/v1/realtime'], upstream: 'rt' },
+      { name: 'keyed', methods: ['GET'], paths: ['/v1/keyed'], upstream: 'rt', auth: 'api-key' },
+    ],
+    consumers: [],
+  });
+});
+after(async () => {
+  await gw.close();
+  await upstream.close();
+});
+
+function open(path: string): Promise<{ ws: WebSocket; opened: boolean; messages: string[] }> {
+  const ws = new WebSocket(`${gw.url.replace('http', 'ws')}${path}`);
+  const state = { ws, opened: false, messages: [] as string[] };
+  ws.addEventListener('message', (e) => state.messages.push(String(e.data)));
+  return new Promise((resolve) => {
+    ws.addEventListener('open', () => {
+      state.opened = true;
+      resolve(state);
+    });
+    ws.addEventListener('error', () => resolve(state));
+    ws.addEventListener('close', () => resolve(state));
+  });
+}
+
+test('a WebSocket passes through the gateway both ways, with forwarded headers on the handshake', async () => {
+  const { ws, opened, messages } = await open('/v1/realtime');
+  assert.ok(opened, 'the handshake completed through the gateway');
+  ws.send('hello');
+  ws.send('again');
+  await waitFor(() => messages.length === 2, 3000, 'two echoes');
+  assert.deepEqual(messages, ['realtime: hello', 'realtime: again']);
+  const handshake = upstream.handshakes.at(-1)!;
+  assert.equal(handshake.headers['x-forwarded-for'], '127.0.0.1');
+  assert.ok(handshake.headers['x-request-id']);
+  ws.close();
+  await waitFor(() => gw.node.generation!.activeRequests === 0, 3000, 'the generation to see the socket close');
+});
+
+test('the route’s stages apply to the handshake: no key, no WebSocket', async () => {
+  const before = upstream.handshakes.length;
+  const { opened } = await open('/v1/keyed');
+  assert.equal(opened, false);
+  assert.equal(upstream.handshakes.length, before, 'the upstream never saw it');
+});
+
+test('an unknown path refuses the upgrade', async () => {
+  const { opened } = await open('/v1/nowhere');
+  assert.equal(opened, false);
+});
