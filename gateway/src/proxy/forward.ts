@@ -349,6 +349,7 @@ async function* limitBody(req: IncomingMessage, limit: number): AsyncGenerator<B
 }
 
 export function forward(route: ProxyRoute, req: IncomingMessage, res: ServerResponse, fwd: ForwardRequest): void {
-  if (isUpgrade(req)) new UpgradeExchange(route, req, res, fwd).start();
+  // The header test first: it is a plain property read, false for nearly every request.
+  if (req.headers.upgrade !== undefined && isUpgrade(req)) new UpgradeExchange(route, req, res, fwd).start();
   else new ProxyExchange(route, req, res, fwd).start();
 }
