@@ -149,3 +149,19 @@ test('the health report carries the contract fields and the extras', (t) => {
   assert.equal(second!.backup, true);
   assert.equal(second!.weight, 3);
 });
+
+test('a worker added to a running pool by a reload slow-starts; the ones already serving stay at full weight', async (t) => {
+  const reg = registries();
+  t.after(() => reg.close());
+  const spec = (urls: string[]) => upstream('p', urls.map((u) => ({ url: u, weight: 10 })), { slowStartMs: 600 });
+  const first = reg.pools.apply([spec([url(0)])]).get('p')!;
+  first.pick(ctx);
+  assert.equal(first.members[0]!.effectiveWeight, 10, 'the initial target is not ramped');
+  const second = reg.pools.apply([spec([url(0), url(1)])]).get('p')!;
+  second.pick(ctx);
+  assert.equal(second.members[0]!.effectiveWeight, 10, 'the target that was serving stays warm');
+  assert.ok(second.members[1]!.effectiveWeight < 2.5, `the new target starts near 10%: ${second.members[1]!.effectiveWeight}`);
+  await sleep(700);
+  second.pick(ctx);
+  assert.equal(second.members[1]!.effectiveWeight, 10, 'and reaches its full weight');
+});

@@ -38,6 +38,8 @@ export class UpstreamRegistry extends EventEmitter {
   plan(upstreams: readonly Upstream[]): PoolPlan {
     const next = new Map<string, { json: string; pool: UpstreamPool }>();
     const created: UpstreamPool[] = [];
+    /** Target URLs the pool being replaced had, per replacement pool. */
+    const previousUrls = new Map<UpstreamPool, Set<string>>();
     for (const spec of upstreams) {
       const { id: _id, version: _v, createdAt: _c, updatedAt: _u, ...shape } = spec;
       const json = JSON.stringify(shape);
@@ -51,6 +53,7 @@ export class UpstreamRegistry extends EventEmitter {
       if (current)
         for (const [url, draining] of current.pool.drainOverrides) if (draining) pool.setDraining(url, true);
       created.push(pool);
+      if (current) previousUrls.set(pool, new Set(current.pool.members.map((m) => m.target.url)));
       next.set(spec.name, { json, pool });
     }
     let settled = false;
@@ -66,6 +69,7 @@ export class UpstreamRegistry extends EventEmitter {
           this.onPoolCreated?.(pool);
           this.emit('pool-created', pool);
         }
+        warmUpNewTargets(previousUrls, this.targets);
         // Retire after the new pools hold their references, so shared targets are not released.
         for (const pool of retired) {
           this.onPoolClosed?.(pool);
@@ -117,5 +121,23 @@ export class UpstreamRegistry extends EventEmitter {
       pool.close();
     }
     this.pools.clear();
+  }
+}
+
+/**
+ * A worker added to a running pool by a reload starts cold (Envoy applies slow start to newly
+ * added hosts): mark it recovered now, so a pool with `slowStartMs` ramps it from 10 %. Only
+ * targets no other pool already knew: a worker that was serving elsewhere is warm.
+ */
+function warmUpNewTargets(previousUrls: ReadonlyMap<UpstreamPool, Set<string>>, targets: TargetRegistry): void {
+  const now = Date.now();
+  for (const [pool, before] of previousUrls) {
+    if (!(pool.spec.slowStartMs ?? 0)) continue;
+    for (const m of pool.members) {
+      const entry = targets.get(m.target.url);
+      if (before.has(m.target.url) || !entry || entry.refs !== 1 || m.target.requests !== 0) continue;
+      m.target.recoveredAt = now;
+      m.target.changed();
+    }
   }
 }
