@@ -26,7 +26,7 @@ import {
 import { checkGoal, failureTable, loadTable, writeBalanceResults, type BalanceResults, type BalanceRun } from './balance-report.js';
 import type { BalanceWorkersOptions } from './balance-workers.js';
 import type { GpuWorkerStats } from '../../gateway/src/simulator/gpu-worker.js';
-import { armWatchdog, installChildCleanup, killAllChildrenNow, runToCompletion, startChild } from './child-processes.js';
+import { armWatchdog, installChildCleanup, killAllChildrenNow, runToCompletion, startChild, readyOrStop } from './child-processes.js';
 import { benchScript, nodeBinary } from './paths.js';
 import { BENCH_HOST, freePorts, waitForHttpOk } from './ports.js';
 import { cpuSecondsBetween, cpuSnapshot } from './proc-stats.js';
@@ -158,12 +158,7 @@ async function startWorkerPool(workDir: string): Promise<WorkerPool> {
   };
   const child = startChild('gpu workers', nodeBinary, [benchScript('balance-workers.js'), JSON.stringify(options)], { cwd: workDir });
   const controlUrl = `http://${BENCH_HOST}:${controlPort}`;
-  try {
-    await waitForHttpOk(`${controlUrl}/stats`, 15_000, child);
-  } catch (error) {
-    await child.stop();
-    throw error;
-  }
+  await readyOrStop(child, () => waitForHttpOk(`${controlUrl}/stats`, 15_000, child));
   const stats = async (): Promise<GpuWorkerStats[]> => {
     const response = await fetch(`${controlUrl}/stats`, { signal: AbortSignal.timeout(5000) });
     return (await response.json()) as GpuWorkerStats[];

@@ -2,7 +2,7 @@ import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Algorithm } from '../../spec/upstream.js';
-import { runToCompletion, startChild, type Child } from './child-processes.js';
+import { runToCompletion, startChild, type Child, readyOrStop } from './child-processes.js';
 import { nginxReverseProxyConfig } from './nginx-config.js';
 import { nodeBinary, repoRoot } from './paths.js';
 import { BENCH_HOST, freePorts, waitForHttpOk } from './ports.js';
@@ -57,12 +57,7 @@ function stem(name: string): string {
 }
 
 async function readyOrStopped(child: Child, url: string): Promise<void> {
-  try {
-    await waitForHttpOk(url, READY_TIMEOUT_MS, child);
-  } catch (error) {
-    await child.stop();
-    throw error;
-  }
+  await readyOrStop(child, () => waitForHttpOk(url, READY_TIMEOUT_MS, child));
 }
 
 /** Like the other contenders: fail over on connect errors and timeouts, long reads for generations. */

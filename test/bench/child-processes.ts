@@ -139,6 +139,16 @@ export async function runToCompletion(
   return { code, stdout: child.stdout(), output: child.outputTail(), timedOut };
 }
 
+/** Wait for `child` to be ready; if it never is, stop it before passing the failure on. */
+export async function readyOrStop(child: Child, ready: () => Promise<unknown>): Promise<void> {
+  try {
+    await ready();
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
+
 export function killAllChildrenNow(): void {
   for (const pgid of liveGroups.keys()) signalGroup(pgid, 'SIGKILL');
   liveGroups.clear();

@@ -1,7 +1,7 @@
 import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runToCompletion, startChild, type Child } from './child-processes.js';
+import { readyOrStop, runToCompletion, startChild, type Child } from './child-processes.js';
 import { nginxReverseProxyConfig } from './nginx-config.js';
 import { nodeBinary, repoRoot } from './paths.js';
 import { BENCH_HOST, freePorts, waitForHttpOk } from './ports.js';
@@ -37,12 +37,7 @@ export interface Contender {
 }
 
 async function startedOrStopped(child: Child, url: string): Promise<RunningContender> {
-  try {
-    await waitForHttpOk(url, READY_TIMEOUT_MS, child);
-  } catch (error) {
-    await child.stop();
-    throw error;
-  }
+  await readyOrStop(child, () => waitForHttpOk(url, READY_TIMEOUT_MS, child));
   return { url, pgid: child.pid, stop: () => child.stop() };
 }
 
@@ -184,12 +179,7 @@ export const switchboard: Contender = {
       cwd: repoRoot,
       env: { ...env, PORT: String(port), ADMIN_PORT: String(adminPort), HOST: BENCH_HOST },
     });
-    try {
-      await waitForHttpOk(`http://${BENCH_HOST}:${port}/healthz`, READY_TIMEOUT_MS, child);
-    } catch (error) {
-      await child.stop();
-      throw error;
-    }
+    await readyOrStop(child, () => waitForHttpOk(`http://${BENCH_HOST}:${port}/healthz`, READY_TIMEOUT_MS, child));
     // Healthy is not yet routed: make sure the imported route answers before load starts.
     return startedOrStopped(child, `http://${BENCH_HOST}:${port}${BENCH_PATH}`);
   },

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startChild, type Child } from './child-processes.js';
+import { startChild, type Child, readyOrStop } from './child-processes.js';
 import { fixedBody } from './fixed-body.js';
 import { nginxTempPaths } from './nginx-config.js';
 import { benchScript, nodeBinary } from './paths.js';
@@ -38,12 +38,7 @@ async function startNodeUpstreams(workDir: string, delayMs: number, bodyBytes: n
     benchScript('upstream-server.js'),
     JSON.stringify({ ports, delayMs, bodyBytes }),
   ], { cwd: workDir });
-  try {
-    await waitForAll(targets, child);
-  } catch (error) {
-    await child.stop();
-    throw error;
-  }
+  await readyOrStop(child, () => waitForAll(targets, child));
   const delay = delayMs > 0 ? `, answers after ${delayMs} ms` : '';
   return {
     description: `node:http, 1 process, ${UPSTREAM_COUNT} ports${delay}`,
@@ -95,12 +90,7 @@ export async function startFastUpstreams(workDir: string, bodyBytes: number): Pr
   const child = startChild('nginx upstreams', nginx, [
     '-p', workDir, '-c', configFile, '-e', join(workDir, 'nginx-upstreams-error.log'),
   ], { cwd: workDir });
-  try {
-    await waitForAll(targets, child);
-  } catch (error) {
-    await child.stop();
-    throw error;
-  }
+  await readyOrStop(child, () => waitForAll(targets, child));
   return {
     description: `nginx, 1 process, ${UPSTREAM_COUNT} ports, ${bodyBytes}-byte body`,
     targets,
