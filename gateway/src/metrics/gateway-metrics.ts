@@ -1,6 +1,7 @@
 import type { UpstreamRegistry } from '../balancer/upstream-registry.js';
 import type { RequestObserver } from '../generation/request-observer.js';
 import { Counter, GaugeFunction, Histogram, MetricsRegistry } from './prometheus.js';
+import { TrafficWindow } from './traffic-window.js';
 
 /** Latency buckets in seconds, from cache hits to long generations. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -12,6 +13,8 @@ export class GatewayMetrics implements RequestObserver {
   readonly duration = this.registry.register(
     new Histogram('switchboard_request_duration_seconds', 'Time from request to the end of the response, by route.', DURATION_BUCKETS),
   );
+  /** The console overview's last 15 minutes per route (admin GET /api/v1/overview). */
+  readonly traffic = new TrafficWindow();
   readonly rateLimited = this.registry.register(new Counter('switchboard_ratelimit_rejected_total', 'Requests refused by a rate limit or quota, by route.'));
 
   constructor(upstreams: UpstreamRegistry) {
@@ -62,6 +65,7 @@ export class GatewayMetrics implements RequestObserver {
   }
 
   completed(route: string, status: number, durationMs: number): void {
+    this.traffic.record(route, status, durationMs);
     const key = route + '\u0000' + status;
     this.requests.inc(key, () => ({ route, status: String(status) }));
     this.duration.observe(route, () => ({ route }), durationMs / 1000);
