@@ -6,6 +6,9 @@ import { registerConfigRoutes } from './config-routes.js';
 import { registerConsumerKeyRoutes } from './consumer-keys-routes.js';
 import { registerHealthRoutes } from './health-routes.js';
 import { installProblemHandler } from './problem-handler.js';
+import { registerOverviewRoute } from './overview-routes.js';
+import { registerTargetWeightRoute } from './target-weight-route.js';
+import { ITEM_SCHEMAS } from './admin-schemas.js';
 
 export interface AdminApiOptions {
   deps: AdminDeps;
@@ -26,6 +29,8 @@ export async function adminApi(app: FastifyInstance, options: AdminApiOptions): 
     registerCollection(secured, deps, 'users', 'admin');
     registerConfigRoutes(secured, deps);
     registerHealthRoutes(secured, deps);
+    registerTargetWeightRoute(secured, deps, ITEM_SCHEMAS.upstreams);
+    registerOverviewRoute(secured, deps, deps.node?.metrics.traffic);
     registerConsumerKeyRoutes(secured, { store: deps.service.store });
   });
 }

@@ -10,6 +10,7 @@ import { adminApi } from './admin-api.js';
 import { prepareAdminIdentity } from './admin-identity.js';
 import { registerAdminOpenApi, registerOpenApiDocument } from './admin-openapi.js';
 import { installProblemHandler } from './problem-handler.js';
+import { registerConsole } from './console-static.js';
 
 export interface AdminOptions {
   env: Pick<GatewayEnv, 'adminPort' | 'adminHost' | 'adminEmail' | 'adminPassword'>;
@@ -17,6 +18,8 @@ export interface AdminOptions {
   node: GatewayNode | undefined;
   logger: FastifyBaseLogger;
   metrics: GatewayMetrics | undefined;
+  /** The built console (default admin-ui/dist); tests point it elsewhere. */
+  consoleDir?: string;
 }
 
 export interface AdminServer {
@@ -56,6 +59,7 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
     jwtSecret: identity.jwtSecret,
     deps: { service, node: options.node, logger: options.logger, actorOf: (request) => ({ email: request.adminUser?.email ?? 'unknown' }) },
   });
+  await registerConsole(app, options.consoleDir);
   await app.listen({ port: options.env.adminPort, host: options.env.adminHost });
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -54,6 +54,8 @@ export class GatewayNode {
   /** Revision that failed to compile, so the watcher does not retry it in a loop. */
   private failedRevision = -1;
   lastError: { revision: number; message: string; at: string } | undefined;
+  /** When the revision in force came into force on this node (the console's overview shows it). */
+  revisionSince: string | undefined;
   /** Told of every proxied request's end; the node's metrics unless an embedder says otherwise. */
   observer: RequestObserver | undefined;
 
@@ -163,6 +165,7 @@ export class GatewayNode {
     const previous = this.current;
     this.current = next;
     plan.commit();
+    this.revisionSince = new Date().toISOString();
     this.lastError = undefined;
     this.options.logger.info({ revision: state.revision, routes: state.routes.length, upstreams: state.upstreams.length }, 'configuration revision in force');
     if (previous) void previous.retire();
