@@ -4,16 +4,28 @@ import type { TargetState } from './target-state.js';
 export const LATENCY_TAU_MS = 10_000;
 
 /**
+ * The most a failed attempt can add to a worker's estimate. Without a ceiling each failure
+ * doubled it: ≈ 1 000 failures in a row reached Infinity, then NaN, which starved the worker in
+ * every latency-aware pool for good and broke the health API. Finagle and Envoy bound the
+ * penalty the same way; 10 s is well above any healthy inference latency and still fades to a
+ * third within one τ.
+ */
+export const FAILURE_PENALTY_CAP_MS = 10_000;
+
+/**
  * Peak-EWMA latency per target (Finagle's and Linkerd's "peak EWMA"), kept by the pool for every
  * algorithm so the health API, the metrics and any latency-aware picker read the same estimate.
  *
  * A sample above the estimate replaces it at once (react to a worker getting slow within one
  * request); a sample below blends in with weight 1 − e^(−dt/τ), dt being the time since the
- * previous sample (recovery by time, not by request rate). A failed attempt counts as at least
- * twice the current estimate, so a worker failing fast does not look like the fastest one.
+ * previous sample (recovery by time, not by request rate). A failed attempt counts as twice the
+ * current estimate, at most FAILURE_PENALTY_CAP_MS (and never less than its own latency), so a
+ * worker failing fast does not look like the fastest one and a long run of failures stays finite.
  */
 export function recordLatency(target: TargetState, latencyMs: number, ok: boolean, now: number, tauMs = LATENCY_TAU_MS): void {
-  const sample = ok ? latencyMs : Math.max(latencyMs, 2 * target.ewmaMs);
+  // A clock hiccup or a broken measurement must not poison a shared estimate.
+  if (!(latencyMs >= 0) || latencyMs === Infinity) return;
+  const sample = ok ? latencyMs : Math.max(latencyMs, Math.min(2 * target.ewmaMs, FAILURE_PENALTY_CAP_MS));
   if (target.ewmaAt === 0 || sample > target.ewmaMs) target.ewmaMs = sample;
   else {
     const keep = Math.exp(-Math.max(0, now - target.ewmaAt) / tauMs);
