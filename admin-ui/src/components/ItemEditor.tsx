@@ -1,0 +1,242 @@
+import Form from '@rjsf/core';
+import type { ErrorSchema, RJSFValidationError } from '@rjsf/utils';
+import { customizeValidator } from '@rjsf/validator-ajv8';
+import { useQueryClient } from '@tanstack/react-query';
+import { useRef, useState } from 'react';
+import { api, ApiError, type FieldError } from '../api';
+import { content, DRY_RUN, SCHEMAS, SINGULAR, STORED_FIELDS, UI_SCHEMAS, type Kind } from '../schemas';
+import { useSession } from '../session';
+import { DiffView } from './Diff';
+
+// allErrors, as the server's ajv: every bad field is named at once, before anything is sent.
+const validator = customizeValidator({ ajvOptionsOverrides: { allErrors: true } });
+
+type Item = Record<string, unknown>;
+
+/** `/paths/0` → `{ paths: { 0: { __errors: [...] } } }`: the server's field errors placed at their fields. */
+export function toErrorSchema(errors: FieldError[]): ErrorSchema {
+  const root: Record<string, unknown> = {};
+  for (const e of errors) {
+    let node = root;
+    for (const part of e.path.split('/').filter(Boolean)) node = (node[part] ??= {}) as Record<string, unknown>;
+    ((node.__errors ??= []) as string[]).push(e.message);
+  }
+  return root as ErrorSchema;
+}
+
+interface Props {
+  kind: Kind;
+  /** The item as read, with its ETag; undefined to create one. */
+  item?: Item;
+  etag?: string | null;
+  onSaved(item: Item): void;
+  onCancel?(): void;
+}
+
+/**
+ * The one editor of every item kind: a form generated from the spec schema, a raw JSON view of
+ * the same data, "Validate" (the server's dry run) before "Save", Save with If-Match, field
+ * errors from the server at their fields, and a 412 shown as "someone else changed it" with the
+ * difference and a reload.
+ */
+export function ItemEditor({ kind, item, etag: initialEtag, onSaved, onCancel }: Props) {
+  const { canEdit } = useSession();
+  const queryClient = useQueryClient();
+  const one = SINGULAR[kind];
+  const [data, setData] = useState<Item>(() => item ?? {});
+  const [etag, setEtag] = useState(initialEtag ?? null);
+  const [view, setView] = useState<'form' | 'json'>('form');
+  const [jsonText, setJsonText] = useState('');
+  const [jsonError, setJsonError] = useState<string | null>(null);
+  const [serverErrors, setServerErrors] = useState<FieldError[]>([]);
+  const [message, setMessage] = useState<{ tone: 'ok' | 'error'; text: string } | null>(null);
+  const [validated, setValidated] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [conflict, setConflict] = useState<{ theirs: Item; etag: string | null } | null>(null);
+  const formRef = useRef<Form<Item>>(null);
+  const needsDryRun = DRY_RUN.has(kind);
+  const isNew = !item;
+
+  const change = (next: Item) => {
+    setData(next);
+    setValidated(false);
+    setMessage(null);
+  };
+
+  const refuse = (err: unknown) => {
+    if (err instanceof ApiError) {
+      setServerErrors(err.problem.errors ?? []);
+      const fields = err.problem.errors?.map((e) => `${e.path} ${e.message}`).join('; ');
+      setMessage({ tone: 'error', text: `${err.message}${fields ? `: ${fields}` : ''}` });
+    } else setMessage({ tone: 'error', text: String(err) });
+  };
+
+  const clientValid = (): boolean => {
+    if (view === 'json' && jsonError) {
+      setMessage({ tone: 'error', text: `The JSON does not parse: ${jsonError}` });
+      return false;
+    }
+    const { errors } = validator.validateFormData(data, SCHEMAS[kind]);
+    if (errors.length) {
+      if (view === 'form') formRef.current?.validateForm();
+      setMessage({ tone: 'error', text: `Fix ${errors.length === 1 ? 'one field' : `${errors.length} fields`} first: ${errors.map((e: RJSFValidationError) => `${e.property ?? ''} ${e.message ?? ''}`.trim()).join('; ')}` });
+      return false;
+    }
+    return true;
+  };
+
+  const validate = async () => {
+    setServerErrors([]);
+    if (!clientValid()) return;
+    if (!needsDryRun) {
+      setValidated(true);
+      setMessage({ tone: 'ok', text: 'Valid against the schema.' });
+      return;
+    }
+    setBusy(true);
+    try {
+      await api('POST', `/${kind}/validate`, { body: content(data) });
+      setValidated(true);
+      setMessage({ tone: 'ok', text: `Valid: the server would accept this ${one}.` });
+    } catch (err) {
+      refuse(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const save = async () => {
+    setServerErrors([]);
+    if (!clientValid()) return;
+    setBusy(true);
+    try {
+      const answer = isNew
+        ? await api<Item>('POST', `/${kind}`, { body: content(data) })
+        : await api<Item>('PUT', `/${kind}/${encodeURIComponent(String(item!.id))}`, { body: data, ifMatch: etag });
+      setEtag(answer.etag);
+      setData(answer.data);
+      setMessage({ tone: 'ok', text: `Saved ${one} "${String(answer.data.name ?? answer.data.email)}" (version ${String(answer.data.version)}).` });
+      await queryClient.invalidateQueries({ queryKey: [kind] });
+      onSaved(answer.data);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 412 && !isNew) {
+        const theirs = await api<Item>('GET', `/${kind}/${encodeURIComponent(String(item!.id))}`).catch(() => null);
+        if (theirs) setConflict({ theirs: theirs.data, etag: theirs.etag });
+        setMessage({ tone: 'error', text: `Someone else changed this ${one} since you opened it; nothing was saved.` });
+      } else refuse(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const reload = () => {
+    if (!conflict) return;
+    setData(conflict.theirs);
+    setEtag(conflict.etag);
+    setJsonText(JSON.stringify(conflict.theirs, null, 2));
+    setConflict(null);
+    setValidated(false);
+    setMessage({ tone: 'ok', text: `Loaded the current version (${String(conflict.theirs.version)}); make your change again.` });
+  };
+
+  const showJson = () => {
+    setJsonText(JSON.stringify(data, null, 2));
+    setJsonError(null);
+    setView('json');
+  };
+
+  const editJson = (text: string) => {
+    setJsonText(text);
+    try {
+      const parsed = JSON.parse(text) as unknown;
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`a ${one} is a JSON object`);
+      setJsonError(null);
+      change(parsed as Item);
+    } catch (err) {
+      setJsonError((err as Error).message);
+      setValidated(false);
+    }
+  };
+
+  const saveBlocked = busy || (needsDryRun && !validated);
+  return (
+    <section className="editor" aria-label={`${isNew ? 'New' : 'Edit'} ${one}`}>
+      <div className="tabs" role="group" aria-label="View">
+        <button type="button" className={view === 'form' ? 'tab active' : 'tab'} aria-pressed={view === 'form'} onClick={() => setView('form')} disabled={view === 'json' && jsonError !== null}>
+          Form
+        </button>
+        <button type="button" className={view === 'json' ? 'tab active' : 'tab'} aria-pressed={view === 'json'} onClick={showJson}>
+          JSON
+        </button>
+      </div>
+      {conflict && (
+        <div className="conflict" role="alert">
+          <h3>Someone else changed this {one}</h3>
+          <p>
+            It is at version {String(conflict.theirs.version)} now; you edited version {String(data.version)}. Their version differs from yours in:
+          </p>
+          <DiffView before={data} after={conflict.theirs} beforeLabel="yours" afterLabel="current" ignore={[...STORED_FIELDS].map((f) => `/${f}`)} />
+          <div className="actions">
+            <button type="button" className="primary" onClick={reload}>
+              Reload the current version
+            </button>
+            <button type="button" onClick={() => setConflict(null)}>
+              Keep my edits
+            </button>
+          </div>
+        </div>
+      )}
+      {view === 'form' ? (
+        <Form<Item>
+          ref={formRef}
+          schema={SCHEMAS[kind]}
+          uiSchema={UI_SCHEMAS[kind]}
+          validator={validator}
+          formData={data}
+          onChange={(e) => change(e.formData ?? {})}
+          extraErrors={toErrorSchema(serverErrors) as ErrorSchema<Item>}
+          showErrorList={false}
+          noHtml5Validate
+          disabled={!canEdit}
+          idPrefix={`${kind}-form`}
+          experimental_defaultFormStateBehavior={{ emptyObjectFields: 'populateRequiredDefaults' }}
+        />
+      ) : (
+        <div className="json-view">
+          <label htmlFor={`${kind}-json`}>Raw JSON of this {one}</label>
+          <textarea id={`${kind}-json`} value={jsonText} onChange={(e) => editJson(e.target.value)} readOnly={!canEdit} rows={24} spellCheck={false} aria-invalid={jsonError !== null} />
+          {jsonError && <p className="field-error">JSON: {jsonError}</p>}
+          {serverErrors.length > 0 && (
+            <ul className="field-errors">
+              {serverErrors.map((e) => (
+                <li key={e.path + e.message}>
+                  <code>{e.path}</code> {e.message}
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      )}
+      {message && (
+        <p className={`message ${message.tone}`} role={message.tone === 'error' ? 'alert' : 'status'}>
+          {message.text}
+        </p>
+      )}
+      {canEdit && (
+        <div className="actions sticky-actions">
+          <button type="button" onClick={validate} disabled={busy}>
+            Validate
+          </button>
+          <button type="button" className="primary" onClick={save} disabled={saveBlocked} title={saveBlocked && !busy ? 'Validate first' : undefined}>
+            {isNew ? `Create ${one}` : 'Save'}
+          </button>
+          {onCancel && (
+            <button type="button" onClick={onCancel}>
+              Cancel
+            </button>
+          )}
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,54 @@
+import type { RJSFSchema, UiSchema } from '@rjsf/utils';
+import { Consumer } from '../../spec/consumer';
+import { Route } from '../../spec/route';
+import { Upstream } from '../../spec/upstream';
+import { User } from '../../spec/user';
+
+/**
+ * The forms' schemas are the spec/ TypeBox schemas the server validates with, imported into the
+ * build: one source of truth. A JSON round trip drops TypeBox's symbol keys, leaving plain
+ * JSON Schema for rjsf and ajv.
+ */
+export type Kind = 'upstreams' | 'routes' | 'consumers' | 'users';
+
+const plain = (schema: unknown) => JSON.parse(JSON.stringify(schema)) as RJSFSchema;
+
+export const SCHEMAS: Record<Kind, RJSFSchema> = {
+  upstreams: plain(Upstream),
+  routes: plain(Route),
+  consumers: plain(Consumer),
+  users: plain(User),
+};
+
+export const SINGULAR: Record<Kind, string> = { upstreams: 'upstream', routes: 'route', consumers: 'consumer', users: 'user' };
+
+/** Kinds whose save the server can dry-run (`POST /{kind}/validate`). */
+export const DRY_RUN: ReadonlySet<Kind> = new Set(['upstreams', 'routes']);
+
+export const STORED_FIELDS = ['id', 'version', 'createdAt', 'updatedAt'] as const;
+
+const hidden = { 'ui:widget': 'hidden' };
+const storedHidden = Object.fromEntries(STORED_FIELDS.map((f) => [f, hidden]));
+
+const base: UiSchema = {
+  ...storedHidden,
+  'ui:submitButtonOptions': { norender: true },
+  // Optional sections (health checks, sticky, hashOn…) stay absent until the user adds them,
+  // rather than being filled with defaults that would switch features on.
+  'ui:globalOptions': { enableOptionalDataFieldForType: ['object'], optionValueFormat: 'realValue' },
+};
+
+export const UI_SCHEMAS: Record<Kind, UiSchema> = {
+  upstreams: { ...base, 'ui:order': ['name', 'algorithm', 'targets', 'hashOn', 'healthCheck', '*'] },
+  routes: { ...base, 'ui:order': ['name', 'enabled', 'paths', 'methods', 'upstream', 'auth', '*'] },
+  // JWT secrets are write-only: typed in, never shown back (the API never returns them).
+  consumers: { ...base, jwt: { items: { secret: { 'ui:widget': 'password', 'ui:help': 'Write-only: leave empty to keep the stored secret.' } } } },
+  users: { ...base, password: { 'ui:widget': 'password', 'ui:help': 'Write-only: leave empty to keep the current password.' } },
+};
+
+/** An item without the store's own fields, as sent to create or shown to compare. */
+export function content(item: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...item };
+  for (const f of STORED_FIELDS) delete out[f];
+  return out;
+}
