@@ -14,6 +14,7 @@ import { attachHealth } from '../health/index.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { clientIpResolver } from '../generation/client-address.js';
 import { pinoAccessLog } from './access-log.js';
+import { admitRequestTarget, refuseRequest } from './request-target.js';
 
 export interface GatewayNodeOptions {
   store: ConfigStore;
@@ -94,7 +95,9 @@ export class GatewayNode {
   async start(): Promise<void> {
     await this.reload();
     if (!this.current) throw new Error(this.lastError?.message ?? 'no configuration could be compiled');
-    const handler = (req: IncomingMessage, res: ServerResponse) => this.current!.handle(req, res);
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      if (this.admit(req, res)) this.current!.handle(req, res);
+    };
     const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, handler);
     this.server = server;
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
@@ -122,7 +125,19 @@ export class GatewayNode {
     res.assignSocket(socket);
     res.shouldKeepAlive = false;
     res.on('finish', () => socket.destroySoon?.() ?? socket.end());
-    this.current!.handle(req, res);
+    if (this.admit(req, res)) this.current!.handle(req, res);
+  }
+
+  /**
+   * One reading of the request-target and Host for the router, the stages and the upstream
+   * (node/request-target.ts): normalizes `req.url` in place, or answers 400 and returns false.
+   */
+  private admit(req: IncomingMessage, res: ServerResponse): boolean {
+    const refusal = admitRequestTarget(req);
+    if (refusal === undefined) return true;
+    refuseRequest(res, refusal);
+    this.observer?.completed('none', 400, 0);
+    return false;
   }
 
   /** Load the store's current revision and switch to it. Serialized; coalesces bursts. */
