@@ -1,0 +1,120 @@
+import { get } from 'node:http';
+import { isFailure, startLoop } from '../load-loop.js';
+import { poolConfig, type CaseResult, type ChaosCase } from '../chaos-case.js';
+import { drippingUpstream, GiB, malformedStatusUpstream, midBodyCloseUpstream, type RawUpstream } from '../raw-upstreams.js';
+import { MiB, rssBytes, sleep } from '../stage.js';
+import { describeFailures, stagePool } from './workers.js';
+
+const RATE = 200;
+const CONSECUTIVE_FAILURES = 3;
+
+/** Two good workers and one bad one in the pool; the loop runs for `ms`. */
+async function underLoopWithBadTarget(name: string, bad: RawUpstream, ms: number) {
+  const stage = await stagePool(name, (workers) =>
+    poolConfig([workers[0]!.url, workers[1]!.url, bad.url], { passive: { consecutiveFailures: CONSECUTIVE_FAILURES, ejectMs: 60_000 } }));
+  // The third simulated worker is not in this pool.
+  await stage.workers[2]!.child.stop();
+  try {
+    const loop = startLoop({ url: `${stage.gateway.publicUrl}/echo`, ratePerSecond: RATE });
+    const startedAt = performance.now();
+    await sleep(ms);
+    const samples = await loop.stop();
+    return { samples, startedAt, alive: stage.gateway.alive() };
+  } finally {
+    await stage.teardown();
+    await bad.close();
+  }
+}
+
+export const malformedStatusCase: ChaosCase = {
+  name: 'worker answers a malformed status line',
+  limitMs: 40_000,
+  async run(): Promise<CaseResult> {
+    const { samples, alive } = await underLoopWithBadTarget('malformed', await malformedStatusUpstream(), 6000);
+    const failures = samples.filter((s) => isFailure(s));
+    return {
+      name: this.name,
+      sent: samples.length,
+      failed: failures.length,
+      recoveryMs: null,
+      pass: failures.length === 0 && alive,
+      goal: 'no failure: nothing reached the client, so each is retried on a good worker',
+      detail: `failures: ${describeFailures(failures)}`,
+    };
+  },
+};
+
+export const midBodyCloseCase: ChaosCase = {
+  name: 'worker closes mid-body',
+  limitMs: 40_000,
+  async run(): Promise<CaseResult> {
+    const { samples, startedAt, alive } = await underLoopWithBadTarget('midbody', await midBodyCloseUpstream(), 6000);
+    const failures = samples.filter((s) => isFailure(s));
+    // A 200 the client took for complete while the worker sent 100 of 1 000 bytes would be a lie.
+    const silentTruncation = failures.filter((s) => s.error === '').length;
+    const late = failures.filter((s) => s.startedAt > startedAt + 3000).length;
+    const lastFailure = failures.length === 0 ? 0 : Math.max(...failures.map((s) => s.endedAt)) - startedAt;
+    return {
+      name: this.name,
+      sent: samples.length,
+      failed: failures.length,
+      recoveryMs: lastFailure,
+      pass: failures.length <= CONSECUTIVE_FAILURES && silentTruncation === 0 && late === 0 && alive,
+      goal: `the client sees a cut, never a short 200; at most ${CONSECUTIVE_FAILURES} (the ejection threshold), none after 3 s`,
+      detail: `failures: ${describeFailures(failures)}; ${late} after 3 s`,
+    };
+  },
+};
+
+const RSS_GROWTH_LIMIT = 64 * MiB;
+
+export const dripCase: ChaosCase = {
+  name: 'worker drips a 1 GiB body',
+  limitMs: 90_000,
+  async run(): Promise<CaseResult> {
+    const drip = await drippingUpstream(2);
+    const stage = await stagePool('drip', (workers) =>
+      poolConfig(workers.map((w) => w.url), {
+        upstreams: [{ name: 'drip', targets: [{ url: drip.url }] }],
+        routes: [{ name: 'drip', methods: ['GET'], paths: ['/drip'], upstream: 'drip', retries: 0, timeoutMs: 120_000 }],
+      }));
+    try {
+      const rssBefore = rssBytes(stage.gateway.pid);
+      let peak = rssBefore;
+      const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(stage.gateway.pid))), 100);
+      const loop = startLoop({ url: `${stage.gateway.publicUrl}/echo`, ratePerSecond: RATE });
+      const startedAt = performance.now();
+      const received = await new Promise<{ bytes: number; error: string }>((resolve) => {
+        let bytes = 0;
+        const request = get(`${stage.gateway.publicUrl}/drip`, (res) => {
+          res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+          res.once('end', () => resolve({ bytes, error: res.complete ? '' : 'cut' }));
+          res.once('error', (error) => resolve({ bytes, error: error.message }));
+        });
+        request.once('error', (error) => resolve({ bytes, error: error.message }));
+        // Bounded: at ≥ 30 MiB/s the GiB is through well within this.
+        setTimeout(() => {
+          request.destroy(new Error('not through in 60 s'));
+        }, 60_000).unref();
+      });
+      const seconds = (performance.now() - startedAt) / 1000;
+      clearInterval(sampler);
+      const samples = await loop.stop();
+      const failures = samples.filter((s) => isFailure(s));
+      const growth = peak - rssBefore;
+      const complete = received.bytes === GiB && received.error === '';
+      return {
+        name: this.name,
+        sent: samples.length + 1,
+        failed: failures.length + (complete ? 0 : 1),
+        recoveryMs: null,
+        pass: complete && growth < RSS_GROWTH_LIMIT && failures.length === 0 && stage.gateway.alive(),
+        goal: `the whole GiB arrives, gateway RSS grows < ${RSS_GROWTH_LIMIT / MiB} MiB, the loop loses nothing`,
+        detail: `${(received.bytes / MiB).toFixed(0)} MiB in ${seconds.toFixed(1)} s${received.error ? ` (${received.error})` : ''}; RSS ${(rssBefore / MiB).toFixed(0)} → peak ${(peak / MiB).toFixed(0)} MiB; loop failures: ${describeFailures(failures)}`,
+      };
+    } finally {
+      await stage.teardown();
+      await drip.close();
+    }
+  },
+};

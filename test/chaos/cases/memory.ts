@@ -1,0 +1,79 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runToCompletion } from '../../bench/child-processes.js';
+import { nodeBinary, repoRoot } from '../../bench/paths.js';
+import { startFastUpstreams } from '../../bench/upstreams.js';
+import type { CaseResult, ChaosCase } from '../chaos-case.js';
+import { MiB, rssBytes, sleep, startGateway, workDir } from '../stage.js';
+
+const AUTOCANNON = join(repoRoot, 'node_modules/autocannon/autocannon.js');
+/** Per step: the issue measured ≈122 MiB after 300 000 requests and ≈238 MiB after 600 000. */
+const STEP_REQUESTS = Number(process.env.CHAOS_MEMORY_STEP ?? 300_000);
+const GROWTH_LIMIT = 0.1;
+const RSS_GOAL_BYTES = 150 * MiB;
+
+interface Step {
+  requests: number;
+  errors: number;
+  non2xx: number;
+  seconds: number;
+  rss: number;
+}
+
+/** autocannon in its own process, so the loader's CPU and heap are not the suite's. */
+async function load(url: string, amount: number): Promise<Omit<Step, 'rss'>> {
+  const run = await runToCompletion('autocannon', nodeBinary, [AUTOCANNON, '-c', '64', '-a', String(amount), '-j', url], 240_000);
+  if (run.code !== 0 || run.timedOut) throw new Error(`autocannon ${run.timedOut ? 'timed out' : `exited ${run.code}`}: ${run.output}`);
+  const result = JSON.parse(run.stdout) as { requests: { total: number }; errors: number; timeouts: number; non2xx: number; duration: number };
+  return { requests: result.requests.total, errors: result.errors + result.timeouts, non2xx: result.non2xx, seconds: result.duration };
+}
+
+export const memoryCase: ChaosCase = {
+  name: 'memory: RSS after 300k vs 600k requests',
+  limitMs: 300_000,
+  async run(): Promise<CaseResult> {
+    const work = workDir('memory');
+    const upstreams = await startFastUpstreams(work.dir, 200);
+    const gateway = await startGateway(work.dir, {}, (process.env.CHAOS_MEMORY_NODE_FLAGS ?? '').split(' ').filter(Boolean));
+    try {
+      const saved = await gateway.putConfig({
+        upstreams: [{ name: 'fast', algorithm: 'round-robin', targets: upstreams.targets.map((t) => ({ url: `http://${t.host}:${t.port}` })), healthCheck: { passive: { consecutiveFailures: 3 } } }],
+        routes: [{ name: 'fast', methods: ['GET'], paths: ['/*'], upstream: 'fast', retries: 1 }],
+        consumers: [],
+      });
+      if (saved.status !== 200) throw new Error(`PUT /config answered ${saved.status}: ${JSON.stringify(saved.body)}`);
+      await sleep(1500);
+      const url = `${gateway.publicUrl}/mem`;
+      const steps: Step[] = [];
+      // CHAOS_MEMORY_STEPS > 2 prints every step, for looking into where memory goes.
+      const stepCount = Number(process.env.CHAOS_MEMORY_STEPS ?? 2);
+      for (let i = 0; i < stepCount; i++) {
+        const step = await load(url, STEP_REQUESTS);
+        // Let in-flight work and a scavenge settle, so a sample is not a mid-burst peak.
+        await sleep(1000);
+        steps.push({ ...step, rss: rssBytes(gateway.pid) });
+        if (stepCount > 2) process.stdout.write(`  step ${i + 1}: ${step.requests} requests, RSS ${(rssBytes(gateway.pid) / MiB).toFixed(1)} MiB\n`);
+      }
+      if (process.env.CHAOS_MEMORY_DUMP) writeFileSync(process.env.CHAOS_MEMORY_DUMP, gateway.output());
+      steps.splice(0, steps.length - 2);
+      const [first, second] = steps as [Step, Step];
+      const growth = (second.rss - first.rss) / first.rss;
+      const failed = steps.reduce((sum, s) => sum + s.errors + s.non2xx, 0);
+      const mib = (b: number) => `${(b / MiB).toFixed(0)} MiB`;
+      const rate = (s: Step) => `${Math.round(s.requests / s.seconds)} req/s`;
+      return {
+        name: this.name,
+        sent: first.requests + second.requests,
+        failed,
+        recoveryMs: null,
+        pass: growth < GROWTH_LIMIT && second.rss <= RSS_GOAL_BYTES && failed === 0,
+        goal: `growth < ${GROWTH_LIMIT * 100} %, RSS ≤ ${mib(RSS_GOAL_BYTES)}, no errors`,
+        detail: `RSS ${mib(first.rss)} after ${first.requests}, ${mib(second.rss)} after ${first.requests + second.requests} (${(growth * 100).toFixed(1)} %); ${rate(first)}, ${rate(second)}`,
+      };
+    } finally {
+      await gateway.stop();
+      await upstreams.stop();
+      work.remove();
+    }
+  },
+};
