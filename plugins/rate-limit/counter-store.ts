@@ -10,27 +10,39 @@ export interface WindowCount {
 }
 type Done = (err: Error | null, result: WindowCount) => void;
 
+/**
+ * Every script first checks that it runs before the deadline the node gave it (ARGV[1], Redis
+ * clock, ms). A command that reaches Redis later than that — it sat in the socket while Redis
+ * hung — was already counted in the node's memory when the node stopped waiting, so it must not
+ * count again: it answers {-1} and changes nothing. That is what keeps a resumed Redis from
+ * over-counting the shared window.
+ */
+const LATE_GUARD = `
+local t = redis.call('TIME')
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[1]) then return {-1, 0} end
+`;
+
 /** Fixed window: the first hit sets the expiry, later hits only count (same as @fastify/rate-limit's stores). */
-const WINDOW_LUA = `
+const WINDOW_LUA = `${LATE_GUARD}
 local current = redis.call('INCR', KEYS[1])
 local ttl
 if current == 1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  ttl = tonumber(ARGV[2])
 else
   ttl = redis.call('PTTL', KEYS[1])
   if ttl < 0 then
-    redis.call('PEXPIRE', KEYS[1], ARGV[1])
-    ttl = tonumber(ARGV[1])
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    ttl = tonumber(ARGV[2])
   end
 end
 return {current, ttl}`;
 
 /** Calendar quota: the counter dies at the period's end, whoever counted first. */
-const QUOTA_LUA = `
+const QUOTA_LUA = `${LATE_GUARD}
 local current = redis.call('INCR', KEYS[1])
-if current == 1 then redis.call('PEXPIREAT', KEYS[1], ARGV[1]) end
-return current`;
+if current == 1 then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
+return {current, 0}`;
 
 interface LocalWindow {
   count: number;
@@ -38,12 +50,23 @@ interface LocalWindow {
 }
 
 type CountingRedis = Redis & {
-  sbWindow(key: string, windowMs: number): Promise<[number, number]>;
-  sbQuota(key: string, resetAtMs: number): Promise<number>;
+  sbWindow(key: string, deadlineMs: number, windowMs: number): Promise<[number, number]>;
+  sbQuota(key: string, deadlineMs: number, resetAtMs: number): Promise<[number, number]>;
 };
 
 /** Commands waiting longer than this count locally instead: a slow Redis must not stall traffic. */
 const COMMAND_TIMEOUT_MS = 250;
+/**
+ * Redis must run a command this much before the node's own timeout, so that a hit is counted by
+ * Redis or by the node, not both: the margin is for the reply's way back and for the error of
+ * the clock-offset estimate (half a round trip).
+ */
+const DEADLINE_MARGIN_MS = 50;
+/** While the breaker is open, one probe (TIME) at a time, this often. */
+const PROBE_INTERVAL_MS = 500;
+
+/** A monotonic wall clock: deadlines must not jump with the system clock. */
+const clock = (): number => performance.timeOrigin + performance.now();
 
 export interface CounterStoreOptions {
   redisUrl: string | undefined;
@@ -54,17 +77,31 @@ export interface CounterStoreOptions {
 
 /**
  * The rate-limit and quota counters of one node, kept in the node's shared services so that
- * counts survive generation swaps. With REDIS_URL every node counts in Redis (one INCR script
- * per check), so limits hold across the fleet. When Redis is unreachable the node keeps
- * serving and counts in memory instead: limits then hold per node (a fleet of N nodes admits
- * up to N× the limit) until Redis answers again; the outage is logged once at error level and
- * visible as switchboard_ratelimit_redis_up 0 and switchboard_ratelimit_local_fallback_total.
- * Counts made locally during the outage are not carried into Redis afterwards.
+ * counts survive generation swaps. With REDIS_URL every node counts in Redis (one script per
+ * check), so limits hold across the fleet.
+ *
+ * In front of Redis sits a circuit breaker. The first failed or timed-out command (250 ms) opens
+ * it; while open, every check counts in the node's memory at once — nothing is sent, nothing
+ * queued (ioredis' offline queue is off, no retries) — and one probe every 500 ms asks Redis for
+ * its clock; the first answer closes it. Local counting carries on from the last count Redis
+ * gave the node for that key, so one node's limit holds through an outage; a fleet of N nodes
+ * admits up to N× the limit. Commands that reach Redis after their deadline (they sat in the
+ * socket of a hung Redis) change nothing there, so a resumed Redis does not over-count; counts
+ * made locally are not copied into Redis either. The outage is logged once at error level, the
+ * recovery as a warning, and visible as switchboard_ratelimit_redis_up 0 and
+ * switchboard_ratelimit_local_fallback_total.
  */
 export class CounterStore {
   private readonly windows = new Map<string, LocalWindow>();
   private readonly redis: CountingRedis | undefined;
+  /** Open until the first probe answers, and whenever Redis fails a command. */
+  private breakerOpen = true;
+  /** An outage was logged and its end is still to be logged. */
   private outage = false;
+  /** Redis' clock minus ours (ms), measured by every probe; deadlines are sent in Redis' time. */
+  private clockOffsetMs = 0;
+  private probing = false;
+  private prober: NodeJS.Timeout | undefined;
   private fallbacks: Counter | undefined;
   private metricsRegistry: MetricsRegistry | undefined;
   private readonly sweeper: NodeJS.Timeout;
@@ -72,6 +109,7 @@ export class CounterStore {
   constructor(private readonly options: CounterStoreOptions) {
     if (options.redisUrl) {
       const redis = new Redis(options.redisUrl, {
+        // Drop, don't queue: a command that cannot be sent now is counted locally now.
         enableOfflineQueue: false,
         maxRetriesPerRequest: 0,
         commandTimeout: COMMAND_TIMEOUT_MS,
@@ -81,13 +119,12 @@ export class CounterStore {
       }) as CountingRedis;
       redis.defineCommand('sbWindow', { numberOfKeys: 1, lua: WINDOW_LUA });
       redis.defineCommand('sbQuota', { numberOfKeys: 1, lua: QUOTA_LUA });
-      redis.on('error', (err: Error) => this.down(err));
-      redis.on('end', () => this.down(new Error('connection ended')));
-      redis.on('close', () => this.down(new Error('connection closed')));
-      redis.on('ready', () => {
-        if (this.outage) this.recovered();
-      });
+      redis.on('error', (err: Error) => this.trip(err));
+      redis.on('end', () => this.trip(new Error('connection ended')));
+      redis.on('close', () => this.trip(new Error('connection closed')));
+      redis.on('ready', () => this.probe());
       this.redis = redis;
+      this.startProbing();
     }
     // Local windows past their reset are garbage; sweep them so a spray of keys cannot grow memory forever.
     this.sweeper = setInterval(() => {
@@ -102,20 +139,24 @@ export class CounterStore {
   }
 
   get redisUp(): boolean {
-    return this.redis?.status === 'ready' && !this.outage;
+    return this.redis?.status === 'ready' && !this.breakerOpen;
   }
 
   /** @fastify/rate-limit store interface: count one hit in `key`'s fixed window. */
   incr(key: string, done: Done, windowMs: number): void {
     const redis = this.redis;
-    if (redis !== undefined && redis.status === 'ready') {
-      redis.sbWindow(key, windowMs).then(
+    if (redis !== undefined && !this.breakerOpen) {
+      redis.sbWindow(key, this.deadline(), windowMs).then(
         (r) => {
-          if (this.outage) this.recovered();
+          if (r[0] < 0) {
+            this.trip(new Error(`Redis ran a command later than ${COMMAND_TIMEOUT_MS - DEADLINE_MARGIN_MS} ms after it was sent`));
+            return this.incrLocal(key, done, windowMs);
+          }
+          this.mirror(key, r[0], Date.now() + r[1]);
           done(null, { current: r[0], ttl: r[1] });
         },
         (err: Error) => {
-          this.down(err);
+          this.trip(err);
           this.incrLocal(key, done, windowMs);
         },
       );
@@ -132,18 +173,37 @@ export class CounterStore {
   /** Count one request against a calendar quota ending at `resetAtMs`. */
   quota(key: string, resetAtMs: number): Promise<number> | number {
     const redis = this.redis;
-    if (redis !== undefined && redis.status === 'ready')
-      return redis.sbQuota(key, resetAtMs).then(
-        (n) => {
-          if (this.outage) this.recovered();
-          return n;
+    if (redis !== undefined && !this.breakerOpen)
+      return redis.sbQuota(key, this.deadline(), resetAtMs).then(
+        (r) => {
+          if (r[0] < 0) {
+            this.trip(new Error(`Redis ran a command later than ${COMMAND_TIMEOUT_MS - DEADLINE_MARGIN_MS} ms after it was sent`));
+            return this.quotaLocal(key, resetAtMs);
+          }
+          this.mirror(key, r[0], resetAtMs);
+          return r[0];
         },
         (err: Error) => {
-          this.down(err);
+          this.trip(err);
           return this.quotaLocal(key, resetAtMs);
         },
       );
     return this.quotaLocal(key, resetAtMs);
+  }
+
+  /** The latest moment (Redis clock) at which Redis may still count a command sent now. */
+  private deadline(): number {
+    return Math.floor(clock() + this.clockOffsetMs) + COMMAND_TIMEOUT_MS - DEADLINE_MARGIN_MS;
+  }
+
+  /** Remember Redis' count, so that if Redis goes away local counting starts from it, not from zero. */
+  private mirror(key: string, count: number, resetAtMs: number): void {
+    const w = this.windows.get(key);
+    if (w === undefined) this.windows.set(key, { count, resetAtMs });
+    else {
+      w.count = count;
+      w.resetAtMs = resetAtMs;
+    }
   }
 
   private incrLocal(key: string, done: Done, windowMs: number): void {
@@ -168,12 +228,12 @@ export class CounterStore {
     return ++w.count;
   }
 
-  private recovered(): void {
-    this.outage = false;
-    this.options.logger.warn('rate-limit Redis reachable again: counters are shared across nodes again');
-  }
-
-  private down(err: Error): void {
+  /** Open the breaker: from now on count locally without asking Redis, and probe in the background. */
+  private trip(err: Error): void {
+    if (!this.breakerOpen) {
+      this.breakerOpen = true;
+      this.startProbing();
+    }
     if (this.outage) return;
     this.outage = true;
     this.options.logger.error(
@@ -182,11 +242,46 @@ export class CounterStore {
     );
   }
 
+  private startProbing(): void {
+    if (this.prober !== undefined) return;
+    this.prober = setInterval(() => this.probe(), PROBE_INTERVAL_MS);
+    this.prober.unref();
+  }
+
+  /** Ask Redis for its clock: an answer within the command timeout closes the breaker and re-measures the offset. */
+  private probe(): void {
+    const redis = this.redis;
+    if (redis === undefined || this.probing || redis.status !== 'ready') return;
+    this.probing = true;
+    const sent = clock();
+    redis.time().then(
+      ([seconds, micros]) => {
+        this.probing = false;
+        const received = clock();
+        this.clockOffsetMs = Number(seconds) * 1000 + Number(micros) / 1000 - (sent + received) / 2;
+        this.resetBreaker();
+      },
+      (err: Error) => {
+        this.probing = false;
+        this.trip(err);
+      },
+    );
+  }
+
+  private resetBreaker(): void {
+    if (!this.breakerOpen) return;
+    this.breakerOpen = false;
+    clearInterval(this.prober);
+    this.prober = undefined;
+    if (!this.outage) return;
+    this.outage = false;
+    this.options.logger.warn('rate-limit Redis reachable again: counters are shared across nodes again');
+  }
+
   private countFallback(): void {
     this.attachMetrics();
     this.fallbacks?.inc('', () => ({}));
   }
-
   /** Register this store's metrics with the node's registry once it has one. */
   attachMetrics(): void {
     if (this.redis === undefined) return;
@@ -206,6 +301,7 @@ export class CounterStore {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    clearInterval(this.prober);
     if (this.redis) this.redis.disconnect();
   }
 }

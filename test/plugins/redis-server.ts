@@ -9,6 +9,10 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Start again on the same port (after stop). */
   restart(): Promise<void>;
+  /** SIGSTOP: the server keeps its sockets open and answers nothing (a hung Redis). */
+  freeze(): void;
+  /** SIGCONT: it processes everything that reached its sockets meanwhile. */
+  thaw(): void;
 }
 
 /**
@@ -43,6 +47,8 @@ export async function startRedis(): Promise<RedisServer> {
       await exited;
     },
     restart: launch,
+    freeze: () => void child?.kill('SIGSTOP'),
+    thaw: () => void child?.kill('SIGCONT'),
   };
 }
 
