@@ -6,12 +6,15 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { TargetRegistry } from '../balancer/target-registry.js';
 import { UpstreamRegistry, type PoolPlan } from '../balancer/upstream-registry.js';
 import { compileGeneration } from '../generation/compile.js';
+import { compileTimeLimitMs, containCompile } from '../generation/compile-guard.js';
+import { dryCompiler, type DryCompile } from '../generation/dry-compile.js';
 import type { Generation } from '../generation/generation.js';
 import type { RequestObserver } from '../generation/request-observer.js';
-import type { RouteStage, StageServices } from '../generation/route-stage.js';
+import type { ConfigStatus, RouteStage, StageServices } from '../generation/route-stage.js';
 import type { ConfigState, ConfigStore } from '../store/port.js';
 import { attachHealth } from '../health/index.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
+import { Counter } from '../metrics/prometheus.js';
 import { clientIpResolver } from '../generation/client-address.js';
 import { pinoAccessLog } from './access-log.js';
 import { admitRequestTarget, refuseRequest } from './request-target.js';
@@ -29,8 +32,8 @@ export interface GatewayNodeOptions {
   host: string;
   stages?: readonly RouteStage[];
   observer?: RequestObserver;
-  /** Routes every generation serves besides the configured ones (/healthz, docs). */
-  systemRoutes?: (app: FastifyInstance, state: ConfigState) => void | Promise<void>;
+  /** Routes every generation serves besides the configured ones (/healthz, docs); `services` are the node's. */
+  systemRoutes?: (app: FastifyInstance, state: ConfigState, services: StageServices) => void | Promise<void>;
 }
 
 /**
@@ -55,6 +58,10 @@ export class GatewayNode {
   /** Revision that failed to compile, so the watcher does not retry it in a loop. */
   private failedRevision = -1;
   lastError: { revision: number; message: string; at: string } | undefined;
+  /** Revisions that failed to compile here; the previous generation kept serving each time. */
+  private readonly reloadFailures = this.metrics.registry.register(
+    new Counter('switchboard_config_reload_failures_total', 'Configuration revisions that failed to compile on this node (the previous one kept serving).'),
+  );
   /** When the revision in force came into force on this node (the console's overview shows it). */
   revisionSince: string | undefined;
   /** Told of every proxied request's end; the node's metrics unless an embedder says otherwise. */
@@ -69,6 +76,7 @@ export class GatewayNode {
       clientIp: clientIpResolver(options.trustedProxies),
       accessLog: options.accessLog ? pinoAccessLog(options.logger) : undefined,
       shared: new Map(),
+      configStatus: () => this.configStatus,
       onClose: (close) => void this.closers.push(close),
     };
     this.observer = options.observer ?? this.metrics;
@@ -92,9 +100,25 @@ export class GatewayNode {
     return `http://${host}:${port}`;
   }
 
+  /**
+   * Whether this node serves the store's newest revision. When the newest does not compile, the
+   * node keeps (or, at start, falls back to) an older one and says so on /healthz and the admin API.
+   */
+  get configStatus(): ConfigStatus {
+    const failed = this.lastError;
+    if (failed === undefined || failed.revision <= this.revision) return { servingRevision: this.revision, degraded: false };
+    return { servingRevision: this.revision, degraded: true, newestRevision: failed.revision, error: failed.message, failedAt: failed.at };
+  }
+
+  /** Compile a state as this node would, without serving it (admin API saves, before commit). */
+  get dryCompile(): DryCompile {
+    return dryCompiler({ stages: this.options.stages ?? [], services: this.services, observer: undefined, systemRoutes: this.systemRoutes() });
+  }
+
   async start(): Promise<void> {
     await this.reload();
-    if (!this.current) throw new Error(this.lastError?.message ?? 'no configuration could be compiled');
+    if (!this.current && this.lastError === undefined) throw new Error('the configuration store could not be read');
+    if (!this.current) await this.startOnOlderRevision();
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       if (this.admit(req, res)) this.current!.handle(req, res);
     };
@@ -159,31 +183,83 @@ export class GatewayNode {
     }
     if (this.current && state.revision === this.current.revision) return;
     if (state.revision === this.failedRevision) return;
+    const err = await this.switchTo(state);
+    if (err === undefined) return;
+    this.failedRevision = state.revision;
+    this.lastError = { revision: state.revision, message: err.message, at: new Date().toISOString() };
+    this.reloadFailures.inc('', () => ({}));
+    this.options.logger.error({ err, revision: state.revision, serving: this.revision }, 'configuration revision failed to compile; the previous one keeps serving');
+  }
+
+  /**
+   * The store's newest revision does not compile and nothing serves yet: start on the newest
+   * kept revision that does, rather than crash-looping on the newest. If none does, serve only
+   * the system routes (/healthz says why) and answer 503 to everything else, so the node stays
+   * up for its health checks and the admin API, where the configuration can be fixed.
+   */
+  private async startOnOlderRevision(): Promise<void> {
+    const newest = this.lastError!;
+    const current = await this.options.store.read();
+    const records = await this.options.store.listRevisions().catch(() => []);
+    for (const record of records) {
+      if (record.revision >= newest.revision) continue;
+      const consumers = new Set(record.state.consumers.map((c) => c.id));
+      const older: ConfigState = { ...current, ...record.state, revision: record.revision, keys: current.keys.filter((k) => consumers.has(k.consumer)) };
+      const err = await this.switchTo(older);
+      if (err === undefined) {
+        this.options.logger.error(
+          { newestRevision: newest.revision, servingRevision: record.revision, cause: newest.message },
+          `configuration revision ${newest.revision} does not compile; this node serves revision ${record.revision} instead until a newer revision compiles`,
+        );
+        return;
+      }
+      this.options.logger.warn({ err, revision: record.revision }, 'an older configuration revision does not compile either');
+    }
+    const empty: ConfigState = { ...current, revision: -1, routes: [], upstreams: [], consumers: [], keys: [] };
+    const unavailable = `no stored configuration revision compiles (revision ${newest.revision}: ${newest.message}); fix the configuration through the admin API`;
+    const err = await this.switchTo(empty, unavailable);
+    if (err !== undefined) throw err;
+    this.options.logger.error({ newestRevision: newest.revision, cause: newest.message }, `no stored configuration revision compiles; serving system routes only, 503 to everything else`);
+  }
+
+  /** Compile `state` next to the generation in force and switch to it; the error if it does not compile. */
+  private async switchTo(state: ConfigState, unavailable?: string): Promise<Error | undefined> {
     let plan: PoolPlan | undefined;
     let next: Generation;
     try {
       plan = this.upstreams.plan(state.upstreams);
-      next = await compileGeneration(state, {
-        pools: plan.pools,
-        stages: this.options.stages ?? [],
-        services: this.services,
-        observer: this.observer,
-        systemRoutes: this.options.systemRoutes,
-      });
+      const pools = plan.pools;
+      next = await containCompile(
+        () =>
+          compileGeneration(state, {
+            pools,
+            stages: this.options.stages ?? [],
+            services: this.services,
+            observer: this.observer,
+            systemRoutes: this.systemRoutes(),
+            unavailable,
+          }),
+        compileTimeLimitMs(state.routes.length),
+        (late) => void late.app.close().catch(() => {}),
+      );
     } catch (err) {
       plan?.rollback();
-      this.failedRevision = state.revision;
-      this.lastError = { revision: state.revision, message: (err as Error).message, at: new Date().toISOString() };
-      this.options.logger.error({ err, revision: state.revision }, 'configuration revision failed to compile; the previous one keeps serving');
-      return;
+      return err instanceof Error ? err : new Error(String(err));
     }
     const previous = this.current;
     this.current = next;
     plan.commit();
     this.revisionSince = new Date().toISOString();
-    this.lastError = undefined;
+    if (this.lastError !== undefined && this.lastError.revision <= state.revision) this.lastError = undefined;
     this.options.logger.info({ revision: state.revision, routes: state.routes.length, upstreams: state.upstreams.length }, 'configuration revision in force');
     if (previous) void previous.retire();
+    return undefined;
+  }
+
+  /** Handed the node's services: the docs portal verifies keys and JWTs with them. */
+  private systemRoutes() {
+    const routes = this.options.systemRoutes;
+    return routes && ((app: FastifyInstance, compiled: ConfigState) => routes(app, compiled, this.services));
   }
 
   async close(): Promise<void> {

@@ -1,10 +1,16 @@
 import type { FastifyInstance } from 'fastify';
+import { registerDocsPortal } from '../docs/docs-routes.js';
+import type { StageServices } from '../generation/route-stage.js';
 import type { ConfigState } from '../store/port.js';
 
 /** Routes every generation serves on the public listener, whatever the configuration. */
-export function systemRoutes(app: FastifyInstance, state: ConfigState): void {
+export async function systemRoutes(app: FastifyInstance, state: ConfigState, services: StageServices): Promise<void> {
   // Static routes win over configured wildcards in find-my-way, so `/*` cannot shadow this.
   app.get('/healthz', (_request, reply) => {
-    reply.header('cache-control', 'no-store').send({ status: 'ok', revision: state.revision });
+    // Still 200 when degraded: the node serves (an older revision); the body says which and why.
+    const config = services.configStatus?.() ?? { servingRevision: state.revision, degraded: false };
+    reply.header('cache-control', 'no-store').send({ status: config.degraded ? 'degraded' : 'ok', revision: state.revision, ...(config.degraded ? { config } : {}) });
   });
+  // The partner docs portal: /docs (swagger-ui) and /docs/openapi.json, per revision.
+  await registerDocsPortal(app, { state, services });
 }
