@@ -12,7 +12,7 @@ import type { GenerationContext, RouteStage, StageServices } from './route-stage
 import { newRequestId } from './request-id.js';
 import type { RequestObserver } from './request-observer.js';
 import { clientIpFor, TrustedProxies } from '../balancer/client-ip.js';
-import { buildFrontRouter, ROUTER_OPTIONS, type FastLane } from './front-router.js';
+import { buildFrontRouter, ROUTER_OPTIONS, type FastLane, type LaneRoute } from './front-router.js';
 import { sendProblem, toProblem } from './fastify-problems.js';
 import { shareStickySecret, stickiness } from './route-stickiness.js';
 import { pathOf } from '../node/access-log.js';
@@ -24,6 +24,8 @@ export interface CompileDeps {
   observer: RequestObserver | undefined;
   /** Extra routes every generation serves (docs portal, /healthz). */
   systemRoutes?: ((app: FastifyInstance, state: ConfigState) => void | Promise<void>) | undefined;
+  /** Set when no stored revision compiles: every non-system request gets a 503 saying this. */
+  unavailable?: string | undefined;
 }
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -35,9 +37,31 @@ function hostMatcher(host: string): string | RegExp {
 }
 
 /**
- * Turn one configuration revision into a ready Fastify instance: one Fastify route per
- * configured path, each in its own encapsulated context with its stages, ending in the proxy.
- * Throws (and the caller keeps the old generation) when anything about the revision is wrong.
+ * Stage routes per encapsulation bucket. Fastify's hook runner (onReady at ready(), preClose at
+ * close()) walks an instance's children recursively and goes on from one childless, hookless
+ * child to its next sibling synchronously, so the stack grows with the number of siblings: about
+ * 1 900 route scopes under one parent overflowed it (fastify/fastify#6843 is the same family).
+ * A parent with children finishes through avvio's queue and unwinds, so buckets bound the depth.
+ */
+const SCOPES_PER_BUCKET = 64;
+/** Stage routes registered between two yields to the event loop (the old generation serves meanwhile). */
+const SCOPES_PER_SLICE = 256;
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A route no stage applies to and with no schema: served by the front router's fast lane alone. */
+function isPlain(route: Route, stages: readonly RouteStage[]): boolean {
+  if (route.schema?.body || route.schema?.querystring || route.schema?.headers) return false;
+  return !stages.some((stage) => stage.applies(route));
+}
+
+/**
+ * Turn one configuration revision into a ready Fastify instance and its front router. Routes
+ * with stages get one encapsulated Fastify context each (a stage's hooks and plugins are
+ * scope-wide), grouped in buckets; routes without stages never enter Fastify (see
+ * buildFrontRouter). Work is cut into slices that yield to the event loop, so a large revision
+ * compiles while the old generation keeps serving. Throws (and the caller keeps the old
+ * generation) when anything about the revision is wrong; the caller closes nothing on failure
+ * but what it gets back, so a failed instance is closed here.
  */
 export async function compileGeneration(state: ConfigState, deps: CompileDeps): Promise<Generation> {
   let captured: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
@@ -59,11 +83,30 @@ export async function compileGeneration(state: ConfigState, deps: CompileDeps): 
     routerOptions: { ...ROUTER_OPTIONS },
     trustProxy: false,
   });
+  try {
+    return await compileInto(app, state, deps, () => captured);
+  } catch (err) {
+    // Whatever the instance got to (stage clients, timers) goes with it; its own errors are moot.
+    await Promise.resolve()
+      .then(() => app.close())
+      .catch(() => {});
+    throw err;
+  }
+}
+
+async function compileInto(
+  app: FastifyInstance,
+  state: ConfigState,
+  deps: CompileDeps,
+  handlerOf: () => ((req: IncomingMessage, res: ServerResponse) => void) | undefined,
+): Promise<Generation> {
   app.decorateRequest('caller', undefined);
   app.decorateRequest('consumedHeaders', undefined);
   app.decorateRequest('rawBody', undefined);
 
+  const unavailable = deps.unavailable;
   app.setNotFoundHandler((request, reply) => {
+    if (unavailable !== undefined) return sendProblem(reply, problem(503, 'configuration-unavailable', unavailable, { instance: request.id }));
     sendProblem(reply, problem(404, 'no-route', `no route matches ${request.method} ${request.url.split('?')[0]}`, { instance: request.id }));
   });
   app.setErrorHandler((err: FastifyError, request, reply) => {
@@ -75,7 +118,6 @@ export async function compileGeneration(state: ConfigState, deps: CompileDeps): 
   // Every route Fastify gets is mirrored into the node's front router (see buildFrontRouter).
   const registered: RouteOptions[] = [];
   app.addHook('onRoute', (options) => void registered.push(options));
-  const fastLanes = new Map<unknown, FastLane>();
 
   // Answers Fastify gives itself (401, 404, 429, 400…); proxied requests hijack the reply and
   // are logged by the proxy when they end.
@@ -101,26 +143,45 @@ export async function compileGeneration(state: ConfigState, deps: CompileDeps): 
   shareStickySecret(state.secrets);
 
   const ctx: GenerationContext = { state, services: deps.services };
+  const lanes: LaneRoute[] = [];
+  const staged: Array<{ route: Route; pool: UpstreamPool }> = [];
   for (const route of state.routes) {
     if (route.enabled === false) continue;
     const pool = deps.pools.get(route.upstream);
     if (!pool) throw new Error(`route "${route.name}" names unknown upstream "${route.upstream}"`);
-    await app.register(async (scope) => routeScope(scope, route, pool, ctx, deps, fastLanes));
+    if (isPlain(route, deps.stages)) lanes.push(...laneRoutes(route, routeProxy(route, pool, deps)));
+    else staged.push({ route, pool });
+  }
+
+  for (let first = 0; first < staged.length; first += SCOPES_PER_BUCKET) {
+    const bucket = staged.slice(first, first + SCOPES_PER_BUCKET);
+    await app.register(async (parent) => {
+      for (const { route, pool } of bucket) await parent.register(async (scope) => routeScope(scope, route, routeProxy(route, pool, deps), ctx, deps));
+    });
+    if ((first + SCOPES_PER_BUCKET) % SCOPES_PER_SLICE === 0) await yieldToLoop();
   }
 
   await app.ready();
-  if (!captured) throw new Error('fastify did not hand over its request handler');
-  return new Generation(state.revision, app, buildFrontRouter(registered, fastLanes, captured));
+  const handler = handlerOf();
+  if (!handler) throw new Error('fastify did not hand over its request handler');
+  return new Generation(state.revision, app, await buildFrontRouter(registered, lanes, handler));
 }
 
-async function routeScope(
-  scope: FastifyInstance,
-  route: Route,
-  pool: UpstreamPool,
-  ctx: GenerationContext,
-  deps: CompileDeps,
-  fastLanes: Map<unknown, FastLane>,
-): Promise<void> {
+/** What a route needs to reach its upstream, shared by its Fastify handler and its fast lane. */
+interface RouteProxy {
+  bodyLimit: number;
+  proxy(
+    raw: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    consumerName: string | undefined,
+    consumed: string[] | undefined,
+    body: Buffer | undefined,
+    replyHeaders: ForwardRequest['replyHeaders'],
+  ): void;
+}
+
+function routeProxy(route: Route, pool: UpstreamPool, deps: CompileDeps): RouteProxy {
   const proxyRoute: ProxyRoute = {
     name: route.name,
     pool,
@@ -134,7 +195,52 @@ async function routeScope(
     observer: deps.observer,
     accessLog: deps.services.accessLog,
   };
-  const bodyLimit = proxyRoute.bodyLimit;
+  const hashOn = pool.spec.hashOn;
+  const trusted = pool.spec.trustedProxies?.length ? new TrustedProxies(pool.spec.trustedProxies) : undefined;
+  const sticky = stickiness(pool);
+  const clientIpOf = deps.services.clientIp;
+  /** Everything after the stages, for both lanes. */
+  const proxy: RouteProxy['proxy'] = (raw, res, requestId, consumerName, consumed, body, replyHeaders) => {
+    const clientIp = trusted ? clientIpFor(raw, trusted) : clientIpOf(raw);
+    const stuckTo = sticky?.find(raw.headers.cookie);
+    forward(proxyRoute, raw, res, {
+      clientIp,
+      proto: 'http',
+      requestId,
+      consumerName,
+      remove: consumed,
+      body,
+      replyHeaders,
+      pickContext: { clientIp, hashKey: hashOn ? hashKeyFor(hashOn, raw, clientIp, consumerName) : undefined },
+      preferred: stuckTo,
+      onTarget: sticky && ((member) => (member === stuckTo ? undefined : sticky.cookieFor(member))),
+    });
+  };
+  return { bodyLimit: proxyRoute.bodyLimit, proxy };
+}
+
+/** The front-router entries of a route without stages: one per path and host, all on one lane. */
+function laneRoutes(route: Route, { bodyLimit, proxy }: RouteProxy): LaneRoute[] {
+  const lane: FastLane = (req, res) => {
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && given !== '' ? given : newRequestId();
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (length > bodyLimit) {
+      const p = problem(413, 'body-too-large', `request body of ${length} bytes exceeds the route's limit of ${bodyLimit} bytes`, { instance: requestId });
+      writeProblem(res, p, { 'x-request-id': requestId, connection: 'close' });
+      return;
+    }
+    proxy(req, res, requestId, undefined, undefined, undefined, undefined);
+  };
+  const methods = route.methods ?? ['GET', 'POST'];
+  const out: LaneRoute[] = [];
+  for (const url of route.paths)
+    for (const host of route.hosts?.length ? route.hosts : [undefined])
+      out.push({ methods, url, constraints: host ? { host: hostMatcher(host) } : undefined, lane });
+  return out;
+}
+
+async function routeScope(scope: FastifyInstance, route: Route, { bodyLimit, proxy }: RouteProxy, ctx: GenerationContext, deps: CompileDeps): Promise<void> {
   const readsBody = route.schema?.body !== undefined;
 
   scope.removeAllContentTypeParsers();
@@ -162,43 +268,7 @@ async function routeScope(
     });
   }
 
-  let stages = 0;
-  for (const stage of deps.stages)
-    if (stage.applies(route)) {
-      stages++;
-      await stage.register(scope, route, ctx);
-    }
-  const plain = stages === 0 && !route.schema?.body && !route.schema?.querystring && !route.schema?.headers;
-
-  const hashOn = pool.spec.hashOn;
-  const trusted = pool.spec.trustedProxies?.length ? new TrustedProxies(pool.spec.trustedProxies) : undefined;
-  const sticky = stickiness(pool);
-  const clientIpOf = deps.services.clientIp;
-  /** Everything after the stages, for both lanes. */
-  const proxy = (
-    raw: IncomingMessage,
-    res: ServerResponse,
-    requestId: string,
-    consumerName: string | undefined,
-    consumed: string[] | undefined,
-    body: Buffer | undefined,
-    replyHeaders: ForwardRequest['replyHeaders'],
-  ): void => {
-    const clientIp = trusted ? clientIpFor(raw, trusted) : clientIpOf(raw);
-    const stuckTo = sticky?.find(raw.headers.cookie);
-    forward(proxyRoute, raw, res, {
-      clientIp,
-      proto: 'http',
-      requestId,
-      consumerName,
-      remove: consumed,
-      body,
-      replyHeaders,
-      pickContext: { clientIp, hashKey: hashOn ? hashKeyFor(hashOn, raw, clientIp, consumerName) : undefined },
-      preferred: stuckTo,
-      onTarget: sticky && ((member) => (member === stuckTo ? undefined : sticky.cookieFor(member))),
-    });
-  };
+  for (const stage of deps.stages) if (stage.applies(route)) await stage.register(scope, route, ctx);
 
   const handler = (request: FastifyRequest, reply: FastifyReply): void => {
     reply.hijack();
@@ -213,19 +283,6 @@ async function routeScope(
       Object.keys(replyHeaders).length ? replyHeaders : undefined,
     );
   };
-
-  if (plain)
-    fastLanes.set(handler, (req, res) => {
-      const given = req.headers['x-request-id'];
-      const requestId = typeof given === 'string' && given !== '' ? given : newRequestId();
-      const length = Number(req.headers['content-length'] ?? 0);
-      if (length > bodyLimit) {
-        const p = problem(413, 'body-too-large', `request body of ${length} bytes exceeds the route's limit of ${bodyLimit} bytes`, { instance: requestId });
-        writeProblem(res, p, { 'x-request-id': requestId, connection: 'close' });
-        return;
-      }
-      proxy(req, res, requestId, undefined, undefined, undefined, undefined);
-    });
 
   const hosts = route.hosts?.length ? route.hosts : [undefined];
   for (const path of route.paths) {

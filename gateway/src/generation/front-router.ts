@@ -21,30 +21,56 @@ export type RawHandler = (req: IncomingMessage, res: ServerResponse) => void;
  */
 export type FastLane = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** A route with no stage: it lives in the front router only, never in Fastify. */
+export interface LaneRoute {
+  methods: readonly string[];
+  url: string;
+  constraints: Record<string, unknown> | undefined;
+  lane: FastLane;
+}
+
+/** Insertions between two yields to the event loop while a large revision is built. */
+const INSERTS_PER_SLICE = 500;
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
- * The generation's entry point: a find-my-way router holding every route Fastify holds, with
- * the same options and constraints, so precedence is identical by construction. A match on a
- * route without stages goes straight to the proxy; anything else (stages, schemas, /healthz,
- * 404s) goes to Fastify, which routes it again (≈ 1 µs) and runs the full lifecycle.
+ * The generation's entry point: a find-my-way router holding every route — the Fastify routes
+ * (stages, schemas, /healthz) mirrored with the same options and constraints, and the routes
+ * without stages, which only this router holds. Fastify holds a subset of the same routes with
+ * the same options, so for any request the front router hands it, Fastify's best match is the
+ * front router's best match: precedence is identical by construction. A lane route goes straight
+ * to the proxy; anything else (stages, schemas, /healthz, 404s) goes to Fastify, which routes it
+ * again (≈ 1 µs) and runs the full lifecycle.
+ *
+ * Keeping stage-less routes out of Fastify is what lets a revision hold 10 000 routes: Fastify
+ * gives each route a Context (hooks, parsers, a HEAD twin) and runs per-route work in ready(),
+ * while a find-my-way entry and two closures are all a lane route needs.
  */
-export function buildFrontRouter(routes: readonly RouteOptions[], fastLanes: ReadonlyMap<unknown, FastLane>, fastify: RawHandler): RawHandler {
-  if (fastLanes.size === 0) return fastify;
+export async function buildFrontRouter(fastifyRoutes: readonly RouteOptions[], lanes: readonly LaneRoute[], fastify: RawHandler): Promise<RawHandler> {
+  if (lanes.length === 0) return fastify;
   const router = FindMyWay({
     ...ROUTER_OPTIONS,
     defaultRoute: (req, res) => fastify(req, res),
     onBadUrl: (_path, req, res) => fastify(req, res),
   });
   const toFastify = (req: IncomingMessage, res: ServerResponse) => fastify(req, res);
-  for (const r of routes) {
-    const lane = fastLanes.get(r.handler);
-    const methods = ([] as string[]).concat(r.method) as HTTPMethod[];
+  let inserted = 0;
+  for (const r of fastifyRoutes) {
     const options = r.constraints ? { constraints: r.constraints } : {};
-    for (const method of methods) {
-      // Fastify adds HEAD for GET routes; those keep the full lifecycle.
-      const handler = lane && method !== 'HEAD' ? lane : toFastify;
-      router.on(method, r.url, options, handler as never);
-    }
+    for (const method of ([] as string[]).concat(r.method)) router.on(method as HTTPMethod, r.url, options, toFastify as never);
+    if (++inserted % INSERTS_PER_SLICE === 0) await yieldToLoop();
+  }
+  for (const r of lanes) {
+    const options = r.constraints ? { constraints: r.constraints } : {};
+    for (const method of r.methods) router.on(method as HTTPMethod, r.url, options, r.lane as never);
+    if (++inserted % INSERTS_PER_SLICE === 0) await yieldToLoop();
+  }
+  // Fastify's exposeHeadRoute, for the routes it does not hold: a GET route answers HEAD too,
+  // unless a route declares HEAD on that path itself. The upstream gets the HEAD as sent.
+  for (const r of lanes) {
+    if (!r.methods.includes('GET') || r.methods.includes('HEAD')) continue;
+    const constraints = r.constraints ?? {};
+    if (router.findRoute('HEAD', r.url, constraints) === null) router.on('HEAD', r.url, { constraints }, r.lane as never);
   }
   return (req, res) => router.lookup(req, res);
 }
-

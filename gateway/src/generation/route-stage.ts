@@ -22,6 +22,18 @@ declare module 'fastify' {
   }
 }
 
+/** Whether the node serves the store's newest revision (reported on /healthz and the admin API). */
+export interface ConfigStatus {
+  /** The revision in force; -1 when no stored revision compiles (system routes only, 503 otherwise). */
+  servingRevision: number;
+  /** True when a newer revision than the one in force failed to compile. */
+  degraded: boolean;
+  newestRevision?: number;
+  /** Why the newest revision does not compile. */
+  error?: string;
+  failedAt?: string;
+}
+
 /** Long-lived services stages may use; they outlive generations (keys, counters, JWKS caches). */
 export interface StageServices {
   logger: FastifyBaseLogger;
@@ -41,6 +53,8 @@ export interface StageServices {
   clientIp(req: import('node:http').IncomingMessage): string;
   /** Where one line per answered request goes (ACCESS_LOG=1); undefined = no access log. */
   accessLog: import('../node/access-log.js').AccessLog | undefined;
+  /** The node's configuration status, for /healthz. */
+  configStatus?(): ConfigStatus;
   /** Run `close` when the node shuts down (flush batches, quit clients). */
   onClose(close: () => void | Promise<void>): void;
 }
