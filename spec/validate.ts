@@ -1,5 +1,6 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { cidrError } from './cidr.js';
 import { GatewayConfig } from './config.js';
 import { Consumer } from './consumer.js';
 import { Route } from './route.js';
@@ -95,7 +96,15 @@ export function validateItem<T>(kind: SpecKind, item: unknown, base = ''): T {
   return item as T;
 }
 
-/** Checks that JSON Schema alone cannot express: uniqueness and references between items. */
+/** CIDR lists (trusted proxies, IP restrictions) in the one strict grammar of spec/cidr.ts: a bad entry would widen trust. */
+function cidrErrors(entries: readonly string[] | undefined, path: string, errors: FieldError[]): void {
+  entries?.forEach((entry, j) => {
+    const why = cidrError(entry);
+    if (why) errors.push({ path: `${path}/${j}`, message: why });
+  });
+}
+
+/** Checks that JSON Schema alone cannot express: uniqueness, references between items, CIDR lists. */
 export function crossReferenceErrors(config: GatewayConfig): FieldError[] {
   const errors: FieldError[] = [];
   const unique = (kind: 'upstreams' | 'routes' | 'consumers') => {
@@ -121,10 +130,13 @@ export function crossReferenceErrors(config: GatewayConfig): FieldError[] {
     if ((u.hashOn?.source === 'header' || u.hashOn?.source === 'cookie' || u.hashOn?.source === 'query') && !u.hashOn.name)
       errors.push({ path: `/upstreams/${i}/hashOn/name`, message: `is required when source is "${u.hashOn.source}"` });
     if (u.targets.every((t) => t.weight === 0)) errors.push({ path: `/upstreams/${i}/targets`, message: 'needs at least one target with weight > 0' });
+    cidrErrors(u.trustedProxies, `/upstreams/${i}/trustedProxies`, errors);
   });
 
   const routeKeys = new Map<string, string>();
   config.routes.forEach((r, i) => {
+    cidrErrors(r.ipRestriction?.allow, `/routes/${i}/ipRestriction/allow`, errors);
+    cidrErrors(r.ipRestriction?.deny, `/routes/${i}/ipRestriction/deny`, errors);
     if (!upstreams.has(r.upstream)) errors.push({ path: `/routes/${i}/upstream`, message: `names unknown upstream "${r.upstream}"` });
     r.paths.forEach((p, j) => {
       if (/\*./.test(p) || (p.includes('*') && !p.endsWith('/*') && p !== '*'))

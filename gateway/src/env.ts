@@ -1,3 +1,4 @@
+import { cidrError } from '../../spec/cidr.js';
 import { DEFAULT_STORE_URL } from './store/open-store.js';
 
 /** The environment of the contract, read once, with defaults. */
@@ -27,6 +28,21 @@ function port(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
   return value;
 }
 
+/**
+ * Comma-separated CIDRs, spaces around commas allowed. Every entry must parse (spec/cidr.ts):
+ * the process refuses to start rather than trust a list it read differently than meant
+ * (`10.0.0.0/` once meant /0, everyone).
+ */
+function trustedProxies(raw: string | undefined): string[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  return raw.split(',').map((entry, i) => {
+    const text = entry.trim();
+    const why = cidrError(text);
+    if (why) throw new Error(`TRUSTED_PROXIES entry ${i + 1} ${why}`);
+    return text;
+  });
+}
+
 export function readEnv(env: NodeJS.ProcessEnv = process.env): GatewayEnv {
   const demo = env.DEMO;
   return {
@@ -41,6 +57,6 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): GatewayEnv {
     demo: demo === undefined || demo === '' ? undefined : !['0', 'false', 'no', 'off'].includes(demo.toLowerCase()),
     logLevel: env.LOG_LEVEL || 'info',
     accessLog: ['1', 'true', 'yes', 'on'].includes((env.ACCESS_LOG ?? '').toLowerCase()),
-    trustedProxies: (env.TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    trustedProxies: trustedProxies(env.TRUSTED_PROXIES),
   };
 }

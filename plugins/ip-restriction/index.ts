@@ -1,26 +1,18 @@
 import type { IncomingMessage } from 'node:http';
-import { BlockList, isIP } from 'node:net';
+import type { BlockList } from 'node:net';
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Route } from '../../spec/route.js';
+import { cidrList, listed } from '../../gateway/src/balancer/cidr.js';
 import { ProblemError } from '../../gateway/src/errors.js';
 import type { RouteStage } from '../../gateway/src/generation/route-stage.js';
 import { routePlugin } from '../stage-plugin.js';
 
-/** `10.0.0.0/8`, `2001:db8::/32`, or a bare address (one host). Throws on anything else. */
+/**
+ * `10.0.0.0/8`, `2001:db8::/32`, or a bare address (one host), read by the gateway's one CIDR
+ * grammar (spec/cidr.ts, also checked at save) into a net.BlockList. Throws naming the entry.
+ */
 export function addressList(entries: readonly string[], field: string): BlockList {
-  const list = new BlockList();
-  for (const entry of entries) {
-    const [address = '', bits] = entry.trim().split('/');
-    const family = isIP(address);
-    if (family === 0) throw new Error(`${field}: "${entry}" is not an IP address or CIDR block`);
-    const type = family === 4 ? 'ipv4' : 'ipv6';
-    const max = family === 4 ? 32 : 128;
-    const prefix = bits === undefined ? max : Number(bits);
-    if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || (bits !== undefined && !/^\d+$/.test(bits)))
-      throw new Error(`${field}: "${entry}" has an invalid prefix length`);
-    list.addSubnet(address, prefix, type);
-  }
-  return list;
+  return cidrList(entries, field);
 }
 
 export interface IpRules {
@@ -30,9 +22,8 @@ export interface IpRules {
 
 /** Deny wins over allow; a non-empty allow list admits only its addresses (Kong, APISIX, nginx). */
 export function admitted(rules: IpRules, ip: string): boolean {
-  const type = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
-  if (rules.deny?.check(ip, type)) return false;
-  if (rules.allow && !rules.allow.check(ip, type)) return false;
+  if (rules.deny && listed(rules.deny, ip)) return false;
+  if (rules.allow && !listed(rules.allow, ip)) return false;
   return true;
 }
 

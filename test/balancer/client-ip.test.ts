@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { clientIpFrom, parseAddress, TrustedProxies } from '../../gateway/src/balancer/client-ip.js';
+import { clientIpFrom, TrustedProxies } from '../../gateway/src/balancer/client-ip.js';
 
 const trusted = new TrustedProxies(['10.0.0.0/8', '192.168.1.7', 'fd00::/8']);
 
@@ -32,9 +32,9 @@ test('IPv6 peers and entries, and IPv4 seen through a dual-stack socket', () => 
   assert.ok(new TrustedProxies(['0.0.0.0/0']).contains('8.8.8.8'));
   assert.ok(!new TrustedProxies(['0.0.0.0/0']).contains('2001:db8::1'));
   assert.ok(new TrustedProxies(['::/0']).contains('2001:db8::1'));
-  assert.deepEqual(parseAddress('::ffff:1.2.3.4'), parseAddress('1.2.3.4'));
-  assert.deepEqual(parseAddress('2001:db8::1'), [0x20010db8, 0, 0, 1]);
-  assert.deepEqual(parseAddress('fe80::1%eth0'), [0xfe800000, 0, 0, 1]);
+  assert.ok(new TrustedProxies(['1.2.3.4']).contains('::ffff:1.2.3.4'));
+  assert.ok(new TrustedProxies(['::ffff:1.2.3.4']).contains('1.2.3.4'));
+  assert.ok(new TrustedProxies(['fe80::/10']).contains('fe80::1%eth0'));
 });
 
 test('a malformed trusted-proxy entry is refused up front', () => {
