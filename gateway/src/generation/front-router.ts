@@ -23,10 +23,23 @@ export type FastLane = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** A route with no stage: it lives in the front router only, never in Fastify. */
 export interface LaneRoute {
+  /** Where it comes from in the configuration (`/routes/<name>/paths/<n>`), to name it when it does not compile. */
+  field: string;
   methods: readonly string[];
   url: string;
   constraints: Record<string, unknown> | undefined;
   lane: FastLane;
+}
+
+/** A configured route the router refuses (an unsafe regex, a malformed parameter…), named by its field. */
+export class RouteCompileError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = 'RouteCompileError';
+  }
 }
 
 /** Insertions between two yields to the event loop while a large revision is built. */
@@ -62,7 +75,11 @@ export async function buildFrontRouter(fastifyRoutes: readonly RouteOptions[], l
   }
   for (const r of lanes) {
     const options = r.constraints ? { constraints: r.constraints } : {};
-    for (const method of r.methods) router.on(method as HTTPMethod, r.url, options, r.lane as never);
+    try {
+      for (const method of r.methods) router.on(method as HTTPMethod, r.url, options, r.lane as never);
+    } catch (err) {
+      throw new RouteCompileError(r.field, `"${r.url}" ${(err as Error).message}`);
+    }
     if (++inserted % INSERTS_PER_SLICE === 0) await yieldToLoop();
   }
   // Fastify's exposeHeadRoute, for the routes it does not hold: a GET route answers HEAD too,
