@@ -6,6 +6,20 @@ import { routePlugin } from '../stage-plugin.js';
 
 type CorsSpec = NonNullable<Route['cors']>;
 
+/*
+ * Hand-written rather than @fastify/cors (dropped from package.json: nothing imported it).
+ * That plugin is wrapped in fastify-plugin and registers a catch-all `OPTIONS *` route where it
+ * is registered; the gateway compiles CORS per route, in each route's scope of each generation,
+ * so a second CORS route would collide on that route, and a catch-all would also take OPTIONS
+ * from routes that serve OPTIONS themselves. Here the preflight plan below decides, once per
+ * generation, which route answers the preflight of each host+path and allows the methods of
+ * every CORS route sharing it. Each route's options compile once into a predicate (exact
+ * origins plus `https://*.example.com` subdomain wildcards, which @fastify/cors only takes as
+ * hand-built RegExps), and the exposed headers are the contract's list, not a per-route option.
+ * The `Vary: Origin` set here joins the upstream's own Vary in proxy/headers.ts (mergeVary):
+ * the upstream's headers arrive after every hook, so no CORS plugin could merge them itself.
+ */
+
 /** Response headers a browser script may read: the ones the contract promises partners. */
 const EXPOSED = 'x-request-id, ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after, x-quota-limit, x-quota-remaining, x-quota-reset';
 

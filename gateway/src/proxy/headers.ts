@@ -81,6 +81,31 @@ export function upstreamRequestHeaders(req: IncomingMessage, facts: ForwardedFac
   return out;
 }
 
+/**
+ * One Vary list from two (RFC 9110 §12.5.5): tokens compared case-insensitively, each once, in
+ * first-seen order; `*` absorbs everything. The gateway's `Vary: Origin` (CORS) must join the
+ * upstream's `Vary: Accept-Encoding`, not replace it, or a shared cache serves one client's
+ * variant to another.
+ */
+export function mergeVary(a: string | string[] | undefined, b: string | string[] | undefined): string | undefined {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const value of [a, b]) {
+    if (value === undefined) continue;
+    for (const part of Array.isArray(value) ? value : [value])
+      for (const raw of part.split(',')) {
+        const token = raw.trim();
+        if (token === '') continue;
+        if (token === '*') return '*';
+        const key = token.toLowerCase();
+        if (seen.has(key)) continue;
+        seen.add(key);
+        out.push(token);
+      }
+  }
+  return out.length ? out.join(', ') : undefined;
+}
+
 export function clientResponseHeaders(
   upstream: Record<string, string | string[] | undefined>,
   requestId: string,
@@ -97,8 +122,9 @@ export function clientResponseHeaders(
     for (const name in extra) {
       const value = extra[name] as string | string[];
       const prior = out[name];
-      // The gateway's cookies (stickiness) join the upstream's; they must not replace them.
+      // The gateway's cookies (stickiness) and Vary tokens (CORS) join the upstream's; they must not replace them.
       if (name === 'set-cookie' && prior !== undefined) out[name] = ([] as string[]).concat(prior as string | string[], value);
+      else if (name === 'vary' && prior !== undefined) out[name] = mergeVary(prior as string | string[], value)!;
       else out[name] = value;
     }
   out['x-request-id'] = requestId;
