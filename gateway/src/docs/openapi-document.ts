@@ -247,6 +247,9 @@ function operation(route: Route, method: string, pathParameters: PathParameter[]
     responses,
     security: SECURITY[auth],
     [ROUTE_EXTENSION]: route.name,
+    // What import-openapi needs to give this route back unchanged (see openapi-import.ts).
+    ...(route.docs ? { 'x-switchboard-docs': route.docs } : {}),
+    ...(route.stripPrefix ? { 'x-switchboard-strip-prefix': route.stripPrefix } : {}),
     ...(route.rateLimit ? { 'x-switchboard-rate-limit': route.rateLimit } : {}),
   };
   if (HTTP_METHODS_WITH_BODY.has(method)) {
