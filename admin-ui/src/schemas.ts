@@ -11,7 +11,25 @@ import { User } from '../../spec/user';
  */
 export type Kind = 'upstreams' | 'routes' | 'consumers' | 'users';
 
-const plain = (schema: unknown) => JSON.parse(JSON.stringify(schema)) as RJSFSchema;
+/**
+ * TypeBox writes a choice of literals as `anyOf: [{const}, …]` without a `type`, which rjsf
+ * cannot draw; `{type, enum}` is the same constraint in the form rjsf draws as a select.
+ */
+function literalUnionsAsEnums(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(literalUnionsAsEnums);
+  if (typeof node !== 'object' || node === null) return node;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) out[key] = literalUnionsAsEnums(value);
+  const branches = out.anyOf as Array<{ const?: unknown; type?: string }> | undefined;
+  if (Array.isArray(branches) && branches.length > 0 && branches.every((b) => 'const' in b && b.type === branches[0]!.type)) {
+    delete out.anyOf;
+    out.type = branches[0]!.type;
+    out.enum = branches.map((b) => b.const);
+  }
+  return out;
+}
+
+const plain = (schema: unknown) => literalUnionsAsEnums(JSON.parse(JSON.stringify(schema))) as RJSFSchema;
 
 export const SCHEMAS: Record<Kind, RJSFSchema> = {
   upstreams: plain(Upstream),
@@ -35,7 +53,7 @@ const base: UiSchema = {
   'ui:submitButtonOptions': { norender: true },
   // Optional sections (health checks, sticky, hashOn…) stay absent until the user adds them,
   // rather than being filled with defaults that would switch features on.
-  'ui:globalOptions': { enableOptionalDataFieldForType: ['object'], optionValueFormat: 'realValue' },
+  'ui:globalOptions': { enableOptionalDataFieldForType: ['object'], optionValueFormat: 'realValue', orderable: false, copyable: false },
 };
 
 export const UI_SCHEMAS: Record<Kind, UiSchema> = {

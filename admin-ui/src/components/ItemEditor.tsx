@@ -2,11 +2,12 @@ import Form from '@rjsf/core';
 import type { ErrorSchema, RJSFValidationError } from '@rjsf/utils';
 import { customizeValidator } from '@rjsf/validator-ajv8';
 import { useQueryClient } from '@tanstack/react-query';
-import { useRef, useState } from 'react';
+import { useState } from 'react';
 import { api, ApiError, type FieldError } from '../api';
 import { content, DRY_RUN, SCHEMAS, SINGULAR, STORED_FIELDS, UI_SCHEMAS, type Kind } from '../schemas';
 import { useSession } from '../session';
 import { DiffView } from './Diff';
+import { BUTTON_TEMPLATES, OptionalDataControls } from './FormButtons';
 
 // allErrors, as the server's ajv: every bad field is named at once, before anything is sent.
 const validator = customizeValidator({ ajvOptionsOverrides: { allErrors: true } });
@@ -22,6 +23,17 @@ export function toErrorSchema(errors: FieldError[]): ErrorSchema {
     ((node.__errors ??= []) as string[]).push(e.message);
   }
   return root as ErrorSchema;
+}
+
+/** Client-side (same schema) and server errors at their fields together. */
+function mergeErrors(a: ErrorSchema, b: ErrorSchema): ErrorSchema {
+  const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(b as Record<string, unknown>)) {
+    const mine = out[key];
+    if (key === '__errors') out[key] = [...((mine as string[] | undefined) ?? []), ...(value as string[])];
+    else out[key] = mine ? mergeErrors(mine as ErrorSchema, value as ErrorSchema) : value;
+  }
+  return out as ErrorSchema;
 }
 
 interface Props {
@@ -49,11 +61,11 @@ export function ItemEditor({ kind, item, etag: initialEtag, onSaved, onCancel }:
   const [jsonText, setJsonText] = useState('');
   const [jsonError, setJsonError] = useState<string | null>(null);
   const [serverErrors, setServerErrors] = useState<FieldError[]>([]);
+  const [clientErrors, setClientErrors] = useState<ErrorSchema>({});
   const [message, setMessage] = useState<{ tone: 'ok' | 'error'; text: string } | null>(null);
   const [validated, setValidated] = useState(false);
   const [busy, setBusy] = useState(false);
   const [conflict, setConflict] = useState<{ theirs: Item; etag: string | null } | null>(null);
-  const formRef = useRef<Form<Item>>(null);
   const needsDryRun = DRY_RUN.has(kind);
   const isNew = !item;
 
@@ -76,9 +88,9 @@ export function ItemEditor({ kind, item, etag: initialEtag, onSaved, onCancel }:
       setMessage({ tone: 'error', text: `The JSON does not parse: ${jsonError}` });
       return false;
     }
-    const { errors } = validator.validateFormData(data, SCHEMAS[kind]);
+    const { errors, errorSchema } = validator.validateFormData(data, SCHEMAS[kind]);
+    setClientErrors(errorSchema);
     if (errors.length) {
-      if (view === 'form') formRef.current?.validateForm();
       setMessage({ tone: 'error', text: `Fix ${errors.length === 1 ? 'one field' : `${errors.length} fields`} first: ${errors.map((e: RJSFValidationError) => `${e.property ?? ''} ${e.message ?? ''}`.trim()).join('; ')}` });
       return false;
     }
@@ -188,14 +200,14 @@ export function ItemEditor({ kind, item, etag: initialEtag, onSaved, onCancel }:
       )}
       {view === 'form' ? (
         <Form<Item>
-          ref={formRef}
           schema={SCHEMAS[kind]}
           uiSchema={UI_SCHEMAS[kind]}
           validator={validator}
           formData={data}
           onChange={(e) => change(e.formData ?? {})}
-          extraErrors={toErrorSchema(serverErrors) as ErrorSchema<Item>}
+          extraErrors={mergeErrors(clientErrors, toErrorSchema(serverErrors)) as ErrorSchema<Item>}
           showErrorList={false}
+          templates={{ ButtonTemplates: BUTTON_TEMPLATES, OptionalDataControlsTemplate: OptionalDataControls }}
           noHtml5Validate
           disabled={!canEdit}
           idPrefix={`${kind}-form`}
@@ -223,7 +235,7 @@ export function ItemEditor({ kind, item, etag: initialEtag, onSaved, onCancel }:
         </p>
       )}
       {canEdit && (
-        <div className="actions sticky-actions">
+        <div className="actions">
           <button type="button" onClick={validate} disabled={busy}>
             Validate
           </button>
