@@ -10,6 +10,7 @@ import {
   type RevisionRecord,
   type StoredUser,
 } from '../store/port.js';
+import { mustCompile, type CompileCheck } from './compile-check.js';
 import { exportConfig } from './export-config.js';
 import { newId } from './ids.js';
 import { ifMatchAdmits } from './if-match.js';
@@ -61,7 +62,14 @@ const CONFLICT_RETRIES = 8;
  * once, so the file and MongoDB adapters cannot disagree about them.
  */
 export class ConfigService {
-  constructor(readonly store: ConfigStore) {}
+  /**
+   * `compiles`: the dry compile a node would run on the saved revision (the node's own, see
+   * generation/dry-compile.ts); a change it refuses is answered 400 and never committed.
+   */
+  constructor(
+    readonly store: ConfigStore,
+    private readonly compiles?: CompileCheck,
+  ) {}
 
   read(): Promise<ConfigState> {
     return this.store.read();
@@ -78,6 +86,8 @@ export class ConfigService {
       const state = await this.store.read();
       const { next, audit, result } = await build(state);
       if (!next) return result;
+      // Users and keys are not compiled; everything kept as a revision is.
+      if (keepRevision && this.compiles) await mustCompile(this.compiles, { ...next, revision: state.revision + 1 });
       const at = new Date().toISOString();
       try {
         await this.store.commit(

@@ -1,6 +1,7 @@
 import type { GatewayConfig } from '../../../spec/config.js';
 import { validateConfig } from '../../../spec/validate.js';
 import { RevisionConflictError, type ConfigState, type ConfigStore, type Stored } from '../store/port.js';
+import { mustCompile, type CompileCheck } from './compile-check.js';
 import { newId } from './ids.js';
 
 type Kind = 'upstreams' | 'routes' | 'consumers';
@@ -56,11 +57,15 @@ export function nextStateFor(current: ConfigState, input: unknown): { next: Conf
   return { next, config };
 }
 
-/** Replace the whole configuration atomically: all of it or nothing. Returns the new revision. */
-export async function replaceConfig(store: ConfigStore, input: unknown, actor: string, action = 'config.replace'): Promise<ConfigState> {
+/**
+ * Replace the whole configuration atomically: all of it or nothing. Returns the new revision.
+ * `compiles` (a dry compile, see compile-check.ts) refuses a configuration no node could run.
+ */
+export async function replaceConfig(store: ConfigStore, input: unknown, actor: string, action = 'config.replace', compiles?: CompileCheck): Promise<ConfigState> {
   for (let attempt = 0; ; attempt++) {
     const current = await store.read();
     const { next } = nextStateFor(current, input);
+    if (compiles) await mustCompile(compiles, { ...next, revision: current.revision + 1 });
     try {
       return await store.commit(next, {
         expectedRevision: current.revision,

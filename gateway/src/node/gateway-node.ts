@@ -80,6 +80,8 @@ export class GatewayNode {
       onClose: (close) => void this.closers.push(close),
     };
     this.observer = options.observer ?? this.metrics;
+    // Exported from the start at 0, so a rate() over it works before the first failure.
+    this.reloadFailures.inc('', () => ({}), 0);
   }
 
   get revision(): number {

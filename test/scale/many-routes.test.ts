@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Agent, request } from 'undici';
+import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
+import { startGateway, waitFor } from '../helpers/gateway.js';
+import { replaceConfig } from '../../gateway/src/config/replace-config.js';
+import { issueKey } from '../../gateway/src/keys/key-service.js';
+import { manyRoutes, startNode, tempStore } from './scale-fixtures.js';
+
+let upstream: EchoUpstream;
+before(async () => {
+  upstream = await startEchoUpstream('pool');
+});
+after(async () => {
+  await upstream.close();
+});
+
+async function get(url: string, headers: Record<string, string> = {}) {
+  const res = await request(url, { headers });
+  const body = await res.body.text();
+  return { status: res.statusCode, body };
+}
+
+test('a node starts on 2 000 routes and the last route answers', async (t) => {
+  const gw = await startGateway(manyRoutes(2000, upstream.url));
+  t.after(() => gw.close());
+  const last = await get(`${gw.url}/svc1999/x?q=1`);
+  assert.equal(last.status, 200, last.body);
+  assert.equal(JSON.parse(last.body).url, '/svc1999/x?q=1');
+  assert.equal((await get(`${gw.url}/svc0/y`)).status, 200);
+  // The route set is exact: a path outside it is still a 404, HEAD reaches the upstream as HEAD.
+  assert.equal((await get(`${gw.url}/svc2000/x`)).status, 404);
+  const head = await request(`${gw.url}/svc1234/x`, { method: 'HEAD' });
+  await head.body.dump();
+  assert.equal(head.statusCode, 200);
+  assert.equal(upstream.received.at(-1)?.method, 'HEAD');
+});
+
+test('2 000 routes with an auth stage each compile and serve: the last one refuses a missing key and admits a good one', async (t) => {
+  const { store, storePath, dispose } = await tempStore();
+  await replaceConfig(store, { ...manyRoutes(2000, upstream.url, { auth: 'api-key' }), consumers: [{ name: 'acme', routes: ['r1999'] }] }, 'test');
+  const { key } = await issueKey(store, 'acme', { actor: 'test' });
+  const gw = await startNode(store, storePath, dispose);
+  t.after(() => gw.close());
+  assert.equal((await get(`${gw.node.url}/svc1999/x`)).status, 401);
+  assert.equal((await get(`${gw.node.url}/svc1999/x`, { 'x-api-key': key })).status, 200);
+  assert.equal((await get(`${gw.node.url}/svc0/x`, { 'x-api-key': key })).status, 403, 'acme may call r1999 only');
+});
+
+test('10 000 routes: a node reloads onto them while a client loop on the old revision sees no error, then the last route answers', async (t) => {
+  const gw = await startGateway(manyRoutes(10, upstream.url));
+  t.after(() => gw.close());
+  const agent = new Agent({ connections: 4 });
+  t.after(() => agent.close());
+  let stop = false;
+  let sent = 0;
+  const failures: string[] = [];
+  const loop = async () => {
+    while (!stop) {
+      try {
+        const res = await request(`${gw.url}/svc3/ping`, { dispatcher: agent });
+        await res.body.dump();
+        if (res.statusCode !== 200) failures.push(`status ${res.statusCode}`);
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
+      sent++;
+    }
+  };
+  const loops = [loop(), loop()];
+  await waitFor(() => sent > 20, 5000, 'the loop to warm up');
+  const revision = await gw.apply(manyRoutes(10_000, upstream.url)).catch(async (err) => {
+    stop = true;
+    await Promise.all(loops);
+    throw err;
+  });
+  const atSwap = sent;
+  await waitFor(() => sent > atSwap + 20, 5000, 'traffic after the swap');
+  stop = true;
+  await Promise.all(loops);
+  assert.equal(gw.node.revision, revision);
+  assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
+  const last = await get(`${gw.url}/svc9999/x`);
+  assert.equal(last.status, 200, last.body);
+  assert.equal(JSON.parse(last.body).url, '/svc9999/x');
+});
