@@ -38,7 +38,8 @@ export interface AdminServer {
  * fields, no type coercion) so the API and `switchboard validate` judge a document alike.
  */
 export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
-  const service = new ConfigService(options.store);
+  // Saves are dry-compiled as this node would compile them: a revision that cannot run is a 400.
+  const service = new ConfigService(options.store, options.node?.dryCompile);
   const identity = await prepareAdminIdentity(service, options.env);
   const app = Fastify({
     loggerInstance: options.logger,
@@ -51,7 +52,10 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
   app.get('/metrics', { schema: { hide: true } }, (_request, reply) => {
     reply.type('text/plain; version=0.0.4; charset=utf-8').send(options.metrics?.render() ?? '');
   });
-  app.get('/healthz', { schema: { hide: true } }, () => ({ status: 'ok', revision: options.node?.revision ?? null }));
+  app.get('/healthz', { schema: { hide: true } }, () => {
+    const config = options.node?.configStatus;
+    return { status: config?.degraded ? 'degraded' : 'ok', revision: options.node?.revision ?? null, ...(config?.degraded ? { config } : {}) };
+  });
   await registerAdminOpenApi(app);
   registerOpenApiDocument(app);
   await app.register(adminApi, {

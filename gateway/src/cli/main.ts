@@ -3,7 +3,9 @@ import { stringify as toYaml } from 'yaml';
 import { ValidationError, validateConfig } from '../../../spec/validate.js';
 import { exportConfig } from '../config/export-config.js';
 import { replaceConfig } from '../config/replace-config.js';
+import { withOfflineCompiler } from '../node/offline-compile.js';
 import { openStore } from '../store/open-store.js';
+import { defaultStages } from '../../../plugins/index.js';
 import { readConfigFile } from './read-config-file.js';
 
 const USAGE = `usage: switchboard <command>
@@ -50,7 +52,10 @@ async function run(argv: string[]): Promise<number> {
       const input = await readConfigFile(file);
       const store = await openStore();
       try {
-        const state = await replaceConfig(store, input, `cli:${process.env.USER ?? 'unknown'}`, 'config.import');
+        // Dry-compiled with the gateway's own stages first: a configuration no node could run is refused.
+        const state = await withOfflineCompiler(store, defaultStages(), (compiles) =>
+          replaceConfig(store, input, `cli:${process.env.USER ?? 'unknown'}`, 'config.import', compiles),
+        );
         process.stdout.write(
           `imported ${file}: revision ${state.revision} (${state.upstreams.length} upstreams, ${state.routes.length} routes, ${state.consumers.length} consumers)\n`,
         );
