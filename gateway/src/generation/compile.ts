@@ -12,7 +12,7 @@ import type { GenerationContext, RouteStage, StageServices } from './route-stage
 import { newRequestId } from './request-id.js';
 import type { RequestObserver } from './request-observer.js';
 import { clientIpFor, TrustedProxies } from '../balancer/client-ip.js';
-import { buildFrontRouter, ROUTER_OPTIONS, type FastLane, type LaneRoute } from './front-router.js';
+import { buildFrontRouter, ROUTER_OPTIONS, RouteCompileError, type FastLane, type LaneRoute } from './front-router.js';
 import { sendProblem, toProblem } from './fastify-problems.js';
 import { shareStickySecret, stickiness } from './route-stickiness.js';
 import { pathOf } from '../node/access-log.js';
@@ -47,6 +47,15 @@ const SCOPES_PER_BUCKET = 64;
 /** Stage routes registered between two yields to the event loop (the old generation serves meanwhile). */
 const SCOPES_PER_SLICE = 256;
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * A plugin function with a display name. Fastify names every plugin it registers, and for an
+ * anonymous one it searches the whole of require.cache: ≈ 0.5 ms per route scope here.
+ */
+function named<F extends (scope: FastifyInstance) => Promise<void>>(name: string, plugin: F): F {
+  (plugin as unknown as Record<symbol, string>)[Symbol.for('fastify.display-name')] = name;
+  return plugin;
+}
 
 /** A route no stage applies to and with no schema: served by the front router's fast lane alone. */
 function isPlain(route: Route, stages: readonly RouteStage[]): boolean {
@@ -155,9 +164,11 @@ async function compileInto(
 
   for (let first = 0; first < staged.length; first += SCOPES_PER_BUCKET) {
     const bucket = staged.slice(first, first + SCOPES_PER_BUCKET);
-    await app.register(async (parent) => {
-      for (const { route, pool } of bucket) await parent.register(async (scope) => routeScope(scope, route, routeProxy(route, pool, deps), ctx, deps));
-    });
+    await app.register(
+      named('switchboard-routes', async (parent) => {
+        for (const { route, pool } of bucket) await parent.register(named('switchboard-route', async (scope) => routeScope(scope, route, routeProxy(route, pool, deps), ctx, deps)));
+      }),
+    );
     if ((first + SCOPES_PER_BUCKET) % SCOPES_PER_SLICE === 0) await yieldToLoop();
   }
 
@@ -234,9 +245,10 @@ function laneRoutes(route: Route, { bodyLimit, proxy }: RouteProxy): LaneRoute[]
   };
   const methods = route.methods ?? ['GET', 'POST'];
   const out: LaneRoute[] = [];
-  for (const url of route.paths)
+  route.paths.forEach((url, n) => {
     for (const host of route.hosts?.length ? route.hosts : [undefined])
-      out.push({ methods, url, constraints: host ? { host: hostMatcher(host) } : undefined, lane });
+      out.push({ field: `/routes/${route.name}/paths/${n}`, methods, url, constraints: host ? { host: hostMatcher(host) } : undefined, lane });
+  });
   return out;
 }
 
@@ -285,21 +297,30 @@ async function routeScope(scope: FastifyInstance, route: Route, { bodyLimit, pro
   };
 
   const hosts = route.hosts?.length ? route.hosts : [undefined];
-  for (const path of route.paths) {
+  for (const [n, path] of route.paths.entries()) {
     for (const host of hosts) {
-      scope.route({
-        method: route.methods ?? ['GET', 'POST'],
-        // find-my-way's trailing `*` is the contract's `/prefix/*` as is.
-        url: path,
-        bodyLimit,
-        ...(host ? { constraints: { host: hostMatcher(host) } } : {}),
-        schema: {
-          ...(route.schema?.body && route.methods?.some((m) => BODY_METHODS.has(m)) ? { body: route.schema.body } : {}),
-          ...(route.schema?.querystring ? { querystring: route.schema.querystring } : {}),
-          ...(route.schema?.headers ? { headers: route.schema.headers } : {}),
-        },
-        handler,
-      });
+      // Fastify inserts into its router here, synchronously: name the route if it is refused.
+      try {
+        addRoute(path, host);
+      } catch (err) {
+        throw new RouteCompileError(`/routes/${route.name}/paths/${n}`, `"${path}" ${(err as Error).message}`);
+      }
     }
+  }
+
+  function addRoute(path: string, host: string | undefined): void {
+    scope.route({
+      method: route.methods ?? ['GET', 'POST'],
+      // find-my-way's trailing `*` is the contract's `/prefix/*` as is.
+      url: path,
+      bodyLimit,
+      ...(host ? { constraints: { host: hostMatcher(host) } } : {}),
+      schema: {
+        ...(route.schema?.body && route.methods?.some((m) => BODY_METHODS.has(m)) ? { body: route.schema.body } : {}),
+        ...(route.schema?.querystring ? { querystring: route.schema.querystring } : {}),
+        ...(route.schema?.headers ? { headers: route.schema.headers } : {}),
+      },
+      handler,
+    });
   }
 }
