@@ -25,7 +25,7 @@ function objectBody(request: FastifyRequest): Record<string, unknown> {
   const body = request.body;
   if (body === undefined || body === null || body === '') return {};
   if (typeof body !== 'object' || Array.isArray(body))
-    throw new ProblemError(400, 'invalid-request', 'the request body must be a JSON object', { errors: [{ path: '/', message: 'must be object' }] });
+    throw new ProblemError(400, 'validation', 'the request body must be a JSON object', { errors: [{ path: '/', message: 'must be object' }] });
   return body as Record<string, unknown>;
 }
 
@@ -33,7 +33,7 @@ function optionalExpiry(body: Record<string, unknown>): { expiresAt?: string | n
   if (!('expiresAt' in body)) return {};
   const value = body.expiresAt;
   if (value !== null && typeof value !== 'string')
-    throw new ProblemError(400, 'invalid-request', 'expiresAt must be a date-time string or null', { errors: [{ path: '/expiresAt', message: 'must be string or null' }] });
+    throw new ProblemError(400, 'validation', 'expiresAt must be a date-time string or null', { errors: [{ path: '/expiresAt', message: 'must be string or null' }] });
   return { expiresAt: value };
 }
 
@@ -62,7 +62,7 @@ export function registerConsumerKeyRoutes(app: FastifyInstance, deps: ConsumerKe
     const body = objectBody(request);
     const grace = body.graceSeconds ?? 0;
     if (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0)
-      throw new ProblemError(400, 'invalid-request', 'graceSeconds must be a non-negative integer', { errors: [{ path: '/graceSeconds', message: 'must be integer >= 0' }] });
+      throw new ProblemError(400, 'validation', 'graceSeconds must be a non-negative integer', { errors: [{ path: '/graceSeconds', message: 'must be integer >= 0' }] });
     const issued = await rotateKey(store, request.params.id, request.params.keyId, { actor: actorOf(request), graceSeconds: grace, ...optionalExpiry(body) });
     reply.code(201).header('cache-control', 'no-store');
     return issued;

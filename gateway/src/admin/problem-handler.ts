@@ -1,12 +1,7 @@
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance } from 'fastify';
 import { toFieldErrors, ValidationError } from '../../../spec/validate.js';
-import { problem, ProblemError, PROBLEM_CONTENT_TYPE, type Problem } from '../errors.js';
+import { codeForStatus, problem, ProblemError, sendProblem } from '../errors.js';
 import { RevisionConflictError, StoreUnavailableError } from '../store/port.js';
-
-export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<string, string> = {}): FastifyReply {
-  // Sent as a string so no route's response schema can reshape (or strip) the problem.
-  return reply.code(p.status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(p));
-}
 
 /**
  * Every admin error leaves as RFC 9457 problem+json, made here and only here: our own
@@ -29,10 +24,8 @@ export function installProblemHandler(app: FastifyInstance): void {
     if (error instanceof RevisionConflictError)
       return sendProblem(reply, problem(409, 'concurrent-change', 'the configuration kept changing under this request; try again'));
     const status = error.statusCode ?? 500;
-    if (status >= 400 && status < 500) {
-      const code = (error.code ?? 'bad-request').toLowerCase().replace(/^fst_(err_)?/, '').replace(/_/g, '-');
-      return sendProblem(reply, problem(status, code, error.message));
-    }
+    // Fastify's own client errors (bad JSON, wrong media type…) by status, into the catalog.
+    if (status >= 400 && status < 500) return sendProblem(reply, problem(codeForStatus(status), error.message));
     request.log.error({ err: error }, 'admin request failed');
     return sendProblem(reply, problem(500, 'internal', 'the request failed on the server; the error is logged'));
   });

@@ -1,14 +1,8 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { PROBLEM_CONTENT_TYPE, problem, ProblemError, type Problem } from '../errors.js';
+import type { FastifyError, FastifyRequest } from 'fastify';
+import { codeForStatus, problem, ProblemError, type Problem } from '../errors.js';
 
-export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<string, string> = {}): void {
-  reply
-    .code(p.status)
-    .headers(headers)
-    .header('x-request-id', reply.request.id)
-    .type(PROBLEM_CONTENT_TYPE)
-    .send(p);
-}
+// One sendProblem for every listener (errors.ts); re-exported for the generation's handlers.
+export { sendProblem } from '../errors.js';
 
 /** Map Fastify's own errors (validation, body parsing, limits) to problem documents. */
 export function toProblem(err: FastifyError, request: FastifyRequest): { p: Problem; headers: Record<string, string> } {
@@ -21,21 +15,21 @@ export function toProblem(err: FastifyError, request: FastifyRequest): { p: Prob
       if (v.keyword === 'additionalProperties') path += `/${(v.params as { additionalProperty: string }).additionalProperty}`;
       return { path, message: v.message ?? 'is invalid' };
     });
-    return { p: problem(400, 'invalid-request', `the request ${where} does not match the route's schema`, { errors, instance: request.id }), headers: {} };
+    return { p: problem('validation', `the request ${where} does not match the route's schema`, { errors, instance: request.id }), headers: {} };
   }
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { p: problem(413, 'body-too-large', err.message, { instance: request.id }), headers: {} };
+      return { p: problem('body-too-large', err.message, { instance: request.id }), headers: {} };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { p: problem(415, 'unsupported-media-type', err.message, { instance: request.id }), headers: {} };
+      return { p: problem('unsupported-media-type', err.message, { instance: request.id }), headers: {} };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return { p: problem(400, 'invalid-body', err.message, { instance: request.id }), headers: {} };
+      return { p: problem('invalid-body', err.message, { instance: request.id }), headers: {} };
   }
   if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
-    return { p: problem(400, 'malformed-json', `the request body is not valid JSON: ${err.message}`, { instance: request.id }), headers: {} };
+    return { p: problem('malformed-json', `the request body is not valid JSON: ${err.message}`, { instance: request.id }), headers: {} };
   const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
   const detail = status >= 500 ? 'the gateway failed to handle the request' : err.message;
-  return { p: problem(status, status >= 500 ? 'internal-error' : 'bad-request', detail, { instance: request.id }), headers: {} };
+  return { p: problem(codeForStatus(status), detail, { instance: request.id }), headers: {} };
 }
 

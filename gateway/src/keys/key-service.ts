@@ -77,9 +77,9 @@ function parseExpiry(expiresAt: string | null | undefined, nowMs: number): strin
   if (expiresAt === undefined || expiresAt === null) return null;
   const ms = Date.parse(expiresAt);
   if (Number.isNaN(ms))
-    throw new ProblemError(400, 'invalid-request', 'expiresAt must be an RFC 3339 date-time', { errors: [{ path: '/expiresAt', message: 'must be a date-time' }] });
+    throw new ProblemError(400, 'validation', 'expiresAt must be an RFC 3339 date-time', { errors: [{ path: '/expiresAt', message: 'must be a date-time' }] });
   if (ms <= nowMs)
-    throw new ProblemError(400, 'invalid-request', 'expiresAt must be in the future', { errors: [{ path: '/expiresAt', message: 'must be in the future' }] });
+    throw new ProblemError(400, 'validation', 'expiresAt must be in the future', { errors: [{ path: '/expiresAt', message: 'must be in the future' }] });
   return new Date(ms).toISOString();
 }
 
@@ -188,7 +188,7 @@ export async function rotateKey(
 ): Promise<IssuedKey & { replaced: KeyView }> {
   const grace = options.graceSeconds ?? 0;
   if (!Number.isInteger(grace) || grace < 0)
-    throw new ProblemError(400, 'invalid-request', 'graceSeconds must be a non-negative integer', { errors: [{ path: '/graceSeconds', message: 'must be an integer >= 0' }] });
+    throw new ProblemError(400, 'validation', 'graceSeconds must be a non-negative integer', { errors: [{ path: '/graceSeconds', message: 'must be an integer >= 0' }] });
   return commitKeyChange(store, options.actor, 'key.rotate', (state) => {
     const now = Date.now();
     const consumer = findConsumer(state, consumerIdOrName);
