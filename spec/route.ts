@@ -28,6 +28,13 @@ export const Route = Type.Object(
     jwtAudience: Type.Optional(Type.String()),
     rateLimit: Type.Optional(RateLimit),
     timeoutMs: Type.Integer({ minimum: 1, default: 120000, description: 'Whole request, first byte to last.' }),
+    perTryTimeoutMs: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          "One attempt's wait for the response headers, when the request may be retried (idempotent methods, or retryNonIdempotent): on expiry that attempt is abandoned and the request retried on another target, all within timeoutMs (Envoy's per_try_timeout). Unset: an attempt may take all of timeoutMs.",
+      }),
+    ),
     idleTimeoutMs: Type.Integer({ minimum: 1, default: 30000, description: 'Longest gap between bytes from upstream.' }),
     retries: Type.Integer({ minimum: 0, maximum: 5, default: 1 }),
     retryNonIdempotent: Type.Boolean({

@@ -21,13 +21,13 @@ export interface PickContext {
   readonly clientIp: string;
   /** Key from the upstream's `hashOn`, or undefined when the request lacks it. */
   readonly hashKey: string | undefined;
-  /** Member tried by the previous attempt of this request, to avoid retrying it. */
-  readonly previous?: PoolMember | undefined;
 }
 
 /**
  * A balancing algorithm. The pool decides eligibility (health, ejection, draining, backups,
- * circuit breaker) and hands the picker only eligible members, never an empty list.
+ * circuit breaker, the targets a retried request already tried) and hands the picker only
+ * eligible members, never an empty list — so every picker honours all of it alike, and the
+ * hash rings simply walk past a member that is not on the list.
  * Pickers that need stability over the full membership (consistent hashing) get it at creation.
  */
 export interface Picker {

@@ -33,6 +33,8 @@ export class TargetState extends EventEmitter {
   healthy = true;
   /** epoch ms until which passive health keeps the target out; 0 = not ejected. */
   ejectedUntil = 0;
+  /** epoch ms of the latest passive ejection (a probe that started later may lift it). */
+  ejectedAt = 0;
   ejections = 0;
   consecutiveFailures = 0;
   /** epoch ms at which the target last came back (for slow start). */

@@ -82,8 +82,13 @@ export class UpstreamPool {
     this.picker = pickerFor(spec.algorithm ?? 'round-robin')({ members: this.members, upstream: spec });
   }
 
-  /** Choose a member for one attempt, or say why none can be had. */
-  pick(ctx: PickContext): Member | NoTarget {
+  /**
+   * Choose a member for one attempt, or say why none can be had. `tried` holds the members this
+   * request's earlier attempts went to: a retry avoids all of them while another member is
+   * eligible (APISIX and Kong keep the same per-request set), and only when every eligible one
+   * was tried may it return to one of them.
+   */
+  pick(ctx: PickContext, tried?: readonly PoolMember[]): Member | NoTarget {
     if (this.stale) this.recompute(Date.now());
     else if (this.deadline !== Infinity) {
       const now = Date.now();
@@ -98,10 +103,10 @@ export class UpstreamPool {
       if (open === 0) return 'all-saturated';
       if (open < candidates.length) candidates = candidates.filter((m) => m.target.inFlight < m.maxConnections);
     }
-    // Never the same target twice in a row for one request, when there is another.
-    const previous = ctx.previous;
-    if (previous && candidates.length > 1 && candidates.includes(previous as Member))
-      candidates = candidates.filter((m) => m !== previous);
+    if (tried !== undefined && tried.length > 0 && candidates.length > 1) {
+      const untried = candidates.filter((m) => !tried.includes(m));
+      if (untried.length > 0) candidates = untried;
+    }
     return this.picker.pick(candidates, ctx) as Member;
   }
 

@@ -1,20 +1,17 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
 import type { Route } from '../../../spec/route.js';
-import { hashKeyFor } from '../balancer/hash-key.js';
 import type { UpstreamPool } from '../balancer/upstream-pool.js';
 import { problem, ProblemError, writeProblem } from '../errors.js';
-import { forward, type ForwardRequest, type ProxyRoute } from '../proxy/forward.js';
-import { retryBudgetFor } from '../proxy/retry-budget.js';
+import { RouteProxy } from '../proxy/route-proxy.js';
+import { shareStickySecret } from '../proxy/route-stickiness.js';
 import type { ConfigState } from '../store/port.js';
 import { Generation } from './generation.js';
 import type { GenerationContext, RouteStage, StageServices } from './route-stage.js';
 import { newRequestId } from './request-id.js';
 import type { RequestObserver } from './request-observer.js';
-import { clientIpFor, TrustedProxies } from '../balancer/client-ip.js';
 import { buildFrontRouter, ROUTER_OPTIONS, RouteCompileError, type FastLane, type LaneRoute } from './front-router.js';
 import { sendProblem, toProblem } from './fastify-problems.js';
-import { shareStickySecret, stickiness } from './route-stickiness.js';
 import { pathOf } from '../node/access-log.js';
 
 export interface CompileDeps {
@@ -158,7 +155,7 @@ async function compileInto(
     if (route.enabled === false) continue;
     const pool = deps.pools.get(route.upstream);
     if (!pool) throw new Error(`route "${route.name}" names unknown upstream "${route.upstream}"`);
-    if (isPlain(route, deps.stages)) lanes.push(...laneRoutes(route, routeProxy(route, pool, deps)));
+    if (isPlain(route, deps.stages)) lanes.push(...laneRoutes(route, new RouteProxy(route, pool, deps.services, deps.observer)));
     else staged.push({ route, pool });
   }
 
@@ -166,7 +163,7 @@ async function compileInto(
     const bucket = staged.slice(first, first + SCOPES_PER_BUCKET);
     await app.register(
       named('switchboard-routes', async (parent) => {
-        for (const { route, pool } of bucket) await parent.register(named('switchboard-route', async (scope) => routeScope(scope, route, routeProxy(route, pool, deps), ctx, deps)));
+        for (const { route, pool } of bucket) await parent.register(named('switchboard-route', async (scope) => routeScope(scope, route, new RouteProxy(route, pool, deps.services, deps.observer), ctx, deps)));
       }),
     );
     if ((first + SCOPES_PER_BUCKET) % SCOPES_PER_SLICE === 0) await yieldToLoop();
@@ -178,60 +175,9 @@ async function compileInto(
   return new Generation(state.revision, app, await buildFrontRouter(registered, lanes, handler));
 }
 
-/** What a route needs to reach its upstream, shared by its Fastify handler and its fast lane. */
-interface RouteProxy {
-  bodyLimit: number;
-  proxy(
-    raw: IncomingMessage,
-    res: ServerResponse,
-    requestId: string,
-    consumerName: string | undefined,
-    consumed: string[] | undefined,
-    body: Buffer | undefined,
-    replyHeaders: ForwardRequest['replyHeaders'],
-  ): void;
-}
-
-function routeProxy(route: Route, pool: UpstreamPool, deps: CompileDeps): RouteProxy {
-  const proxyRoute: ProxyRoute = {
-    name: route.name,
-    pool,
-    budget: retryBudgetFor(pool),
-    stripPrefix: route.stripPrefix,
-    timeoutMs: route.timeoutMs ?? 120_000,
-    idleTimeoutMs: route.idleTimeoutMs ?? 30_000,
-    retries: route.retries ?? 1,
-    retryNonIdempotent: route.retryNonIdempotent ?? false,
-    bodyLimit: route.bodyLimit ?? 10 * 1024 * 1024,
-    observer: deps.observer,
-    accessLog: deps.services.accessLog,
-  };
-  const hashOn = pool.spec.hashOn;
-  const trusted = pool.spec.trustedProxies?.length ? new TrustedProxies(pool.spec.trustedProxies) : undefined;
-  const sticky = stickiness(pool);
-  const clientIpOf = deps.services.clientIp;
-  /** Everything after the stages, for both lanes. */
-  const proxy: RouteProxy['proxy'] = (raw, res, requestId, consumerName, consumed, body, replyHeaders) => {
-    const clientIp = trusted ? clientIpFor(raw, trusted) : clientIpOf(raw);
-    const stuckTo = sticky?.find(raw.headers.cookie);
-    forward(proxyRoute, raw, res, {
-      clientIp,
-      proto: 'http',
-      requestId,
-      consumerName,
-      remove: consumed,
-      body,
-      replyHeaders,
-      pickContext: { clientIp, hashKey: hashOn ? hashKeyFor(hashOn, raw, clientIp, consumerName) : undefined },
-      preferred: stuckTo,
-      onTarget: sticky && ((member) => (member === stuckTo ? undefined : sticky.cookieFor(member))),
-    });
-  };
-  return { bodyLimit: proxyRoute.bodyLimit, proxy };
-}
-
 /** The front-router entries of a route without stages: one per path and host, all on one lane. */
-function laneRoutes(route: Route, { bodyLimit, proxy }: RouteProxy): LaneRoute[] {
+function laneRoutes(route: Route, proxy: RouteProxy): LaneRoute[] {
+  const bodyLimit = proxy.bodyLimit;
   const lane: FastLane = (req, res) => {
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && given !== '' ? given : newRequestId();
@@ -241,7 +187,7 @@ function laneRoutes(route: Route, { bodyLimit, proxy }: RouteProxy): LaneRoute[]
       writeProblem(res, p, { 'x-request-id': requestId, connection: 'close' });
       return;
     }
-    proxy(req, res, requestId, undefined, undefined, undefined, undefined);
+    proxy.forward(req, res, requestId, undefined);
   };
   const methods = route.methods ?? ['GET', 'POST'];
   const out: LaneRoute[] = [];
@@ -252,7 +198,8 @@ function laneRoutes(route: Route, { bodyLimit, proxy }: RouteProxy): LaneRoute[]
   return out;
 }
 
-async function routeScope(scope: FastifyInstance, route: Route, { bodyLimit, proxy }: RouteProxy, ctx: GenerationContext, deps: CompileDeps): Promise<void> {
+async function routeScope(scope: FastifyInstance, route: Route, proxy: RouteProxy, ctx: GenerationContext, deps: CompileDeps): Promise<void> {
+  const bodyLimit = proxy.bodyLimit;
   const readsBody = route.schema?.body !== undefined;
 
   scope.removeAllContentTypeParsers();
@@ -285,15 +232,12 @@ async function routeScope(scope: FastifyInstance, route: Route, { bodyLimit, pro
   const handler = (request: FastifyRequest, reply: FastifyReply): void => {
     reply.hijack();
     const replyHeaders = reply.getHeaders();
-    proxy(
-      request.raw,
-      reply.raw,
-      request.id,
-      request.caller?.name,
-      request.consumedHeaders,
-      readsBody ? request.rawBody : undefined,
-      Object.keys(replyHeaders).length ? replyHeaders : undefined,
-    );
+    proxy.forward(request.raw, reply.raw, request.id, {
+      consumerName: request.caller?.name,
+      consumed: request.consumedHeaders,
+      body: readsBody ? request.rawBody : undefined,
+      replyHeaders: Object.keys(replyHeaders).length ? replyHeaders : undefined,
+    });
   };
 
   const hosts = route.hosts?.length ? route.hosts : [undefined];

@@ -203,13 +203,13 @@ export class HealthChecker {
     check.running = false;
     if (check.stopped) return;
     check.runs++;
-    this.record(check, result, config);
+    this.record(check, result, config, started);
     // Interval counts from the start of a probe, so a slow probe does not stretch the period.
     const next = check.config;
     this.schedule(check, Math.max(0, jitter(next.intervalMs) - (Date.now() - started)));
   }
 
-  private record(check: TargetCheck, result: ProbeResult, config: ActiveConfig): void {
+  private record(check: TargetCheck, result: ProbeResult, config: ActiveConfig, probeStartedAt: number): void {
     const state = check.state;
     const now = Date.now();
     state.lastCheck = {
@@ -221,6 +221,15 @@ export class HealthChecker {
     if (result.ok) {
       check.okStreak++;
       check.failStreak = 0;
+      // A probe sent after a passive ejection and answered well lifts it now rather than when
+      // it lapses (Envoy's successful_active_health_check_uneject_host): a worker that was
+      // briefly sick is not kept out for its whole, doubling, ejection time.
+      if (state.ejectedUntil > now && probeStartedAt >= state.ejectedAt) {
+        state.ejectedUntil = now;
+        state.ejectionDecayFrom = now;
+        state.recoveredAt = now;
+        state.changed();
+      }
       if (!state.healthy && check.okStreak >= config.healthyThreshold) {
         state.healthy = true;
         // Slow start counts from when traffic can actually reach it again.

@@ -34,7 +34,8 @@ export function passiveConfigOf(pool: UpstreamPool): PassiveConfig | undefined {
  * `consecutiveFailures` in a row eject the target for ejectMs × 2^(ejections−1), capped at
  * maxEjectMs: a worker that keeps failing stays out longer each time. Each `ejectMs` of clean
  * time after an ejection lapses forgives one ejection. Re-admission is lazy — the pool
- * recomputes eligibility when the earliest `ejectedUntil` passes; no timer runs.
+ * recomputes eligibility when the earliest `ejectedUntil` passes; no timer runs — or early,
+ * when an active check of the target passes after the ejection (active-checker.ts).
  */
 export class OutlierDetector {
   /** Ejections this pool refused because `maxEjectionPercent` of its targets were out already. */
@@ -91,6 +92,7 @@ export class OutlierDetector {
     this.decay(t, now);
     t.ejections++;
     const ms = Math.min(this.config.maxEjectMs, this.config.ejectMs * 2 ** Math.min(t.ejections - 1, 30));
+    t.ejectedAt = now;
     t.ejectedUntil = now + ms;
     t.ejectionDecayFrom = t.ejectedUntil;
     // Back in via slow start when the ejection lapses.

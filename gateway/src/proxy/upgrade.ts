@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { PoolMember } from '../balancer/picker.js';
 import { problem, writeProblem } from '../errors.js';
-import type { ForwardRequest, ProxyRoute } from './forward.js';
+import type { ForwardRequest, ProxyRoute } from './proxy-route.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 
 /** Bytes the client sent after its handshake, handed over by the node's 'upgrade' listener. */
@@ -38,7 +38,8 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
     this.startedAt = performance.now();
     const picked = this.fwd.preferred ?? this.route.pool.pick(this.fwd.pickContext);
     if (picked === 'no-healthy-target' || picked === 'all-saturated') {
-      writeProblem(this.res, problem(503, picked, `upstream "${this.route.pool.name}" has no target for this upgrade`), {
+      const why = picked === 'all-saturated' ? 'every target is at its connection limit' : 'no target is healthy';
+      writeProblem(this.res, problem(picked, `upstream "${this.route.pool.name}" cannot take this upgrade: ${why}`, { instance: this.fwd.requestId }), {
         'x-request-id': this.fwd.requestId,
         'retry-after': '1',
       });
@@ -114,7 +115,9 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
       const timeout = err.code === 'UND_ERR_HEADERS_TIMEOUT';
       writeProblem(
         this.res,
-        problem(timeout ? 504 : 502, timeout ? 'upstream-timeout' : 'upstream-unreachable', `upgrade to upstream "${this.route.pool.name}" failed: ${err.code ?? err.message}`),
+        problem(timeout ? 'upstream-timeout' : 'upstream-unreachable', `upgrade to upstream "${this.route.pool.name}" failed: ${err.code ?? err.message}`, {
+          instance: this.fwd.requestId,
+        }),
         { 'x-request-id': this.fwd.requestId },
       );
       this.status = timeout ? 504 : 502;

@@ -1,0 +1,303 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { PoolMember } from '../balancer/picker.js';
+import type { AttemptOutcome } from '../balancer/upstream-pool.js';
+import { problem, writeProblem, type ProblemCode } from '../errors.js';
+import { pathOf } from '../node/access-log.js';
+import { Attempts, classify, RETRYABLE_STATUS, type Failure } from './attempts.js';
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import type { ForwardRequest, ProxyRoute } from './proxy-route.js';
+
+/**
+ * Request bodies up to this size are read before the first attempt when the route may retry
+ * the request (Envoy's per-request retry buffer): a 503 from a worker with a full queue can then
+ * go to another worker. Larger bodies stream through and are not replayed.
+ */
+export const REPLAY_BUFFER_BYTES = 64 * 1024;
+
+const BODY_TOO_LARGE = 'SB_BODY_TOO_LARGE';
+
+/** Where one request is: the single source of "is it over?". */
+type Phase = 'reading-body' | 'attempting' | 'responding' | 'done';
+
+function upstreamPath(url: string, stripPrefix: string | undefined): string {
+  if (!stripPrefix || !url.startsWith(stripPrefix)) return url;
+  const rest = url.slice(stripPrefix.length);
+  if (rest === '') return '/';
+  if (rest[0] === '/') return rest;
+  if (rest[0] === '?') return '/' + rest;
+  // "/v1" must not strip from "/v1beta/…": only whole segments.
+  return url;
+}
+
+/**
+ * One attempt to one target: undici's dispatch handler for it. It only relays to the exchange,
+ * and once abandoned (a retryable status, the client gone) it relays nothing more, so a retry is
+ * a new Attempt rather than a flag read when the old one's abort comes back.
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  readonly startedAt = performance.now();
+  controller: Dispatcher.DispatchController | undefined;
+  abandoned = false;
+
+  constructor(
+    private readonly exchange: ProxyExchange,
+    readonly member: PoolMember,
+  ) {}
+
+  abandon(reason: string): void {
+    this.abandoned = true;
+    this.controller?.abort(new Error(reason));
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.abandoned) controller.abort(new Error('client closed the connection'));
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    // 1xx informational: wait for the real one.
+    if (statusCode >= 200 && !this.abandoned) this.exchange.responseStarted(this, statusCode, headers);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.abandoned) this.exchange.responseData(controller, chunk);
+  }
+
+  onResponseEnd(): void {
+    if (!this.abandoned) this.exchange.responseEnded(this);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (!this.abandoned) this.exchange.attemptFailed(this, err);
+  }
+}
+
+/**
+ * Forward one request to the route's pool and stream the answer back.
+ *
+ * One object per request drives undici's low-level dispatch API directly: no intermediate
+ * streams, no promise per chunk, backpressure through the dispatch controller. Which target each
+ * attempt goes to and whether a failure may be retried is attempts.ts; this class moves bytes,
+ * answers the client and closes the books once.
+ */
+export class ProxyExchange {
+  // ---- the request, fixed at the start ----
+  private readonly startedAt = performance.now();
+  private readonly headers: Record<string, string | string[]>;
+  private readonly path: string;
+  private readonly attempts: Attempts;
+  /** The raw request streams to the target (no body read by a stage, none buffered yet). */
+  private streamedBody: boolean;
+  private replayBody: Buffer | undefined;
+  // ---- where it is ----
+  private phase: Phase = 'attempting';
+  private attempt: Attempt | undefined;
+  private clientGone = false;
+  private status = 0;
+  /** Server-Sent Events: bounded by the idle timeout only, flushed at once. */
+  private streaming = false;
+  private onDrain: (() => void) | undefined;
+
+  constructor(
+    private readonly route: ProxyRoute,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly fwd: ForwardRequest,
+  ) {
+    this.headers = upstreamRequestHeaders(req, fwd);
+    this.path = upstreamPath(req.url ?? '/', route.stripPrefix);
+    this.streamedBody =
+      fwd.body === undefined && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0);
+    if (fwd.body !== undefined) {
+      this.headers['content-length'] = String(fwd.body.length);
+      delete this.headers['transfer-encoding'];
+    }
+    this.attempts = new Attempts(route, req.method ?? 'GET', () => !(this.streamedBody && this.req.readableDidRead));
+  }
+
+  start(): void {
+    this.res.on('close', () => this.clientClosed());
+    const length = Number(this.req.headers['content-length'] ?? -1);
+    if (this.streamedBody && this.attempts.retriesOnTimeout && length > 0 && length <= REPLAY_BUFFER_BYTES) return this.bufferBody();
+    this.dispatchNext();
+  }
+
+  /** The client went away: stop the upstream work too (a GPU freed is worth it). */
+  private clientClosed(): void {
+    if (this.phase === 'done') return;
+    this.clientGone = true;
+    const attempt = this.attempt;
+    // Still reading a replayable body: no attempt to stop.
+    if (!attempt) return this.finish(0);
+    attempt.abandon('client closed the connection');
+    this.attemptFailed(attempt, new Error('client closed the connection'));
+  }
+
+  private bufferBody(): void {
+    this.phase = 'reading-body';
+    const chunks: Buffer[] = [];
+    this.req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    this.req.once('end', () => {
+      if (this.phase === 'done') return;
+      this.phase = 'attempting';
+      this.replayBody = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+      this.streamedBody = false;
+      this.headers['content-length'] = String(this.replayBody!.length);
+      this.dispatchNext();
+    });
+    this.req.once('error', () => {});
+  }
+
+  private dispatchNext(): void {
+    const picked = this.attempts.next(this.fwd.pickContext, this.fwd.preferred);
+    const pool = this.route.pool;
+    if (picked === 'no-healthy-target') return this.fail('no-healthy-target', `upstream "${pool.name}" has no healthy target`, { 'retry-after': '1' });
+    if (picked === 'all-saturated') return this.fail('all-saturated', `every target of upstream "${pool.name}" is at its connection limit`, { 'retry-after': '1' });
+    const attempt = (this.attempt = new Attempt(this, picked));
+    pool.begin(picked);
+    let body: Dispatcher.DispatchOptions['body'] = null;
+    if (this.fwd.body !== undefined) body = this.fwd.body;
+    else if (this.replayBody !== undefined) body = this.replayBody;
+    else if (this.streamedBody)
+      // undici takes async iterables as bodies; its typings only name streams.
+      body = this.req.headers['content-length'] === undefined ? (limitBody(this.req, this.route.bodyLimit) as unknown as Readable) : this.req;
+    pool.dispatcherFor(picked).dispatch(
+      {
+        path: this.path,
+        method: this.req.method as Dispatcher.HttpMethod,
+        headers: this.headers,
+        body,
+        headersTimeout: this.attempts.headersTimeout(),
+        bodyTimeout: this.route.idleTimeoutMs,
+        // Our own retry logic decides; undici must not replay bodies on its own.
+        idempotent: false,
+        blocking: false,
+      } as Dispatcher.DispatchOptions,
+      attempt,
+    );
+  }
+
+  /** The attempt is over for the pool: latency, passive health, in-flight count. */
+  private closeAttempt(attempt: Attempt, outcome: AttemptOutcome): void {
+    if (this.attempt === attempt) this.attempt = undefined;
+    this.route.pool.end(attempt.member, outcome);
+  }
+
+  // ---- told by the current Attempt ----
+
+  responseStarted(attempt: Attempt, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (RETRYABLE_STATUS[statusCode] === true && this.attempts.mayRetry('status')) {
+      this.closeAttempt(attempt, { status: statusCode, latencyMs: performance.now() - attempt.startedAt });
+      attempt.abandon('retrying on another target');
+      return this.dispatchNext();
+    }
+    this.phase = 'responding';
+    this.status = statusCode;
+    const extra = this.fwd.onTarget?.(attempt.member);
+    const out = clientResponseHeaders(headers, this.fwd.requestId, extra ? { ...this.fwd.replyHeaders, ...extra } : this.fwd.replyHeaders);
+    this.res.writeHead(statusCode, out as Record<string, string>);
+    const type = headers['content-type'];
+    this.streaming = typeof type === 'string' && type.startsWith('text/event-stream');
+    // Server-Sent Events: the client should see the headers now, not with the first event.
+    if (this.streaming) this.res.flushHeaders();
+  }
+
+  responseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.streaming && Date.now() > this.attempts.deadline) {
+      controller.abort(Object.assign(new Error('route timeout exceeded while receiving the body'), { code: 'UND_ERR_BODY_TIMEOUT' }));
+      return;
+    }
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.onDrain ??= () => this.attempt?.controller?.resume();
+      this.res.once('drain', this.onDrain);
+    }
+  }
+
+  responseEnded(attempt: Attempt): void {
+    this.closeAttempt(attempt, { status: this.status, latencyMs: performance.now() - attempt.startedAt });
+    this.res.end();
+    this.finish(this.status);
+  }
+
+  attemptFailed(attempt: Attempt, err: Error & { code?: string }): void {
+    // An abandoned attempt's own abort coming back: its books are closed already.
+    if (attempt !== this.attempt) return;
+    const latencyMs = performance.now() - attempt.startedAt;
+    if (this.clientGone) {
+      // Not the target's fault: close the books on the attempt without counting a failure.
+      this.closeAttempt(attempt, { status: this.status || undefined, latencyMs });
+      return this.finish(0);
+    }
+    if (err.code === BODY_TOO_LARGE) {
+      this.closeAttempt(attempt, { status: undefined, latencyMs });
+      return this.fail('body-too-large', `request body exceeds the route's limit of ${this.route.bodyLimit} bytes`, { connection: 'close' });
+    }
+    const kind = classify(err);
+    this.closeAttempt(attempt, { status: this.status || undefined, latencyMs, error: kind });
+    if (this.phase === 'responding') {
+      // Mid-stream failure: the status is already out; cutting the connection is the only honest signal.
+      this.res.destroy(err);
+      return this.finish(0);
+    }
+    if (this.attempts.mayRetry(kind)) return this.dispatchNext();
+    this.failAfter(kind, err);
+  }
+
+  // ---- the end ----
+
+  private failAfter(kind: Exclude<Failure, 'status'>, err: Error & { code?: string }): void {
+    const pool = this.route.pool.name;
+    if (kind === 'timeout') {
+      const perTry = this.route.perTryTimeoutMs === undefined ? '' : `, ${this.route.perTryTimeoutMs} ms per try`;
+      return this.fail('upstream-timeout', `upstream "${pool}" did not answer within the route's timeout (${this.route.timeoutMs} ms${perTry}; ${this.attempts.count} attempt(s))`);
+    }
+    if (kind === 'connect') return this.fail('upstream-unreachable', `could not connect to upstream "${pool}": ${err.code ?? err.message}`);
+    return this.fail('upstream-error', `upstream "${pool}" broke the exchange: ${err.code ?? err.message}`);
+  }
+
+  private fail(code: ProblemCode, detail: string, headers: Record<string, string> = {}): void {
+    const p = problem(code, detail, { instance: this.fwd.requestId });
+    writeProblem(this.res, p, { ...(this.fwd.replyHeaders as Record<string, string>), ...headers, 'x-request-id': this.fwd.requestId });
+    this.finish(p.status);
+    // Drain an unread request body so the client connection can be reused.
+    if (this.streamedBody && !this.req.readableEnded) this.req.resume();
+  }
+
+  /** The exchange is over: give back the retry budget and tell the observer (exactly once). */
+  private finish(status: number): void {
+    if (this.phase === 'done') return;
+    this.phase = 'done';
+    this.attempts.settle();
+    const durationMs = performance.now() - this.startedAt;
+    this.route.observer?.completed(this.route.name, status, durationMs);
+    this.route.accessLog?.write({
+      requestId: this.fwd.requestId,
+      method: this.req.method ?? 'GET',
+      path: pathOf(this.req.url),
+      status,
+      durationMs,
+      route: this.route.name,
+      target: this.attempts.current?.target.url,
+      consumer: this.fwd.consumerName,
+      clientIp: this.fwd.clientIp,
+      attempts: this.attempts.count,
+    });
+  }
+}
+
+/**
+ * A chunked request body (no content-length to check up front) streamed through a byte count:
+ * past the route's limit the upstream request is aborted and the client gets 413. Bodies with a
+ * content-length were already checked before the proxy and stream through untouched.
+ */
+async function* limitBody(req: IncomingMessage, limit: number): AsyncGenerator<Buffer> {
+  let seen = 0;
+  for await (const chunk of req) {
+    seen += (chunk as Buffer).length;
+    if (seen > limit) throw Object.assign(new Error(`request body exceeds ${limit} bytes`), { code: BODY_TOO_LARGE });
+    yield chunk as Buffer;
+  }
+}

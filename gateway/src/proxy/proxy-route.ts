@@ -1,0 +1,38 @@
+import type { PickContext, PoolMember } from '../balancer/picker.js';
+import type { UpstreamPool } from '../balancer/upstream-pool.js';
+import type { AccessLog } from '../node/access-log.js';
+import type { RequestObserver } from '../generation/request-observer.js';
+import type { ForwardedFacts } from './headers.js';
+import type { RetryBudget } from './retry-budget.js';
+
+/** What the proxy needs of a route; built once per route per generation (route-proxy.ts). */
+export interface ProxyRoute {
+  readonly name: string;
+  readonly pool: UpstreamPool;
+  readonly budget: RetryBudget;
+  readonly stripPrefix: string | undefined;
+  /** The whole request: the wait for headers, and an ordinary body to its last byte. */
+  readonly timeoutMs: number;
+  /** One attempt's wait for response headers when the request may be retried (Envoy's per_try_timeout). */
+  readonly perTryTimeoutMs: number | undefined;
+  readonly idleTimeoutMs: number;
+  readonly retries: number;
+  readonly retryNonIdempotent: boolean;
+  readonly bodyLimit: number;
+  /** Told of the request's end (metrics), with the status the client saw (0 = cut). */
+  readonly observer: RequestObserver | undefined;
+  readonly accessLog: AccessLog | undefined;
+}
+
+/** One request's facts from the stages before the proxy. */
+export interface ForwardRequest extends ForwardedFacts {
+  /** A body already read (the route validates it); otherwise the raw request streams through. */
+  body: Buffer | undefined;
+  /** Headers set by earlier stages (rate-limit headers, sticky cookie…) for the client response. */
+  replyHeaders: Record<string, unknown> | undefined;
+  pickContext: PickContext;
+  /** Lets a stage (sticky sessions) choose the first target itself. */
+  preferred: PoolMember | undefined;
+  /** Response headers the proxy adds once a target is known (sticky cookie). */
+  onTarget: ((member: PoolMember) => Record<string, string> | undefined) | undefined;
+}

@@ -1,0 +1,91 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Route } from '../../../spec/route.js';
+import { clientIpFor, TrustedProxies } from '../balancer/client-ip.js';
+import { hashKeyFor } from '../balancer/hash-key.js';
+import type { PoolMember } from '../balancer/picker.js';
+import type { UpstreamPool } from '../balancer/upstream-pool.js';
+import type { RequestObserver } from '../generation/request-observer.js';
+import type { AccessLog } from '../node/access-log.js';
+import { forward } from './forward.js';
+import type { ProxyRoute } from './proxy-route.js';
+import { retryBudgetFor } from './retry-budget.js';
+import { stickiness } from './route-stickiness.js';
+
+/** What a route's stages learned about a request, for the proxy (absent on the fast lane). */
+export interface StageFacts {
+  readonly consumerName: string | undefined;
+  /** Request headers a stage consumed (credentials) that must not go upstream. */
+  readonly consumed: string[] | undefined;
+  /** The body a stage read to validate it; forwarded as read. */
+  readonly body: Buffer | undefined;
+  /** Headers stages set for the client response (rate-limit headers…). */
+  readonly replyHeaders: Record<string, unknown> | undefined;
+}
+
+/** What the proxy takes from the node: its answer to "who is the client?" and its access log. */
+export interface RouteProxyServices {
+  clientIp(req: IncomingMessage): string;
+  readonly accessLog: AccessLog | undefined;
+}
+
+export const DEFAULT_TIMEOUT_MS = 120_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024;
+
+/**
+ * One route's way to its upstream, built once per route per generation and shared by the
+ * route's Fastify handler and its fast lane: the proxy settings, the client address (the
+ * upstream's own trusted proxies first, then the node's), the `hashOn` key and cookie
+ * stickiness. Per request it only reads what this route needs; a route without hashOn or
+ * stickiness pays nothing for them.
+ */
+export class RouteProxy {
+  readonly bodyLimit: number;
+  private readonly route: ProxyRoute;
+  private readonly hashOn: UpstreamPool['spec']['hashOn'];
+  private readonly trusted: TrustedProxies | undefined;
+  private readonly sticky: ReturnType<typeof stickiness>;
+  private readonly clientIpOf: (req: IncomingMessage) => string;
+
+  constructor(route: Route, pool: UpstreamPool, services: RouteProxyServices, observer: RequestObserver | undefined) {
+    this.bodyLimit = route.bodyLimit ?? DEFAULT_BODY_LIMIT;
+    this.route = {
+      name: route.name,
+      pool,
+      budget: retryBudgetFor(pool),
+      stripPrefix: route.stripPrefix,
+      timeoutMs: route.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      perTryTimeoutMs: route.perTryTimeoutMs,
+      idleTimeoutMs: route.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      retries: route.retries ?? 1,
+      retryNonIdempotent: route.retryNonIdempotent ?? false,
+      bodyLimit: this.bodyLimit,
+      observer,
+      accessLog: services.accessLog,
+    };
+    this.hashOn = pool.spec.hashOn;
+    this.trusted = pool.spec.trustedProxies?.length ? new TrustedProxies(pool.spec.trustedProxies) : undefined;
+    this.sticky = stickiness(pool);
+    this.clientIpOf = services.clientIp;
+  }
+
+  /** Everything after the stages, for both lanes. */
+  forward(raw: IncomingMessage, res: ServerResponse, requestId: string, stage: StageFacts | undefined): void {
+    const clientIp = this.trusted ? clientIpFor(raw, this.trusted) : this.clientIpOf(raw);
+    const consumerName = stage?.consumerName;
+    const sticky = this.sticky;
+    const stuckTo = sticky?.find(raw.headers.cookie);
+    forward(this.route, raw, res, {
+      clientIp,
+      proto: 'http',
+      requestId,
+      consumerName,
+      remove: stage?.consumed,
+      body: stage?.body,
+      replyHeaders: stage?.replyHeaders,
+      pickContext: { clientIp, hashKey: this.hashOn ? hashKeyFor(this.hashOn, raw, clientIp, consumerName) : undefined },
+      preferred: stuckTo,
+      onTarget: sticky && ((member: PoolMember) => (member === stuckTo ? undefined : sticky.cookieFor(member))),
+    });
+  }
+}
