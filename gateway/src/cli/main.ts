@@ -7,6 +7,8 @@ import { withOfflineCompiler } from '../node/offline-compile.js';
 import { openStore } from '../store/open-store.js';
 import { defaultStages } from '../../../plugins/index.js';
 import { readConfigFile } from './read-config-file.js';
+import { IMPORT_OPENAPI_USAGE, ImportUsageError, importOpenApiCommand } from './import-openapi.js';
+import { OpenApiImportError } from '../docs/openapi-import.js';
 
 const USAGE = `usage: switchboard <command>
 
@@ -14,6 +16,7 @@ const USAGE = `usage: switchboard <command>
   validate FILE         check a configuration file (JSON or YAML); names every bad field
   export [--yaml]       print the configuration in the store (no secrets)
   import FILE           replace the configuration in the store atomically (all or nothing)
+  ${IMPORT_OPENAPI_USAGE}
 
 The store is STORE_URL (default file:./data/switchboard.json).`;
 
@@ -64,6 +67,9 @@ async function run(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'import-openapi':
+      // Dry-compiled like `import`: routes no node could run are refused before anything is saved.
+      return importOpenApiCommand(rest, () => openStore(), (store, fn) => withOfflineCompiler(store, defaultStages(), fn));
     case undefined:
     case 'help':
     case '--help':
@@ -83,8 +89,9 @@ run(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof ValidationError) printValidation(err);
-    else if (err instanceof UsageError) process.stderr.write(`switchboard: ${err.message}\n\n${USAGE}\n`);
+    else if (err instanceof OpenApiImportError) process.stderr.write(`switchboard: ${err.message}\nnothing was saved\n`);
+    else if (err instanceof UsageError || err instanceof ImportUsageError) process.stderr.write(`switchboard: ${err.message}\n\n${USAGE}\n`);
     else process.stderr.write(`switchboard: ${(err as Error).message}\n`);
-    process.exitCode = err instanceof UsageError ? 2 : 1;
+    process.exitCode = err instanceof UsageError || err instanceof ImportUsageError ? 2 : 1;
   },
 );
