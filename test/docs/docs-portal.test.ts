@@ -262,3 +262,18 @@ test("a configured route on the portal's own path wins, and the revision still c
   await gw.apply(config(upstream.url));
   assert.equal((await documentFor()).status, 200);
 });
+
+test("the public listener's bare address leads to the portal, unless a route serves /", async () => {
+  const root = await fetch(`${gw.url}/`, { redirect: 'manual' });
+  assert.equal(root.status, 302);
+  assert.equal(root.headers.get('location'), '/docs');
+  await root.text();
+
+  await gw.apply(config(upstream.url, [{ name: 'everything', methods: ['GET'], paths: ['/*'], upstream: 'pool' }]));
+  const proxied = await fetch(`${gw.url}/`, { redirect: 'manual' });
+  assert.equal(proxied.status, 200);
+  assert.equal(proxied.headers.get('x-upstream'), 'docs', 'the catch-all route got /');
+  await proxied.text();
+  assert.equal((await documentFor()).status, 200, 'the portal still answers beside a catch-all');
+  await gw.apply(config(upstream.url));
+});

@@ -30,4 +30,11 @@ export async function registerAdminOpenApi(app: FastifyInstance): Promise<void> 
 /** `GET /api/v1/openapi.json` — the document, without authentication (it holds no data). */
 export function registerOpenApiDocument(app: FastifyInstance): void {
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  // The API's base URL, as the start-up banner prints it, says where to begin rather than 404.
+  app.get('/api/v1', { schema: { hide: true } }, () => ({
+    name: 'Switchboard admin API',
+    signIn: 'POST /api/v1/auth/login {email, password} → {token}; then Authorization: Bearer <token>',
+    openapi: '/api/v1/openapi.json',
+    docs: '/api/docs',
+  }));
 }

@@ -30,6 +30,10 @@ export function routeShadowingPortal(routes: readonly Route[]): Route | undefine
   );
 }
 
+function routeClaimingRoot(routes: readonly Route[]): Route | undefined {
+  return routes.find((r) => r.enabled !== false && (r.methods ?? ['GET', 'POST']).some((m) => m === 'GET' || m === 'HEAD') && r.paths.some((p) => p === '/' || p === '/*'));
+}
+
 /**
  * `GET /docs` (swagger-ui) and `GET /docs/openapi.json` on the public listener, registered in
  * every generation: the documents belong to the revision, so a reload replaces them with
@@ -42,6 +46,10 @@ export async function registerDocsPortal(app: FastifyInstance, ctx: GenerationCo
     ctx.services.logger.warn({ route: shadowing.name }, `route "${shadowing.name}" claims a path of the docs portal (${DOCS_PREFIX}); the portal is off for this revision`);
     return;
   }
+  // The public listener's bare address (the banner prints it) leads a reader to the portal,
+  // unless a configured route serves `/` itself.
+  if (!routeClaimingRoot(ctx.state.routes)) app.get('/', (_request, reply) => reply.redirect(DOCS_PREFIX, 302));
+
   await app.register(async (scope) => {
     const docs = new PartnerDocs(ctx.state);
     const identify = await docsCaller(scope, ctx);
