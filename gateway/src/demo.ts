@@ -11,6 +11,25 @@ const WORKERS = [
   { name: 'gpu-t4-legacy', speed: 3 },
 ];
 
+export interface DemoPlan {
+  /** Start the three simulated workers. */
+  workers: boolean;
+  /** Write the demo configuration (and a partner key) into the store. */
+  seed: boolean;
+}
+
+/**
+ * What `npm start` does about the demo. By default it seeds only an empty embedded store: a
+ * MongoDB store may well be a production database, where three fake GPUs and a demo partner key
+ * have no business, so there it takes DEMO=1. DEMO=0 turns the demo off everywhere. A store
+ * that already holds configuration is never seeded; with DEMO=1 the workers of a demo seeded
+ * earlier are started again.
+ */
+export function demoPlan(options: { demo: boolean | undefined; storeKind: 'file' | 'mongodb'; empty: boolean; hasDemoUpstream: boolean }): DemoPlan {
+  const wanted = options.demo ?? (options.empty && options.storeKind === 'file');
+  return { workers: wanted && (options.empty || options.hasDemoUpstream), seed: wanted && options.empty };
+}
+
 export function demoWorkerPorts(base = Number(process.env.DEMO_WORKER_BASE_PORT) || DEMO_WORKER_BASE_PORT): number[] {
   return WORKERS.map((_, i) => base + i);
 }

@@ -11,7 +11,7 @@ export interface GatewayEnv {
   redisUrl: string | undefined;
   adminEmail: string | undefined;
   adminPassword: string | undefined;
-  /** undefined = the default: seed the demo on an empty store. */
+  /** undefined = the default: seed the demo on an empty embedded store, never on MongoDB (see demoPlan). */
   demo: boolean | undefined;
   logLevel: string;
   /** ACCESS_LOG=1: one JSON log line per answered request. */
