@@ -1,5 +1,5 @@
 import { startAdmin } from './admin/admin-server.js';
-import { DEMO_UPSTREAM, demoConfig, demoWorkerPorts, startDemoWorkers } from './demo.js';
+import { DEMO_UPSTREAM, demoConfig, demoPlan, demoWorkerPorts, startDemoWorkers } from './demo.js';
 import { readEnv } from './env.js';
 import { createLogger } from './logger.js';
 import { GatewayNode } from './node/gateway-node.js';
@@ -18,13 +18,13 @@ async function main(): Promise<void> {
   const closers: Array<() => Promise<unknown>> = [];
 
   const empty = state.upstreams.length === 0 && state.routes.length === 0 && state.consumers.length === 0;
-  const seedDemo = env.demo ?? empty;
+  const demo = demoPlan({ demo: env.demo, storeKind: store.kind, empty, hasDemoUpstream: state.upstreams.some((u) => u.name === DEMO_UPSTREAM) });
   let demoKey: string | undefined;
-  if (seedDemo && (empty || state.upstreams.some((u) => u.name === DEMO_UPSTREAM))) {
+  if (demo.workers) {
     const ports = demoWorkerPorts();
     const workers = await startDemoWorkers(ports);
     closers.push(() => Promise.all(workers.map((w) => w.close())));
-    if (empty) {
+    if (demo.seed) {
       state = await replaceConfig(store, demoConfig(ports), 'system', 'demo.seed');
       logger.info({ revision: state.revision }, 'seeded the demo configuration');
       demoKey = await issueDemoKey(store);
