@@ -41,6 +41,7 @@ async function main(): Promise<void> {
     '',
     'Switchboard is running',
     `  partner traffic   ${publicUrl}   (listening on ${env.host}:${node.address.port})`,
+    `  partner docs      ${publicUrl}/docs   OpenAPI ${publicUrl}/docs/openapi.json`,
     `  admin console     ${admin.url}/   API ${admin.url}/api/v1   metrics ${admin.url}/metrics`,
     `  store             ${env.storeUrl}   revision ${node.revision}`,
   ];
