@@ -1,6 +1,6 @@
 import { RevisionListeners } from './revision-listeners.js';
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from './atomic-write.js';
 import { withFileLock } from './file-lock.js';
@@ -48,6 +48,8 @@ export class FileStore implements ConfigStore {
   private poller: NodeJS.Timeout | undefined;
   private lastSeen = { revision: -1, mtimeMs: 0, size: 0 };
   private checking = false;
+  /** The newest revision this process has read from the file; > 0 means the file existed. */
+  private seenRevision = 0;
 
   constructor(path: string, options: FileStoreOptions = {}) {
     this.path = resolve(path);
@@ -91,7 +93,14 @@ export class FileStore implements ConfigStore {
     try {
       text = await readFile(this.path, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { format: 1, state: emptyState(), revisions: [], audit: [] };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        // No file is a fresh store only if there never was one: a file that held revisions and
+        // is gone, or a symlink to nowhere, is an outage. Read as empty, it would drop every
+        // route and user, and the next admin write would start over at revision 1.
+        if (this.seenRevision > 0) throw new StoreUnavailableError(`${this.path} has disappeared (it held revision ${this.seenRevision})`, { cause: err });
+        if (await lstat(this.path).then(() => true, () => false)) throw new StoreUnavailableError(`cannot read ${this.path}: it is a symlink to a missing file`, { cause: err });
+        return { format: 1, state: emptyState(), revisions: [], audit: [] };
+      }
       throw new StoreUnavailableError(`cannot read ${this.path}: ${(err as Error).message}`, { cause: err });
     }
     try {
@@ -99,6 +108,7 @@ export class FileStore implements ConfigStore {
       doc.state = { ...emptyState(), ...doc.state };
       doc.revisions ??= [];
       doc.audit ??= [];
+      this.seenRevision = Math.max(this.seenRevision, doc.state.revision ?? 0);
       return doc;
     } catch (err) {
       // Writes are atomic, so this means someone edited the file by hand; refuse rather than guess.
