@@ -3,7 +3,7 @@ export interface CaseResult {
   name: string;
   /** Requests the case's clients sent (the steady loop plus any attack traffic it counts). */
   sent: number;
-  /** Of those, the ones that failed where the goal says none may. */
+  /** Of those, every one that failed (an error, a cut body or an unexpected status); the goal says which may. */
   failed: number;
   /** From the fault's end (or start, for a one-shot fault) until the gateway served as before; null when not applicable. */
   recoveryMs: number | null;

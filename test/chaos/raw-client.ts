@@ -29,10 +29,15 @@ export function sendRaw(port: number, bytes: string | Buffer, waitMs = 2000): Pr
     const timer = setTimeout(() => finish(false), waitMs);
     socket.on('data', (chunk: Buffer) => {
       text += chunk.toString('latin1');
+      // One whole response with a Content-Length is an answer: no need to wait for the close.
+      const end = text.indexOf('\r\n\r\n');
+      const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end))?.[1];
+      if (end !== -1 && length !== undefined && text.length - end - 4 >= Number(length)) finish(false);
     });
     socket.once('close', () => finish(true));
     // EPIPE/ECONNRESET while we still write a megabyte: the gateway hung up, which is an answer.
     socket.on('error', () => finish(true));
-    socket.once('connect', () => socket.end(bytes));
+    // write, not end: a client's FIN tells the gateway it left, and it would rightly give up.
+    socket.once('connect', () => socket.write(bytes));
   });
 }

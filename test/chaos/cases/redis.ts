@@ -154,6 +154,7 @@ export const redisFreezeCase: ChaosCase = {
       process.kill(stage.redis.child().pid, 'SIGSTOP');
       // After the first timeouts (250 ms each) the breaker is open; judge latency from 1 s on.
       await sleep(2000);
+      const wentDown = !(await redisUp(stage.gateway.adminUrl));
       const counted = await admitted(`${stage.gateway.publicUrl}/counted/echo`, COUNTED_MAX + 30);
       await sleep(Math.max(0, frozenAt + FREEZE_MS - performance.now()));
       process.kill(stage.redis.child().pid, 'SIGCONT');
@@ -175,9 +176,9 @@ export const redisFreezeCase: ChaosCase = {
         sent: samples.length + COUNTED_MAX + 30,
         failed: failures.length + counted.other,
         recoveryMs: backIn ?? null,
-        pass: failures.length === 0 && p99Frozen <= bound && exact && stage.gateway.alive(),
+        pass: failures.length === 0 && p99Frozen <= bound && exact && wentDown && stage.gateway.alive(),
         goal: `p99 during the freeze (after 1 s) ≤ 2× baseline (floor ${LATENCY_FLOOR_MS} ms); exactly ${COUNTED_MAX} of ${COUNTED_MAX + 30} admitted by the local fallback`,
-        detail: `p50/p99 baseline ${p50Base.toFixed(1)}/${p99Base.toFixed(1)} ms, frozen ${p50Frozen.toFixed(1)}/${p99Frozen.toFixed(1)} ms (bound ${bound.toFixed(1)}); admitted ${counted.ok}, 429 ${counted.limited}, other ${counted.other}; loop failures: ${describeFailures(failures)}`,
+        detail: `redis_up went 0: ${wentDown}; p50/p99 baseline ${p50Base.toFixed(1)}/${p99Base.toFixed(1)} ms, frozen ${p50Frozen.toFixed(1)}/${p99Frozen.toFixed(1)} ms (bound ${bound.toFixed(1)}); admitted ${counted.ok}, 429 ${counted.limited}, other ${counted.other}; loop failures: ${describeFailures(failures)}`,
       };
     } finally {
       await stage.teardown();

@@ -37,6 +37,7 @@ function inFlightAt(samples: Sample[], at: number): Sample[] {
 }
 
 function describeFailures(failures: Sample[]): string {
+  if (process.env.CHAOS_DEBUG) for (const f of failures) process.stderr.write(`  failed: ${JSON.stringify(f)}\n`);
   const kinds = new Map<string, number>();
   for (const f of failures) {
     const kind = f.error || String(f.status);
@@ -65,7 +66,7 @@ export const killWorkerCase: ChaosCase = {
       return {
         name: this.name,
         sent: samples.length,
-        failed: afterwards.length,
+        failed: failures.length,
         recoveryMs: failures.length === 0 ? 0 : lastFailure - killedAt,
         pass: afterwards.length === 0 && stage.gateway.alive(),
         goal: 'no failure but the requests in flight on the killed worker',
