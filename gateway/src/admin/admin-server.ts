@@ -49,9 +49,9 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
     schemaController: { compilersFactory: { buildValidator: specValidatorCompiler as never } },
   });
   installProblemHandler(app);
-  app.get('/metrics', { schema: { hide: true } }, (_request, reply) => {
-    reply.type('text/plain; version=0.0.4; charset=utf-8').send(options.metrics?.render() ?? '');
-  });
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
+    reply.type('text/plain; version=0.0.4; charset=utf-8').send((await options.metrics?.scrape()) ?? ''),
+  );
   app.get('/healthz', { schema: { hide: true } }, () => {
     const config = options.node?.configStatus;
     return { status: config?.degraded ? 'degraded' : 'ok', revision: options.node?.revision ?? null, ...(config?.degraded ? { config } : {}) };

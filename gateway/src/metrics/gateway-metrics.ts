@@ -1,6 +1,7 @@
 import type { UpstreamRegistry } from '../balancer/upstream-registry.js';
 import type { RequestObserver } from '../generation/request-observer.js';
-import { Counter, GaugeFunction, Histogram, MetricsRegistry } from './prometheus.js';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Counter, CounterFunction, GaugeFunction, Histogram, MetricsRegistry } from './prometheus.js';
 import { TrafficWindow } from './traffic-window.js';
 
 /** Latency buckets in seconds, from cache hits to long generations. */
@@ -36,7 +37,7 @@ export class GatewayMetrics implements RequestObserver {
       ),
     );
     this.registry.register(
-      new GaugeFunction('switchboard_upstream_target_requests', 'Attempts sent to the target since the gateway started (a counter read at scrape time).', () =>
+      new CounterFunction('switchboard_upstream_target_requests_total', 'Attempts sent to the target since the gateway started.', () =>
         perTarget((t) => t.requests),
       ),
     );
@@ -44,23 +45,6 @@ export class GatewayMetrics implements RequestObserver {
       new GaugeFunction('switchboard_upstream_target_latency_seconds', 'Smoothed (peak-EWMA) response latency of the target.', () =>
         perTarget((t) => t.ewmaMs / 1000),
       ),
-    );
-    this.registerProcessMetrics();
-  }
-
-  /** Process gauges (Prometheus' conventional names), read at scrape time. */
-  private registerProcessMetrics(): void {
-    this.registry.register(
-      new GaugeFunction('process_resident_memory_bytes', 'Resident set size of the gateway process.', () => [{ labels: {}, value: process.memoryUsage.rss() }]),
-    );
-    this.registry.register(
-      new GaugeFunction('nodejs_heap_used_bytes', 'V8 heap in use.', () => [{ labels: {}, value: process.memoryUsage().heapUsed }]),
-    );
-    this.registry.register(
-      new GaugeFunction('process_cpu_seconds_total', 'User and system CPU time of the gateway process.', () => {
-        const { user, system } = process.cpuUsage();
-        return [{ labels: {}, value: (user + system) / 1e6 }];
-      }),
     );
   }
 
@@ -71,7 +55,34 @@ export class GatewayMetrics implements RequestObserver {
     this.duration.observe(route, () => ({ route }), durationMs / 1000);
   }
 
+  /** The gateway's own metrics (synchronous; what tests read). */
   render(): string {
     return this.registry.render();
   }
+
+  /** What GET /metrics serves: the gateway's metrics, then the process' (prom-client's defaults). */
+  async scrape(): Promise<string> {
+    return this.render() + (await processMetrics().metrics());
+  }
+}
+
+let processRegistry: Registry | undefined;
+
+/**
+ * prom-client's default collectors — process_cpu_seconds_total, process_resident_memory_bytes,
+ * open fds, nodejs_heap_*, GC and event-loop-lag histograms — under the names every Node
+ * dashboard knows. They read the process at scrape time or hear from V8's own observers, so
+ * they cost nothing per request; the gateway's per-request metrics stay hand-written (see
+ * prometheus.ts). One set per process, however many nodes (tests) it runs.
+ */
+function processMetrics(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+    // Gauges whose names end in _total, which promtool (rightly) refuses; the same values remain
+    // as nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+      processRegistry.removeSingleMetric(name);
+  }
+  return processRegistry;
 }

@@ -79,6 +79,21 @@ export class Histogram implements Metric {
   }
 }
 
+/** A counter kept by whoever owns the value (only ever growing), read at scrape time. */
+export class CounterFunction implements Metric {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly collect: () => Iterable<{ labels: Labels; value: number }>,
+  ) {}
+
+  render(): string {
+    let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
+    for (const { labels, value } of this.collect()) out += `${this.name}${renderLabels(labels)} ${value}\n`;
+    return out;
+  }
+}
+
 /** A gauge read at scrape time from whoever owns the value. */
 export class GaugeFunction implements Metric {
   constructor(
