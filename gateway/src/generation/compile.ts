@@ -14,6 +14,17 @@ import { buildFrontRouter, ROUTER_OPTIONS, RouteCompileError, type FastLane, typ
 import { sendProblem, toProblem } from './fastify-problems.js';
 import { pathOf } from '../node/access-log.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Handed to the proxy, which counts it when it ends (the gateway's own answers are counted by onResponse). */
+    proxied: boolean;
+  }
+  interface FastifyContextConfig {
+    /** The configured route's name, for the metrics of the answers the gateway gives itself. */
+    route?: string;
+  }
+}
+
 export interface CompileDeps {
   pools: ReadonlyMap<string, UpstreamPool>;
   stages: readonly RouteStage[];
@@ -109,6 +120,7 @@ async function compileInto(
   app.decorateRequest('caller', undefined);
   app.decorateRequest('consumedHeaders', undefined);
   app.decorateRequest('rawBody', undefined);
+  app.decorateRequest('proxied', false);
 
   const unavailable = deps.unavailable;
   app.setNotFoundHandler((request, reply) => {
@@ -145,6 +157,16 @@ async function compileInto(
       done();
     });
 
+  // Every answer the gateway gives itself (404, 401, 403, 413, 429, 400, 503…) is counted like a
+  // proxied one, under its route (`none` when none matched); a proxied request is counted by its
+  // exchange when it ends, so it is skipped here.
+  const observer = deps.observer;
+  if (observer)
+    app.addHook('onResponse', (request, reply, done) => {
+      if (!request.proxied) observer.completed(request.routeOptions.config.route ?? 'none', reply.statusCode, reply.elapsedTime);
+      done();
+    });
+
   await deps.systemRoutes?.(app, state);
   shareStickySecret(state.secrets);
 
@@ -155,7 +177,7 @@ async function compileInto(
     if (route.enabled === false) continue;
     const pool = deps.pools.get(route.upstream);
     if (!pool) throw new Error(`route "${route.name}" names unknown upstream "${route.upstream}"`);
-    if (isPlain(route, deps.stages)) lanes.push(...laneRoutes(route, new RouteProxy(route, pool, deps.services, deps.observer)));
+    if (isPlain(route, deps.stages)) lanes.push(...laneRoutes(route, new RouteProxy(route, pool, deps.services, deps.observer), deps.observer));
     else staged.push({ route, pool });
   }
 
@@ -176,7 +198,7 @@ async function compileInto(
 }
 
 /** The front-router entries of a route without stages: one per path and host, all on one lane. */
-function laneRoutes(route: Route, proxy: RouteProxy): LaneRoute[] {
+function laneRoutes(route: Route, proxy: RouteProxy, observer: RequestObserver | undefined): LaneRoute[] {
   const bodyLimit = proxy.bodyLimit;
   const lane: FastLane = (req, res) => {
     const given = req.headers['x-request-id'];
@@ -185,6 +207,7 @@ function laneRoutes(route: Route, proxy: RouteProxy): LaneRoute[] {
     if (length > bodyLimit) {
       const p = problem(413, 'body-too-large', `request body of ${length} bytes exceeds the route's limit of ${bodyLimit} bytes`, { instance: requestId });
       writeProblem(res, p, { 'x-request-id': requestId, connection: 'close' });
+      observer?.completed(route.name, 413, 0);
       return;
     }
     proxy.forward(req, res, requestId, undefined);
@@ -230,6 +253,7 @@ async function routeScope(scope: FastifyInstance, route: Route, proxy: RouteProx
   for (const stage of deps.stages) if (stage.applies(route)) await stage.register(scope, route, ctx);
 
   const handler = (request: FastifyRequest, reply: FastifyReply): void => {
+    request.proxied = true;
     reply.hijack();
     const replyHeaders = reply.getHeaders();
     proxy.forward(request.raw, reply.raw, request.id, {
@@ -258,6 +282,7 @@ async function routeScope(scope: FastifyInstance, route: Route, proxy: RouteProx
       // find-my-way's trailing `*` is the contract's `/prefix/*` as is.
       url: path,
       bodyLimit,
+      config: { route: route.name },
       ...(host ? { constraints: { host: hostMatcher(host) } } : {}),
       schema: {
         ...(route.schema?.body && route.methods?.some((m) => BODY_METHODS.has(m)) ? { body: route.schema.body } : {}),
