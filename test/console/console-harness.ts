@@ -144,18 +144,16 @@ export async function shoot(page: Page, name: string): Promise<void> {
   }
 }
 
-/** Elements whose right edge passes the viewport, outside any scrolling box (run in the page). */
+/** How far the page is wider than the screen, and (to say why) the elements sticking out. */
 const WIDER_THAN_SCREEN = `(() => {
   const width = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth <= width + 1) return [];
   const out = [];
   for (const el of document.querySelectorAll('body *')) {
     const r = el.getBoundingClientRect();
-    if (r.right <= width + 1 || r.width === 0) continue;
-    let p = el.parentElement, scrolled = false;
-    while (p) { const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll' || o === 'hidden') { scrolled = true; break; } p = p.parentElement; }
-    if (!scrolled) out.push(el.tagName.toLowerCase() + (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ').join('.') : '') + ' ' + Math.round(r.right) + 'px');
+    if (r.right > width + 1 && el.children.length === 0) out.push(el.tagName.toLowerCase() + '.' + String(el.className).split(' ').join('.') + ' ' + Math.round(r.right) + 'px');
   }
-  return out.slice(0, 5);
+  return ['page is ' + document.documentElement.scrollWidth + 'px wide', ...out.slice(0, 5)];
 })()`;
 
 /** axe-core over the page as it is: no serious or critical violation. */

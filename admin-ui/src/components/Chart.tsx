@@ -28,7 +28,7 @@ export function Chart({ title, times, series, unit }: { title: string; times: nu
         legend: { show: true },
         cursor: { show: true, points: { show: false } },
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max ?? 1) * 1.1] } },
-        axes: [{ stroke: '#3b4250' }, { stroke: '#3b4250', size: 56, values: (_u, ticks) => ticks.map((t) => `${+t.toFixed(2)}${unit}`) }],
+        axes: [{ stroke: '#3b4250' }, { stroke: '#3b4250', size: 70, values: (_u, ticks) => ticks.map((t) => `${+t.toFixed(2)}${unit}`) }],
         series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, spanGaps: true }))],
       },
       [times.map((t) => t / 1000), ...series.map((s) => s.values)] as uPlot.AlignedData,

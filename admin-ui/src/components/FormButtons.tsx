@@ -5,6 +5,7 @@ import type { IconButtonProps, OptionalDataControlsTemplateProps } from '@rjsf/u
  * buttons with words instead, so every one has a visible, accessible name.
  */
 function TextButton({ label, extraClass = '', props }: { label: string; extraClass?: string; props: IconButtonProps }) {
+  if (readOnly(props.registry)) return null;
   const { icon: _icon, iconType: _iconType, uiSchema: _uiSchema, registry: _registry, className, ...dom } = props;
   return (
     <button type="button" {...dom} className={`form-button ${extraClass} ${className ?? ''}`}>
@@ -12,6 +13,9 @@ function TextButton({ label, extraClass = '', props }: { label: string; extraCla
     </button>
   );
 }
+
+/** A viewer's form is read-only: no add/remove buttons at all, not merely disabled ones. */
+const readOnly = (registry: { formContext?: { readOnly?: boolean } } | undefined) => registry?.formContext?.readOnly === true;
 
 const OPTIONAL_ADD = 'Add data for optional field';
 const OPTIONAL_REMOVE = 'Remove data for optional field';
@@ -27,7 +31,8 @@ export const BUTTON_TEMPLATES = {
 
 /** The add/remove control of an optional section (health checks, sticky…), with words too. */
 export function OptionalDataControls(props: OptionalDataControlsTemplateProps) {
-  const { id, label, onAddClick, onRemoveClick } = props;
+  const { id, label, onAddClick, onRemoveClick, registry } = props;
+  if (readOnly(registry)) return onAddClick ? <em id={id}>not set</em> : null;
   if (onAddClick)
     return (
       <button type="button" id={id} className="form-button optional-add" onClick={onAddClick} title={label}>

@@ -210,6 +210,7 @@ export function ItemEditor({ kind, item, etag: initialEtag, onSaved, onCancel }:
           templates={{ ButtonTemplates: BUTTON_TEMPLATES, OptionalDataControlsTemplate: OptionalDataControls }}
           noHtml5Validate
           disabled={!canEdit}
+          formContext={{ readOnly: !canEdit }}
           idPrefix={`${kind}-form`}
           experimental_defaultFormStateBehavior={{ emptyObjectFields: 'populateRequiredDefaults' }}
         />
