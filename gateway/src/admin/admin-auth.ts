@@ -6,7 +6,7 @@ import { ProblemError } from '../errors.js';
 import type { AdminDeps, AdminRouteConfig } from './admin-deps.js';
 import { LoginBody, LoginResponse, Principal, ProblemSchema } from './admin-schemas.js';
 import { LoginThrottle } from './login-throttle.js';
-import { decoyHash, verifyPassword } from './password-hash.js';
+import { decoyHash, verifyPassword } from '../config/password-hash.js';
 
 /** Admin tokens are short-lived: an hour, then sign in again. Role changes apply at once (see authenticate). */
 export const TOKEN_TTL_SECONDS = 3600;

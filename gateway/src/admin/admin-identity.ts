@@ -3,7 +3,7 @@ import type { ConfigService } from '../config/config-service.js';
 import { userView } from '../config/item-views.js';
 import { newId } from '../config/ids.js';
 import type { StoredUser } from '../store/port.js';
-import { hashPassword } from './password-hash.js';
+import { hashPassword } from '../config/password-hash.js';
 
 export const ADMIN_JWT_SECRET = 'adminJwtSecret';
 export const DEFAULT_ADMIN_EMAIL = 'admin@switchboard.local';

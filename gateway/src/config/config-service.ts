@@ -1,6 +1,6 @@
 import type { GatewayConfig } from '../../../spec/config.js';
 import { crossReferenceErrors, validateItem, ValidationError, type FieldError, type SpecKind } from '../../../spec/validate.js';
-import { hashPassword } from '../admin/password-hash.js';
+import { hashPassword } from './password-hash.js';
 import { ProblemError } from '../errors.js';
 import {
   RevisionConflictError,

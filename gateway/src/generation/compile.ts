@@ -9,10 +9,10 @@ import type { ConfigState } from '../store/port.js';
 import { Generation } from './generation.js';
 import type { GenerationContext, RouteStage, StageServices } from './route-stage.js';
 import { newRequestId } from './request-id.js';
-import type { RequestObserver } from './request-observer.js';
+import type { RequestObserver } from '../contracts/request-observer.js';
 import { buildFrontRouter, ROUTER_OPTIONS, RouteCompileError, type FastLane, type LaneRoute } from './front-router.js';
 import { sendProblem, toProblem } from './fastify-problems.js';
-import { pathOf } from '../node/access-log.js';
+import { pathOf } from '../contracts/access-log.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -1,15 +1,10 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Route } from '../../../spec/route.js';
-import type { ConfigState, ConfigStore, Stored } from '../store/port.js';
+import type { ConfigState, ConfigStore } from '../store/port.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
-import type { Consumer } from '../../../spec/consumer.js';
+import type { Caller } from '../contracts/caller.js';
 
-/** Who the auth stage decided the caller is. */
-export interface Caller {
-  id: string;
-  name: string;
-  consumer: Stored<Consumer>;
-}
+export type { Caller } from '../contracts/caller.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -52,7 +47,7 @@ export interface StageServices {
    */
   clientIp(req: import('node:http').IncomingMessage): string;
   /** Where one line per answered request goes (ACCESS_LOG=1); undefined = no access log. */
-  accessLog: import('../node/access-log.js').AccessLog | undefined;
+  accessLog: import('../contracts/access-log.js').AccessLog | undefined;
   /** The node's configuration status, for /healthz. */
   configStatus?(): ConfigStatus;
   /** Run `close` when the node shuts down (flush batches, quit clients). */

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { Caller } from '../generation/route-stage.js';
+import type { Caller } from '../contracts/caller.js';
 import type { ConfigState } from '../store/port.js';
 import { hashKey, PEPPER_SECRET, prefixOf } from './api-key.js';
 

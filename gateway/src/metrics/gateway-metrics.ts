@@ -1,5 +1,5 @@
 import type { UpstreamRegistry } from '../balancer/upstream-registry.js';
-import type { RequestObserver } from '../generation/request-observer.js';
+import type { RequestObserver } from '../contracts/request-observer.js';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { Counter, CounterFunction, GaugeFunction, Histogram, MetricsRegistry } from './prometheus.js';
 import { TrafficWindow } from './traffic-window.js';

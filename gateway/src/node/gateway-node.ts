@@ -9,14 +9,14 @@ import { compileGeneration } from '../generation/compile.js';
 import { compileTimeLimitMs, containCompile } from '../generation/compile-guard.js';
 import { dryCompiler, type DryCompile } from '../generation/dry-compile.js';
 import type { Generation } from '../generation/generation.js';
-import type { RequestObserver } from '../generation/request-observer.js';
+import type { RequestObserver } from '../contracts/request-observer.js';
 import type { ConfigStatus, RouteStage, StageServices } from '../generation/route-stage.js';
 import type { ConfigState, ConfigStore } from '../store/port.js';
 import { attachHealth } from '../health/index.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { Counter } from '../metrics/prometheus.js';
 import { clientIpResolver } from '../generation/client-address.js';
-import { pinoAccessLog } from './access-log.js';
+import { pinoAccessLog } from '../contracts/access-log.js';
 import { admitRequestTarget, refuseRequest } from './request-target.js';
 
 export interface GatewayNodeOptions {

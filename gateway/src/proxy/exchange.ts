@@ -4,7 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { PoolMember } from '../balancer/picker.js';
 import type { AttemptOutcome } from '../balancer/upstream-pool.js';
 import { problem, writeProblem, type ProblemCode } from '../errors.js';
-import { pathOf } from '../node/access-log.js';
+import { pathOf } from '../contracts/access-log.js';
 import { Attempts, classify, RETRYABLE_STATUS, type Failure } from './attempts.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import type { ForwardRequest, ProxyRoute } from './proxy-route.js';

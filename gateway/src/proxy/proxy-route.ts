@@ -1,7 +1,7 @@
 import type { PickContext, PoolMember } from '../balancer/picker.js';
 import type { UpstreamPool } from '../balancer/upstream-pool.js';
-import type { AccessLog } from '../node/access-log.js';
-import type { RequestObserver } from '../generation/request-observer.js';
+import type { AccessLog } from '../contracts/access-log.js';
+import type { RequestObserver } from '../contracts/request-observer.js';
 import type { ForwardedFacts } from './headers.js';
 import type { RetryBudget } from './retry-budget.js';
 
