@@ -156,23 +156,23 @@ test('what cannot be mapped is named, each thing at once, and nothing is saved',
 test('an unknown upstream, a Swagger 2.0 file, a missing file and a path served twice are clear errors', async () => {
   const before = await gw.store.read();
   const unknown = await switchboard(['import-openapi', fixture('acme-vision.openapi.yaml'), '--upstream', 'nope'], gw.storePath);
-  assert.equal(unknown.code, 1);
+  assert.equal(unknown.code, 1, unknown.stderr);
   assert.match(unknown.stderr, /--upstream: upstream "nope" does not exist \(the store has vision\); create it first/);
 
   const swagger2 = join(dir, 'swagger2.json');
   await writeFile(swagger2, JSON.stringify({ swagger: '2.0', info: { title: 'old', version: '1' }, paths: {} }));
   const old = await switchboard(['import-openapi', swagger2, '--upstream', 'vision'], gw.storePath);
-  assert.equal(old.code, 1);
+  assert.equal(old.code, 1, old.stderr);
   assert.match(old.stderr, /must be an OpenAPI 3\.0 or 3\.1 document \(found Swagger 2\.0\)/);
 
   const missing = await switchboard(['import-openapi', join(dir, 'absent.yaml'), '--upstream', 'vision'], gw.storePath);
-  assert.equal(missing.code, 1);
+  assert.equal(missing.code, 1, missing.stderr);
   assert.match(missing.stderr, /absent\.yaml/);
 
   const clash = join(dir, 'clash.json');
   await writeFile(clash, JSON.stringify({ openapi: '3.0.3', info: { title: 'c', version: '1' }, paths: { '/existing': { get: { operationId: 'mine', responses: { 200: { description: 'ok' } } } } } }));
   const twice = await switchboard(['import-openapi', clash, '--upstream', 'vision'], gw.storePath);
-  assert.equal(twice.code, 1);
+  assert.equal(twice.code, 1, twice.stderr);
   assert.match(twice.stderr, /GET \/existing is already served by route "existing"/);
 
   const usage = await switchboard(['import-openapi', fixture('acme-vision.openapi.yaml')], gw.storePath);
@@ -239,4 +239,23 @@ test('export → import round-trips the imported routes, through the CLI and thr
   const roundTripped = (await again.read()).routes.filter((r) => r.name.startsWith('vision.')).map(essence).sort((a, b) => a.name.localeCompare(b.name));
   await again.close();
   assert.deepEqual(roundTripped, original);
+});
+
+test("routes an earlier import made that a newer file no longer has are kept and named", async () => {
+  const file = join(dir, 'smaller.json');
+  await writeFile(
+    file,
+    JSON.stringify({
+      openapi: '3.1.0',
+      info: { title: 'Acme Vision API', version: '3.0.0' },
+      servers: [{ url: 'https://vision.acme.example/v2' }],
+      paths: { '/images': { get: { operationId: 'listImages', summary: 'List images', responses: { 200: { description: 'ok' } } } } },
+    }),
+  );
+  const result = await switchboard(['import-openapi', file, '--upstream', 'vision', '--prefix', '/acme'], gw.storePath);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /0 created; 1 replaced: vision\.acme\.listImages/);
+  assert.match(result.stderr, /not in .*smaller\.json, kept: .*vision\.acme\.createImage/);
+  assert.doesNotMatch(result.stderr, /kept: .*listImages/);
+  assert.equal((await imported()).length, 6, 'nothing deleted');
 });

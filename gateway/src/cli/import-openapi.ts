@@ -3,7 +3,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { AUTH_MODES, type AuthMode, type Route } from '../../../spec/route.js';
 import { exportConfig } from '../config/export-config.js';
 import { nextStateFor } from '../config/replace-config.js';
-import { OpenApiImportError, routesFromOpenApi, type ImportOptions } from '../docs/openapi-import.js';
+import { importScope, OpenApiImportError, routesFromOpenApi, type ImportOptions } from '../docs/openapi-import.js';
 import { RevisionConflictError, type ConfigState, type ConfigStore } from '../store/port.js';
 
 export const IMPORT_OPENAPI_USAGE = `import-openapi FILE --upstream NAME [--prefix P] [--auth MODE] [--dry-run]
@@ -123,6 +123,11 @@ export async function importOpenApiCommand(args: string[], openStore: () => Prom
       `imported ${file} → upstream ${values.upstream}: revision ${done.state.revision}; ` +
         `${done.created.length} created${list(done.created)}; ${done.replaced.length} replaced${list(done.replaced)}; ${done.unchanged.length} unchanged\n`,
     );
+    // An earlier import's routes this file no longer has are kept (they may still be in use): say so.
+    const scope = `${importScope(values.upstream, values.prefix)}.`;
+    const names = new Set(routes.map((r) => r.name));
+    const stale = done.state.routes.filter((r) => r.upstream === values.upstream && r.name.startsWith(scope) && !names.has(r.name)).map((r) => r.name);
+    if (stale.length) process.stderr.write(`note: not in ${file}, kept: ${stale.join(', ')} (delete them if the API dropped them)\n`);
   } finally {
     await store.close();
   }

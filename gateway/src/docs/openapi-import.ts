@@ -351,9 +351,16 @@ function authFromSecurity(security: unknown, where: string, problems: ImportProb
   return undefined;
 }
 
+const slug = (s: string) => s.replace(/[{}]/g, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-._]+|[-._]+$/g, '');
+
+/** What every route name of one import starts with (`<upstream>[.<prefix>]`). */
+export function importScope(upstream: string, prefix: string | undefined): string {
+  const p = prefix?.replace(/\/+$/, '');
+  return [upstream, p ? slug(p) : ''].filter(Boolean).join('.');
+}
+
 function routeName(upstream: string, prefix: string | undefined, operationId: unknown, method: string, template: string, where: string, problems: ImportProblem[]): string | undefined {
-  const slug = (s: string) => s.replace(/[{}]/g, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-._]+|[-._]+$/g, '');
-  const scope = [upstream, prefix ? slug(prefix) : ''].filter(Boolean).join('.');
+  const scope = importScope(upstream, prefix);
   const own = typeof operationId === 'string' && operationId !== '' ? slug(operationId) : `${method}.${slug(template) || 'root'}`;
   const name = `${scope}.${own}`;
   if (name.length > 100 || !NAME_PATTERN.test(name)) {
