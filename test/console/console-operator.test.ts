@@ -100,6 +100,12 @@ test('a route with API-key auth is created through the form, after a server dry 
   await page.getByRole('cell', { name: '/v1/*' }).waitFor();
   await shoot(page, 'routes');
   await assertAccessible(page, 'routes');
+  await page.getByLabel('Auth').selectOption('none');
+  await page.getByText('0 of 1 routes').waitFor();
+  await page.getByLabel('Auth').selectOption('api-key');
+  await page.getByLabel('Search').fill('v1');
+  await page.getByText('1 of 1 routes').waitFor();
+  assert.match(page.url(), /auth=api-key/, 'filters are kept in the URL');
 });
 
 let key: string;
@@ -126,6 +132,20 @@ test('a key issued in the console is shown once, with a warning, and works throu
   await refused.text();
   const answered = await fetch(`${stack.gatewayUrl}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: '{"model":"m","messages":[{"role":"user","content":"hi"}]}' });
   assert.equal(answered.status, 200, await answered.text());
+
+  // Rotation with a grace period: a new key at once, the old one keeps working meanwhile.
+  await page.getByLabel('Rotation grace (seconds)').fill('600');
+  await page.getByRole('row', { name: /active/ }).getByRole('button', { name: 'Rotate' }).click();
+  const rotated = await page.getByTestId('issued-key').inputValue();
+  assert.notEqual(rotated, key);
+  await page.getByRole('button', { name: 'I have stored it' }).click();
+  await waitUntil(async () => stack.node.revision >= (await stack.store.read()).revision, 5000, 'the rotation in force');
+  for (const k of [key, rotated]) {
+    const r = await fetch(`${stack.gatewayUrl}/v1/models`, { headers: { 'x-api-key': k } });
+    assert.equal(r.status, 200, `key ${k.slice(0, 12)}… during the grace period`);
+    await r.text();
+  }
+  key = rotated;
   await visit('Consumers', 'Consumers');
   await shoot(page, 'consumers');
   await assertAccessible(page, 'consumers');
@@ -209,14 +229,23 @@ test('a revision is restored only after a confirmation', async () => {
   assert.equal((await stack.store.read()).revision, before + 1);
 });
 
-test('the users page refuses to remove the last admin, saying why', async () => {
+test('the users page creates a user from the form and refuses to remove the last admin, saying why', async () => {
   await visit('Users', 'Users');
+  await page.getByRole('button', { name: 'New user' }).click();
+  await page.locator('#users-form_email').fill('ed@example.test');
+  await page.locator('#users-form_role').selectOption('editor');
+  await page.locator('#users-form_password').fill('editor password 1');
+  await page.getByRole('button', { name: 'Validate' }).click();
+  await page.getByRole('button', { name: 'Create user' }).click();
+  await page.getByText('Created ed@example.test.').waitFor();
+  await page.getByRole('row', { name: /ed@example\.test/ }).waitFor();
   const row = page.getByRole('row', { name: /root@example\.test/ });
   watch.expectStatus(409);
   await row.getByRole('button', { name: 'Remove' }).click();
   await row.getByRole('button', { name: 'Yes, remove' }).click();
   await page.getByRole('alert').filter({ hasText: /admin/ }).waitFor();
-  assert.equal((await stack.api('GET', '/users', { token: await stack.adminToken() })).body.length, 1);
+  const users = (await stack.api('GET', '/users', { token: await stack.adminToken() })).body as Array<{ email: string; role: string }>;
+  assert.deepEqual(users.map((u) => `${u.email} ${u.role}`).sort(), ['ed@example.test editor', 'root@example.test admin']);
   await shoot(page, 'users');
   await assertAccessible(page, 'users');
 });
