@@ -51,6 +51,9 @@ export async function docsCaller(scope: FastifyInstance, ctx: GenerationContext)
     const verifier = jwt;
     const caller = await new Promise<ReturnType<typeof keys.verify>>((resolve) => verifier.verify(request, resolve));
     if (!caller) throw unauthorized();
-    return { consumer: caller.consumer, credential: 'jwt' };
+    // @fastify/jwt leaves the verified claims on request.user.
+    const aud = (request as { user?: { aud?: unknown } }).user?.aud;
+    const audiences = (Array.isArray(aud) ? aud : [aud]).filter((a): a is string => typeof a === 'string').sort();
+    return { consumer: caller.consumer, credential: 'jwt', audiences };
   };
 }

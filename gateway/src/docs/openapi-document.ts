@@ -13,7 +13,12 @@ export type CredentialKind = 'api-key' | 'jwt';
 export interface DocsAudience {
   consumer: Stored<Consumer>;
   credential: CredentialKind;
+  /** A JWT's verified `aud` values: a route with `jwtAudience` takes only a token for it. */
+  audiences?: readonly string[] | undefined;
 }
+
+/** Distinct callers whose documents one revision keeps; past it the cache starts over (cheap, rare). */
+const CALLER_CACHE_LIMIT = 1000;
 
 /** Marks an operation with the route it documents; import-openapi reads it back (round trip). */
 export const ROUTE_EXTENSION = 'x-switchboard-route';
@@ -101,6 +106,7 @@ export function isCallableBy(route: Route, audience: DocsAudience): boolean {
   const auth = route.auth ?? 'none';
   if (auth === 'none') return isPublic(route);
   if (auth !== 'api-key-or-jwt' && auth !== audience.credential) return false;
+  if (audience.credential === 'jwt' && route.jwtAudience !== undefined && !audience.audiences?.includes(route.jwtAudience)) return false;
   const allowed = audience.consumer.routes;
   if (allowed === undefined) return isPublic(route);
   return allowed.includes(route.name);
@@ -117,11 +123,12 @@ export class PartnerDocs {
     return (this.everyone ??= buildDocument(this.state, this.state.routes.filter(isPublic), undefined));
   }
 
-  /** Bounded by consumers × 2 credential kinds, and dropped with the revision. */
+  /** Cached per consumer, kind of credential (and JWT audiences); dropped with the revision. */
   forCaller(audience: DocsAudience): OpenApiDocument {
-    const key = `${audience.credential}:${audience.consumer.id}`;
+    const key = `${audience.credential}:${audience.consumer.id}:${audience.audiences?.join(' ') ?? ''}`;
     let doc = this.byCaller.get(key);
     if (doc === undefined) {
+      if (this.byCaller.size >= CALLER_CACHE_LIMIT) this.byCaller.clear();
       doc = buildDocument(
         this.state,
         this.state.routes.filter((r) => isCallableBy(r, audience)),
