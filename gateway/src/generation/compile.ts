@@ -185,7 +185,8 @@ async function compileInto(
     const bucket = staged.slice(first, first + SCOPES_PER_BUCKET);
     await app.register(
       named('switchboard-routes', async (parent) => {
-        for (const { route, pool } of bucket) await parent.register(named('switchboard-route', async (scope) => routeScope(scope, route, new RouteProxy(route, pool, deps.services, deps.observer), ctx, deps)));
+        for (const { route, pool } of bucket)
+          await parent.register(named('switchboard-route', async (scope) => routeScope(scope, route, new RouteProxy(route, pool, deps.services, deps.observer), ctx, deps)));
       }),
     );
     if ((first + SCOPES_PER_BUCKET) % SCOPES_PER_SLICE === 0) await yieldToLoop();
@@ -194,7 +195,8 @@ async function compileInto(
   await app.ready();
   const handler = handlerOf();
   if (!handler) throw new Error('fastify did not hand over its request handler');
-  return new Generation(state.revision, app, await buildFrontRouter(registered, lanes, handler));
+  const headOnlyRoutes = state.routes.some((r) => r.enabled !== false && r.methods?.includes('HEAD') && !r.methods.includes('GET'));
+  return new Generation(state.revision, app, await buildFrontRouter(registered, lanes, handler, { headOnlyRoutes }));
 }
 
 /** The front-router entries of a route without stages: one per path and host, all on one lane. */

@@ -59,7 +59,12 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
  * gives each route a Context (hooks, parsers, a HEAD twin) and runs per-route work in ready(),
  * while a find-my-way entry and two closures are all a lane route needs.
  */
-export async function buildFrontRouter(fastifyRoutes: readonly RouteOptions[], lanes: readonly LaneRoute[], fastify: RawHandler): Promise<RawHandler> {
+export async function buildFrontRouter(
+  fastifyRoutes: readonly RouteOptions[],
+  lanes: readonly LaneRoute[],
+  fastify: RawHandler,
+  options: { headOnlyRoutes: boolean },
+): Promise<RawHandler> {
   if (lanes.length === 0) return fastify;
   const router = FindMyWay({
     ...ROUTER_OPTIONS,
@@ -82,12 +87,27 @@ export async function buildFrontRouter(fastifyRoutes: readonly RouteOptions[], l
     }
     if (++inserted % INSERTS_PER_SLICE === 0) await yieldToLoop();
   }
-  // Fastify's exposeHeadRoute, for the routes it does not hold: a GET route answers HEAD too,
-  // unless a route declares HEAD on that path itself. The upstream gets the HEAD as sent.
-  for (const r of lanes) {
-    if (!r.methods.includes('GET') || r.methods.includes('HEAD')) continue;
-    const constraints = r.constraints ?? {};
-    if (router.findRoute('HEAD', r.url, constraints) === null) router.on('HEAD', r.url, { constraints }, r.lane as never);
+  // Fastify's exposeHeadRoute, for the routes it does not hold: a GET route answers HEAD too
+  // (the upstream gets the HEAD as sent). find-my-way keeps one tree per method, ≈ 1.9 KB per
+  // route each, so HEAD is answered from the GET tree instead of a HEAD twin of every lane: a
+  // HEAD whose GET match is a lane takes that lane; any other HEAD is routed as itself, to the
+  // Fastify routes (whose own HEAD twins are mirrored above). That is Fastify's answer except
+  // where a route declares HEAD without GET: one more specific than a lane would win in
+  // Fastify's HEAD tree, so such a revision gets the twins.
+  if (options.headOnlyRoutes) {
+    for (const r of lanes) {
+      if (!r.methods.includes('GET') || r.methods.includes('HEAD')) continue;
+      const constraints = r.constraints ?? {};
+      if (router.findRoute('HEAD', r.url, constraints) === null) router.on('HEAD', r.url, { constraints }, r.lane as never);
+    }
+    return (req, res) => router.lookup(req, res);
   }
-  return (req, res) => router.lookup(req, res);
+  const isLane = new Set<unknown>(lanes.map((r) => r.lane));
+  const head = (req: IncomingMessage, res: ServerResponse) => {
+    // Host is the only constraint routes carry (compile.ts), derived as find-my-way's own strategy does.
+    const asGet = router.find('GET', req.url ?? '/', { host: req.headers.host });
+    if (asGet !== null && isLane.has(asGet.handler)) return (asGet.handler as FastLane)(req, res);
+    router.lookup(req, res);
+  };
+  return (req, res) => (req.method === 'HEAD' ? head(req, res) : router.lookup(req, res));
 }
