@@ -1,12 +1,13 @@
 /**
- * `npm run bench [-- proxy|balance|all]` — the benchmarks (all by default). Each one prints a table and writes
+ * `npm run bench [-- proxy|balance|routes|all]` — the benchmarks (all by default). Each one prints a table and writes
  * test/bench/results/<name>-<timestamp>.json and <name>-latest.json. Everything runs on
  * 127.0.0.1, stops by itself, and kills every process it started, also on Ctrl-C.
  *
  * Environment: BENCH_QUICK=1 (smoke test, ~2 s per measurement), BENCH_DURATION, BENCH_WARMUP,
  * BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_RATE, BENCH_LATENCY_CONNECTIONS, BENCH_DELAY_MS,
  * BENCH_LOADER=wrk|autocannon, BENCH_CONTENDERS=nginx,haproxy,switchboard, BENCH_KEEP_TMP=1,
- * BENCH_WITHOUT=nginx,haproxy,wrk (act as if not installed, to try the fallbacks).
+ * BENCH_WITHOUT=nginx,haproxy,wrk (act as if not installed, to try the fallbacks),
+ * BENCH_ROUTES=10,10000,50000 (route counts of the routes benchmark).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import { allContenders } from './contenders.js';
 import { armWatchdog, installChildCleanup, killAllChildrenNow } from './child-processes.js';
 import { runProxyBenchAndReport } from './proxy-bench.js';
 import { balanceBenchmark } from './balance-bench.js';
+import { routesBenchmark } from './routes-bench.js';
 import { readBenchSettings, type BenchSettings } from './settings.js';
 
 /** wrk rounds each window up to a whole second; the budget allows for it. */
@@ -36,6 +38,7 @@ const benchmarks: Record<string, Benchmark> = {
     run: runProxyBenchAndReport,
   },
   balance: balanceBenchmark,
+  routes: routesBenchmark,
 };
 
 function usage(): string {
