@@ -1,54 +1,66 @@
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import lockfile from 'proper-lockfile';
 
 /**
- * A cross-process lock as a file created with O_EXCL, so two gateway processes sharing one
- * embedded store never interleave read-modify-write cycles. The file holds the owner's pid;
- * a lock whose owner is gone (killed mid-write) is broken, as is one older than `staleMs`.
+ * How long a lock may go untouched before another process may break it. Its owner touches it
+ * every quarter of that while it holds it, so only an owner that is dead (kill -9) or stalled
+ * this long loses it; after a crash the next writer waits at most this long.
  */
-export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, timeoutMs = 10_000, staleMs = 30_000): Promise<T> {
+export const LOCK_STALE_MS = 5_000;
+
+/** Throws if the lock was lost meanwhile; called right before the write it protects. */
+export type LockGuard = () => void;
+
+/**
+ * A cross-process lock, so two gateway processes sharing one embedded store never interleave
+ * read-modify-write cycles. It is proper-lockfile's: a directory made with mkdir (atomic on
+ * local file systems) whose mtime the owner refreshes while it holds it. Staleness is decided by
+ * that mtime alone, never by deleting a lock whose owner merely looks dead or old — the
+ * pid-and-age check this replaces let a waiter delete the lock another waiter had just taken,
+ * and broke a live owner's lock after 30 s. An owner whose lock was nevertheless broken or
+ * replaced (it stalled past `staleMs`) learns it from `guard` before it writes, and writes nothing.
+ */
+export async function withFileLock<T>(
+  lockPath: string,
+  fn: (guard: LockGuard) => Promise<T>,
+  timeoutMs = 10_000,
+  staleMs = LOCK_STALE_MS,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
+  let lost: Error | undefined;
+  let release: () => Promise<void>;
   let delay = 2;
   for (;;) {
     try {
-      const handle = await open(lockPath, 'wx');
-      try {
-        await handle.writeFile(String(process.pid));
-      } finally {
-        await handle.close();
-      }
+      release = await lockfile.lock(lockPath, {
+        lockfilePath: lockPath,
+        realpath: false,
+        stale: staleMs,
+        update: Math.max(1000, Math.floor(staleMs / 4)),
+        retries: 0,
+        onCompromised: (err) => void (lost = err),
+      });
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      if (await isStale(lockPath, staleMs)) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // A stale lock *file* left by an older version (it used O_EXCL files at the same path).
+      if (code === 'ENOTDIR') {
         await rm(lockPath, { force: true });
         continue;
       }
+      if (code !== 'ELOCKED') throw err;
       if (Date.now() > deadline) throw new Error(`could not lock ${lockPath} within ${timeoutMs} ms`);
       await sleep(delay);
       delay = Math.min(delay * 2, 50);
     }
   }
+  const guard: LockGuard = () => {
+    if (lost) throw new Error(`lost the lock ${lockPath} before writing (${lost.message}); nothing was written`);
+  };
   try {
-    return await fn();
+    return await fn(guard);
   } finally {
-    await rm(lockPath, { force: true });
-  }
-}
-
-async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
-  try {
-    const [content, info] = await Promise.all([readFile(lockPath, 'utf8'), stat(lockPath)]);
-    const pid = Number(content);
-    if (Date.now() - info.mtimeMs > staleMs) return true;
-    if (!Number.isInteger(pid) || pid <= 0) return Date.now() - info.mtimeMs > 1000;
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch (e) {
-      return (e as NodeJS.ErrnoException).code === 'ESRCH';
-    }
-  } catch {
-    return false; // vanished between our attempts: just try again
+    await release().catch(() => {});
   }
 }

@@ -3,7 +3,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from './atomic-write.js';
-import { withFileLock } from './file-lock.js';
+import { LOCK_STALE_MS, withFileLock } from './file-lock.js';
 import {
   emptyState,
   RevisionConflictError,
@@ -14,6 +14,9 @@ import {
   type ConfigStore,
   type RevisionRecord,
 } from './port.js';
+
+/** A writer waits this long for the lock: past a crashed writer's stale lock, with room to spare. */
+const LOCK_TIMEOUT_MS = 15_000;
 
 interface FileDocument {
   format: 1;
@@ -29,6 +32,8 @@ export interface FileStoreOptions {
   keepAudit?: number;
   /** Poll interval backing up fs.watch, which can miss events on some file systems. */
   pollMs?: number;
+  /** How long a writer's lock may go unrefreshed before another process breaks it (a crashed writer). */
+  lockStaleMs?: number;
 }
 
 /**
@@ -43,6 +48,7 @@ export class FileStore implements ConfigStore {
   private readonly keepRevisions: number;
   private readonly keepAudit: number;
   private readonly pollMs: number;
+  private readonly lockStaleMs: number;
   private readonly listeners = new RevisionListeners();
   private watcher: FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
@@ -57,6 +63,7 @@ export class FileStore implements ConfigStore {
     this.keepRevisions = options.keepRevisions ?? 50;
     this.keepAudit = options.keepAudit ?? 10_000;
     this.pollMs = options.pollMs ?? 1000;
+    this.lockStaleMs = options.lockStaleMs ?? LOCK_STALE_MS;
   }
 
   async open(): Promise<void> {
@@ -125,7 +132,7 @@ export class FileStore implements ConfigStore {
   }
 
   async commit(next: ConfigState, options: CommitOptions): Promise<ConfigState> {
-    return withFileLock(this.lockPath, async () => {
+    return withFileLock(this.lockPath, async (guard) => {
       const doc = await this.readDocument();
       if (doc.state.revision !== options.expectedRevision)
         throw new RevisionConflictError(options.expectedRevision, doc.state.revision);
@@ -144,10 +151,12 @@ export class FileStore implements ConfigStore {
           ].slice(0, this.keepRevisions)
         : doc.revisions;
       const audit = [...options.audit.map((a) => ({ ...a, revision: state.revision })).reverse(), ...doc.audit].slice(0, this.keepAudit);
-      await writeFileAtomic(this.path, JSON.stringify({ format: 1, state, revisions, audit } satisfies FileDocument));
+      const text = JSON.stringify({ format: 1, state, revisions, audit } satisfies FileDocument);
+      guard();
+      await writeFileAtomic(this.path, text);
       queueMicrotask(() => this.check());
       return state;
-    });
+    }, LOCK_TIMEOUT_MS, this.lockStaleMs);
   }
 
   watch(listener: (revision: number) => void): () => void {
@@ -194,11 +203,12 @@ export class FileStore implements ConfigStore {
   }
 
   async recordKeyUsage(lastUsed: Record<string, string>): Promise<void> {
-    await withFileLock(`${this.usagePath}.lock`, async () => {
+    await withFileLock(`${this.usagePath}.lock`, async (guard) => {
       const current = await this.readKeyUsage();
       for (const [id, at] of Object.entries(lastUsed)) if (!current[id] || current[id]! < at) current[id] = at;
+      guard();
       await writeFileAtomic(this.usagePath, JSON.stringify(current));
-    });
+    }, LOCK_TIMEOUT_MS, this.lockStaleMs);
   }
 
   async readKeyUsage(): Promise<Record<string, string>> {

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { withFileLock } from '../../gateway/src/store/file-lock.js';
+import { FileStore } from '../../gateway/src/store/file-store.js';
+
+const WRITER = fileURLToPath(new URL('./commit-writer.js', import.meta.url));
+const SQUATTER = fileURLToPath(new URL('./lock-squatter.js', import.meta.url));
+/** Short staleness for the test (the store's default is longer): a dead owner's lock is broken this soon. */
+const STALE_MS = 2000;
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+function said(child: ChildProcess, word: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes(word)) resolve();
+    });
+    child.once('exit', (code) => (out.includes(word) ? resolve() : reject(new Error(`child exited (${code}) before saying "${word}"`))));
+  });
+}
+
+test('writers in several processes commit concurrently through the lock, while lock owners die holding it, and no commit is lost', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sb-lock-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'switchboard.json');
+  const WRITERS = 5;
+  const COMMITS = 30;
+
+  const writers = Array.from({ length: WRITERS }, (_, n) =>
+    spawn(process.execPath, [WRITER, path, `w${n}`, String(COMMITS), String(STALE_MS)], { stdio: ['ignore', 'pipe', 'inherit'] }),
+  );
+  const finished = writers.map((w) => said(w, 'done'));
+  const codes = Promise.all(writers.map(exited));
+
+  // Meanwhile, owners that die holding the lock (kill -9): every writer then waits on a stale lock
+  // at once, which is exactly when two of them could both break it and both think they own it.
+  let squatters = 0;
+  let running = true;
+  void codes.then(() => (running = false));
+  while (running && squatters < 4) {
+    const squatter = spawn(process.execPath, [SQUATTER, `${path}.lock`, String(STALE_MS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holding = await Promise.race([said(squatter, 'holding').then(() => true), codes.then(() => false)]);
+    if (holding) {
+      squatters++;
+      await sleep(30);
+    }
+    squatter.kill('SIGKILL');
+    await exited(squatter);
+  }
+  assert.ok(squatters >= 1, 'at least one lock owner died holding the lock while the writers ran');
+  await Promise.all(finished);
+  assert.deepEqual(await codes, Array(WRITERS).fill(0), 'every writer finished');
+
+  const doc = JSON.parse(await readFile(path, 'utf8')) as { state: { revision: number }; audit: Array<{ id: string; revision: number }> };
+  assert.equal(doc.state.revision, WRITERS * COMMITS, 'one revision per commit');
+  const ids = new Set(doc.audit.map((a) => a.id));
+  for (let n = 0; n < WRITERS; n++) for (let i = 0; i < COMMITS; i++) assert.ok(ids.has(`w${n}/${i}`), `commit w${n}/${i} is in the audit`);
+  assert.equal(doc.audit.length, WRITERS * COMMITS);
+  assert.equal(new Set(doc.audit.map((a) => a.revision)).size, WRITERS * COMMITS, 'every commit has a revision of its own');
+
+  // And the store is usable afterwards.
+  const store = new FileStore(path);
+  await store.open();
+  const state = await store.read();
+  await store.commit(state, { expectedRevision: state.revision, audit: [], keepRevision: false, actor: 'test', action: 'after' });
+  await store.close();
+});
+
+test('a live owner keeps the lock however long it holds it: nobody breaks a lock whose owner is alive', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sb-lock-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const lockPath = join(dir, 'store.json.lock');
+  let inside = 0;
+  let overlapped = false;
+  const hold = (ms: number) =>
+    withFileLock(lockPath, async () => {
+      inside++;
+      if (inside > 1) overlapped = true;
+      await sleep(ms);
+      inside--;
+    }, 20_000, STALE_MS);
+  // The first holds for twice the staleness; the second must wait for it, not break in.
+  const first = hold(2 * STALE_MS + 500);
+  await sleep(100);
+  const started = Date.now();
+  await Promise.all([first, hold(10)]);
+  assert.equal(overlapped, false, 'two holders at once');
+  assert.ok(Date.now() - started >= 2 * STALE_MS, 'the second waited for the first');
+});
