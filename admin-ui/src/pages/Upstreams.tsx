@@ -209,7 +209,8 @@ export function UpstreamPage() {
         </button>
       </div>
       <Targets upstream={upstream} />
-      {editing && <ItemEditor key={`${upstream.id}-${upstream.version}`} kind="upstreams" item={upstream} etag={etag} onSaved={() => void item.refetch()} />}
+      {/* Keyed by id only: a drain or weight change elsewhere must not wipe edits in progress; it makes Save answer 412 with the difference instead. */}
+      {editing && <ItemEditor key={upstream.id} kind="upstreams" item={upstream} etag={etag} onSaved={() => void item.refetch()} />}
     </>
   );
 }
