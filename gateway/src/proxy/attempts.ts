@@ -56,8 +56,6 @@ export class Attempts {
   constructor(
     private readonly route: ProxyRoute,
     method: string,
-    /** Whether the request body can still be sent again (none, buffered, or not yet read). */
-    private readonly replayable: () => boolean,
   ) {
     this.deadline = Date.now() + route.timeoutMs;
     this.idempotent = IDEMPOTENT[method] === true;
@@ -92,12 +90,15 @@ export class Attempts {
     return perTry;
   }
 
-  /** 3. Whether the attempt that just failed this way may be retried on another target. */
-  mayRetry(failure: Failure): boolean {
+  /**
+   * 3. Whether the attempt that just failed this way may be retried on another target.
+   * `replayable`: the request body can be sent again (none, buffered, or a stream not yet read).
+   */
+  mayRetry(failure: Failure, replayable: boolean): boolean {
     if (this.tried.length > this.route.retries) return false;
     if (Date.now() >= this.deadline) return false;
     // A streamed request body that has started flowing cannot be replayed.
-    if (!this.replayable()) return false;
+    if (!replayable) return false;
     // A refused connection never reached the target: retrying it is the request's first real
     // attempt, not extra load, so it is exempt from the budget.
     if (failure === 'connect') return true;

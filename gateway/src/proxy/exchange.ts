@@ -114,7 +114,7 @@ export class ProxyExchange {
       this.headers['content-length'] = String(fwd.body.length);
       delete this.headers['transfer-encoding'];
     }
-    this.attempts = new Attempts(route, req.method ?? 'GET', () => !(this.streamedBody && this.req.readableDidRead));
+    this.attempts = new Attempts(route, req.method ?? 'GET');
   }
 
   start(): void {
@@ -179,6 +179,11 @@ export class ProxyExchange {
     );
   }
 
+  /** The request body can be sent again: none, buffered, or a stream nothing has read yet. */
+  private get replayable(): boolean {
+    return !(this.streamedBody && this.req.readableDidRead);
+  }
+
   /** The attempt is over for the pool: latency, passive health, in-flight count. */
   private closeAttempt(attempt: Attempt, outcome: AttemptOutcome): void {
     if (this.attempt === attempt) this.attempt = undefined;
@@ -188,7 +193,7 @@ export class ProxyExchange {
   // ---- told by the current Attempt ----
 
   responseStarted(attempt: Attempt, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    if (RETRYABLE_STATUS[statusCode] === true && this.attempts.mayRetry('status')) {
+    if (RETRYABLE_STATUS[statusCode] === true && this.attempts.mayRetry('status', this.replayable)) {
       this.closeAttempt(attempt, { status: statusCode, latencyMs: performance.now() - attempt.startedAt });
       attempt.abandon('retrying on another target');
       return this.dispatchNext();
@@ -242,7 +247,7 @@ export class ProxyExchange {
       this.res.destroy(err);
       return this.finish(0);
     }
-    if (this.attempts.mayRetry(kind)) return this.dispatchNext();
+    if (this.attempts.mayRetry(kind, this.replayable)) return this.dispatchNext();
     this.failAfter(kind, err);
   }
 
