@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Role } from '../../../spec/user.js';
@@ -8,7 +8,7 @@ import { LoginBody, LoginResponse, Principal, ProblemSchema } from './admin-sche
 import { LoginThrottle } from './login-throttle.js';
 import { decoyHash, verifyPassword } from '../config/password-hash.js';
 
-/** Admin tokens are short-lived: an hour, then sign in again. Role changes apply at once (see authenticate). */
+/** Admin tokens are short-lived: an hour, then sign in again. Role and password changes apply at once (see guardAdminRoutes). */
 export const TOKEN_TTL_SECONDS = 3600;
 
 const RANK: Record<Role, number> = { viewer: 0, editor: 1, admin: 2 };
@@ -18,6 +18,17 @@ interface AdminClaims {
   /** For display and audit by modules that read request.user; authority comes from the store. */
   email: string;
   role: Role;
+  /** Which password the token was issued under (see passwordStamp); a password change ends the token. */
+  pwd: string;
+}
+
+/**
+ * A stamp of the user's password hash, carried in every token and compared on every request, so
+ * that changing a password signs that user out everywhere at once (a stolen token dies with the
+ * old password). The hash holds a random salt, so the stamp tells nothing about the password.
+ */
+function passwordStamp(passwordHash: string): string {
+  return createHash('sha256').update(passwordHash).digest('base64url').slice(0, 22);
 }
 
 declare module '@fastify/jwt' {
@@ -74,7 +85,7 @@ export function registerLoginRoute(
       }
       throttles.account.success(accountKey);
       request.log.info({ email: user.email, address, outcome: 'ok' }, 'admin sign-in');
-      const token = await app.jwt.sign({ sub: user.id, email: user.email, role: user.role });
+      const token = await app.jwt.sign({ sub: user.id, email: user.email, role: user.role, pwd: passwordStamp(user.passwordHash) });
       return { token, expiresIn: TOKEN_TTL_SECONDS, tokenType: 'Bearer' as const };
     },
   );
@@ -87,8 +98,8 @@ function constantTimeEquals(a: string, b: string): boolean {
 }
 
 /**
- * onRequest for every API route but login: a valid token, of a user that still exists, with a
- * role the route allows. The role is read from the store, not the token, so demoting or deleting
+ * onRequest for every API route but login: a valid token, of a user that still exists, issued
+ * under the user's current password, with a role the route allows. The role is read from the store, not the token, so demoting or deleting
  * a user takes effect on their next request. Runs before the body is parsed: 401 and 403 come
  * before 400.
  */
@@ -105,6 +116,8 @@ export function guardAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     const state = await deps.service.read();
     const user = state.users.find((u) => u.id === claims.sub);
     if (!user) throw unauthorized('the user of this token no longer exists');
+    if (typeof claims.pwd !== 'string' || !constantTimeEquals(claims.pwd, passwordStamp(user.passwordHash)))
+      throw unauthorized('the password of this account changed after the token was issued; sign in again');
     request.adminUser = { id: user.id, email: user.email, role: user.role };
     const needed = (request.routeOptions.config as AdminRouteConfig).minRole ?? (request.method === 'GET' || request.method === 'HEAD' ? 'viewer' : 'editor');
     if (RANK[user.role] < RANK[needed])
