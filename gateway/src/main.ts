@@ -1,6 +1,7 @@
 import { startAdmin } from './admin/admin-server.js';
 import { DEMO_UPSTREAM, demoConfig, demoPlan, demoWorkerPorts, startDemoWorkers } from './demo.js';
 import { readEnv } from './env.js';
+import { redactUrl, redactUrls } from './redact-url.js';
 import { createLogger } from './logger.js';
 import { GatewayNode } from './node/gateway-node.js';
 import { replaceConfig } from './config/replace-config.js';
@@ -43,8 +44,9 @@ async function main(): Promise<void> {
     `  partner traffic   ${publicUrl}   (listening on ${env.host}:${node.address.port})`,
     `  partner docs      ${publicUrl}/docs   OpenAPI ${publicUrl}/docs/openapi.json`,
     `  admin console     ${admin.url}/   API ${admin.url}/api/v1   metrics ${admin.url}/metrics`,
-    `  store             ${env.storeUrl}   revision ${node.revision}`,
+    `  store             ${redactUrl(env.storeUrl)}   revision ${node.revision}`,
   ];
+  if (env.redisUrl) lines.push(`  rate-limit redis  ${redactUrl(env.redisUrl)}`);
   if (admin.initialPassword) lines.push(`  admin login       ${admin.initialEmail} / ${admin.initialPassword}   (shown once; change it)`);
   if (demoKey) {
     lines.push(`  demo API key      ${demoKey}   (shown once)`);
@@ -76,6 +78,6 @@ async function issueDemoKey(store: Awaited<ReturnType<typeof openStore>>): Promi
 }
 
 main().catch((err) => {
-  process.stderr.write(`switchboard failed to start: ${(err as Error).stack ?? err}\n`);
+  process.stderr.write(`switchboard failed to start: ${redactUrls(String((err as Error).stack ?? err))}\n`);
   process.exit(1);
 });
