@@ -217,6 +217,7 @@ test('/docs answers HTML whose swagger-ui assets all answer, over the same docum
   const page = await fetch(`${gw.url}/docs`, { redirect: 'follow' });
   assert.equal(page.status, 200);
   assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+  assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self';/, 'the page runs only scripts this gateway serves');
   const html = await page.text();
   const base = new URL(page.url.endsWith('/') ? page.url : `${page.url}/`);
   const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => new URL(m[1]!, base));

@@ -79,12 +79,22 @@ export async function registerDocsPortal(app: FastifyInstance, ctx: GenerationCo
       transformSpecificationClone: false,
       transformSpecification: (_placeholder: unknown, request: FastifyRequest, reply: FastifyReply) => documentFor(request, reply),
       uiConfig: { deepLinking: true, displayOperationId: false, tryItOutEnabled: false },
+      // swagger-ui's own policy (@fastify/swagger-ui staticCSP: true) without
+      // upgrade-insecure-requests, which would break the portal on a plain-HTTP listener, and
+      // without the outside validator badge: the page loads and calls nothing but this gateway.
+      // Scripts stay 'self' only; swagger-ui applies inline styles (Chromium refuses them
+      // otherwise, see test/docs/docs-browser.test.ts), which cannot run code.
+      staticCSP: PORTAL_CSP,
     });
     scope.get(DOCUMENT_PATH, (request, reply) => {
       reply.send(documentFor(request, reply));
     });
   });
 }
+
+const PORTAL_CSP =
+  "default-src 'self'; base-uri 'self'; connect-src 'self'; font-src 'self' data:; form-action 'self'; frame-ancestors 'self'; " +
+  "img-src 'self' data:; object-src 'none'; script-src 'self'; script-src-attr 'none'; style-src 'self' 'unsafe-inline'";
 
 /** Only a well-formed Host is echoed back; anything else gets a relative server URL. */
 const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
