@@ -96,6 +96,13 @@ test('a route with API-key auth is created through the form, after a server dry 
   await page.getByRole('heading', { name: /Route chat/ }).waitFor();
   await shoot(page, 'route-edit');
   await assertAccessible(page, 'route-edit');
+  await page.getByRole('button', { name: 'YAML', exact: true }).click();
+  assert.match(await page.getByLabel('Raw YAML of this route').inputValue(), /^upstream: gpus$/m, 'the same item as YAML');
+  await shoot(page, 'route-yaml');
+  await page.getByRole('button', { name: 'JSON', exact: true }).click();
+  const json = JSON.parse(await page.getByLabel('Raw JSON of this route').inputValue());
+  assert.deepEqual([json.name, json.auth, json.paths], ['chat', 'api-key', ['/v1/*']]);
+  await page.getByRole('button', { name: 'Form', exact: true }).click();
   await visit('Routes', 'Routes');
   await page.getByRole('cell', { name: '/v1/*' }).waitFor();
   await shoot(page, 'routes');

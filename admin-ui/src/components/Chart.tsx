@@ -6,6 +6,8 @@ export interface Series {
   label: string;
   values: (number | null)[];
   color: string;
+  /** Draw each value as a dot too: for series with gaps (no requests → no latency), where a lone value has no line. */
+  points?: boolean;
 }
 
 /**
@@ -29,7 +31,7 @@ export function Chart({ title, times, series, unit }: { title: string; times: nu
         cursor: { show: true, points: { show: false } },
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max ?? 1) * 1.1] } },
         axes: [{ stroke: '#3b4250' }, { stroke: '#3b4250', size: 70, values: (_u, ticks) => ticks.map((t) => `${+t.toFixed(2)}${unit}`) }],
-        series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, spanGaps: true }))],
+        series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, spanGaps: true, points: { show: s.points === true, size: 5, fill: s.color } }))],
       },
       [times.map((t) => t / 1000), ...series.map((s) => s.values)] as uPlot.AlignedData,
       el,
@@ -43,7 +45,6 @@ export function Chart({ title, times, series, unit }: { title: string; times: nu
       plot.current = null;
     };
     // Rebuilt only when the set of lines changes; data updates go through setData below.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [shape, unit]);
 
   useEffect(() => {

@@ -3,6 +3,7 @@ import type { ErrorSchema, RJSFValidationError } from '@rjsf/utils';
 import { customizeValidator } from '@rjsf/validator-ajv8';
 import { useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { api, ApiError, type FieldError } from '../api';
 import { content, DRY_RUN, SCHEMAS, SINGULAR, STORED_FIELDS, UI_SCHEMAS, type Kind } from '../schemas';
 import { useSession } from '../session';
@@ -25,6 +26,8 @@ export function toErrorSchema(errors: FieldError[]): ErrorSchema {
   return root as ErrorSchema;
 }
 
+const textOf = (item: Item, as: 'form' | 'json' | 'yaml') => (as === 'yaml' ? toYaml(item) : JSON.stringify(item, null, 2));
+
 /** Client-side (same schema) and server errors at their fields together. */
 function mergeErrors(a: ErrorSchema, b: ErrorSchema): ErrorSchema {
   const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
@@ -46,7 +49,7 @@ interface Props {
 }
 
 /**
- * The one editor of every item kind: a form generated from the spec schema, a raw JSON view of
+ * The one editor of every item kind: a form generated from the spec schema, raw JSON and YAML views of
  * the same data, "Validate" (the server's dry run) before "Save", Save with If-Match, field
  * errors from the server at their fields, and a 412 shown as "someone else changed it" with the
  * difference and a reload.
@@ -57,7 +60,7 @@ export function ItemEditor({ kind, item, etag: initialEtag, onSaved, onCancel }:
   const one = SINGULAR[kind];
   const [data, setData] = useState<Item>(() => item ?? {});
   const [etag, setEtag] = useState(initialEtag ?? null);
-  const [view, setView] = useState<'form' | 'json'>('form');
+  const [view, setView] = useState<'form' | 'json' | 'yaml'>('form');
   const [jsonText, setJsonText] = useState('');
   const [jsonError, setJsonError] = useState<string | null>(null);
   const [serverErrors, setServerErrors] = useState<FieldError[]>([]);
@@ -84,8 +87,8 @@ export function ItemEditor({ kind, item, etag: initialEtag, onSaved, onCancel }:
   };
 
   const clientValid = (): boolean => {
-    if (view === 'json' && jsonError) {
-      setMessage({ tone: 'error', text: `The JSON does not parse: ${jsonError}` });
+    if (view !== 'form' && jsonError) {
+      setMessage({ tone: 'error', text: `The ${view.toUpperCase()} does not parse: ${jsonError}` });
       return false;
     }
     const { errors, errorSchema } = validator.validateFormData(data, SCHEMAS[kind]);
@@ -145,23 +148,23 @@ export function ItemEditor({ kind, item, etag: initialEtag, onSaved, onCancel }:
     if (!conflict) return;
     setData(conflict.theirs);
     setEtag(conflict.etag);
-    setJsonText(JSON.stringify(conflict.theirs, null, 2));
+    setJsonText(textOf(conflict.theirs, view));
     setConflict(null);
     setValidated(false);
     setMessage({ tone: 'ok', text: `Loaded the current version (${String(conflict.theirs.version)}); make your change again.` });
   };
 
-  const showJson = () => {
-    setJsonText(JSON.stringify(data, null, 2));
+  const showText = (as: 'json' | 'yaml') => {
+    setJsonText(textOf(data, as));
     setJsonError(null);
-    setView('json');
+    setView(as);
   };
 
   const editJson = (text: string) => {
     setJsonText(text);
     try {
-      const parsed = JSON.parse(text) as unknown;
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`a ${one} is a JSON object`);
+      const parsed = (view === 'yaml' ? parseYaml(text) : JSON.parse(text)) as unknown;
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`a ${one} is an object (a mapping)`);
       setJsonError(null);
       change(parsed as Item);
     } catch (err) {
@@ -174,11 +177,14 @@ export function ItemEditor({ kind, item, etag: initialEtag, onSaved, onCancel }:
   return (
     <section className="editor" aria-label={`${isNew ? 'New' : 'Edit'} ${one}`}>
       <div className="tabs" role="group" aria-label="View">
-        <button type="button" className={view === 'form' ? 'tab active' : 'tab'} aria-pressed={view === 'form'} onClick={() => setView('form')} disabled={view === 'json' && jsonError !== null}>
+        <button type="button" className={view === 'form' ? 'tab active' : 'tab'} aria-pressed={view === 'form'} onClick={() => setView('form')} disabled={view !== 'form' && jsonError !== null}>
           Form
         </button>
-        <button type="button" className={view === 'json' ? 'tab active' : 'tab'} aria-pressed={view === 'json'} onClick={showJson}>
+        <button type="button" className={view === 'json' ? 'tab active' : 'tab'} aria-pressed={view === 'json'} onClick={() => showText('json')} disabled={view === 'yaml' && jsonError !== null}>
           JSON
+        </button>
+        <button type="button" className={view === 'yaml' ? 'tab active' : 'tab'} aria-pressed={view === 'yaml'} onClick={() => showText('yaml')} disabled={view === 'json' && jsonError !== null}>
+          YAML
         </button>
       </div>
       {conflict && (
@@ -216,9 +222,15 @@ export function ItemEditor({ kind, item, etag: initialEtag, onSaved, onCancel }:
         />
       ) : (
         <div className="json-view">
-          <label htmlFor={`${kind}-json`}>Raw JSON of this {one}</label>
+          <label htmlFor={`${kind}-json`}>
+            Raw {view.toUpperCase()} of this {one}
+          </label>
           <textarea id={`${kind}-json`} value={jsonText} onChange={(e) => editJson(e.target.value)} readOnly={!canEdit} rows={24} spellCheck={false} aria-invalid={jsonError !== null} />
-          {jsonError && <p className="field-error">JSON: {jsonError}</p>}
+          {jsonError && (
+            <p className="field-error">
+              {view.toUpperCase()}: {jsonError}
+            </p>
+          )}
           {serverErrors.length > 0 && (
             <ul className="field-errors">
               {serverErrors.map((e) => (

@@ -31,13 +31,13 @@ export function Overview() {
   const charts = useMemo(() => {
     if (!data || data.routes.length === 0) return null;
     const times = data.routes[0]!.points.map((p) => p.t);
-    const line = (pick: (p: Point) => number | null, suffix = '') =>
-      data.routes.map((r, i): Series => ({ label: `${r.route}${suffix}`, values: r.points.map(pick), color: COLORS[i % COLORS.length]! }));
+    const line = (pick: (p: Point) => number | null, suffix = '', points = false) =>
+      data.routes.map((r, i): Series => ({ label: `${r.route}${suffix}`, values: r.points.map(pick), color: COLORS[i % COLORS.length]!, points }));
     return {
       times,
       rps: line((p) => p.requestsPerSecond),
-      errors: line((p) => (p.requestsPerSecond ? p.errorRate * 100 : null)),
-      latency: [...line((p) => p.p50, ' p50'), ...line((p) => p.p99, ' p99').map((s, i) => ({ ...s, color: COLORS[(i + 3) % COLORS.length]! }))],
+      errors: line((p) => (p.requestsPerSecond ? p.errorRate * 100 : null), '', true),
+      latency: [...line((p) => p.p50, ' p50', true), ...line((p) => p.p99, ' p99', true).map((s, i) => ({ ...s, color: COLORS[(i + 3) % COLORS.length]! }))],
     };
   }, [data]);
 
