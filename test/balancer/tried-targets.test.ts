@@ -89,3 +89,34 @@ test('with two of three workers failing, two retries reach the third one every t
     sick.forEach((s, k) => assert.ok(s.received.length - before[k]! <= 1, `request ${i} went to ${s.name} twice`));
   }
 });
+
+test('a sticky request whose worker fails is retried on another one, and its cookie follows the new worker', async (t) => {
+  const { stickyCookieValue } = await import('../../gateway/src/balancer/sticky.js');
+  const sick = await startEchoUpstream('sick');
+  sick.handler = (_req, res) => {
+    res.writeHead(503, { 'x-upstream': 'sick' });
+    res.end();
+    return true;
+  };
+  const well = await startEchoUpstream('well');
+  const gw = await startGateway({
+    upstreams: [{ name: 'pool', sticky: { cookie: 'sb_sticky' }, targets: [{ url: sick.url }, { url: well.url }] }],
+    routes: [{ name: 'r', methods: ['GET'], paths: ['/s/*'], upstream: 'pool', retries: 1 }],
+    consumers: [],
+  });
+  t.after(async () => {
+    await gw.close();
+    await sick.close();
+    await well.close();
+  });
+  const [toSick, toWell] = gw.node.upstreams.get('pool')!.members;
+  for (let i = 0; i < 5; i++) {
+    const before = sick.received.length;
+    const res = await request(`${gw.url}/s/${i}`, { headers: { cookie: `sb_sticky=${stickyCookieValue(toSick!)}` } });
+    await res.body.dump();
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['x-upstream'], 'well');
+    assert.equal(sick.received.length - before, 1, 'the stuck-to worker had its one attempt');
+    assert.match(String(res.headers['set-cookie']), new RegExp(`sb_sticky=${stickyCookieValue(toWell!).replace(/[.]/g, '\\.')}`));
+  }
+});
