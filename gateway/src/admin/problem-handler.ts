@@ -18,7 +18,9 @@ export function installProblemHandler(app: FastifyInstance): void {
     }
     if (error instanceof ValidationError) return sendProblem(reply, problem(400, 'validation', describe(error.errors.length), { errors: error.errors }));
     if (error instanceof StoreUnavailableError) {
-      request.log.warn({ err: error }, 'configuration store unavailable');
+      // One line with the cause said once: pino's err serializer would repeat it in the message
+      // (with its cause appended), the stack and the cause's stack, and an outage is no bug to trace.
+      request.log.warn({ store: error.message }, 'configuration store unavailable; answered 503');
       return sendProblem(reply, problem(503, 'store-unavailable', 'the configuration store is unreachable; nothing was changed, try again shortly'), { 'retry-after': '5' });
     }
     if (error instanceof RevisionConflictError)
