@@ -10,6 +10,7 @@ import { Generation } from './generation.js';
 import type { GenerationContext, RouteStage, StageServices } from './route-stage.js';
 import { newRequestId } from './request-id.js';
 import type { RequestObserver } from '../contracts/request-observer.js';
+import { TimeSlicer } from './time-slice.js';
 import { buildFrontRouter, ROUTER_OPTIONS, RouteCompileError, type FastLane, type LaneRoute } from './front-router.js';
 import { sendProblem, toProblem } from './fastify-problems.js';
 import { pathOf } from '../contracts/access-log.js';
@@ -52,9 +53,6 @@ function hostMatcher(host: string): string | RegExp {
  * A parent with children finishes through avvio's queue and unwinds, so buckets bound the depth.
  */
 const SCOPES_PER_BUCKET = 64;
-/** Stage routes registered between two yields to the event loop (the old generation serves meanwhile). */
-const SCOPES_PER_SLICE = 256;
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * A plugin function with a display name. Fastify names every plugin it registers, and for an
@@ -173,7 +171,11 @@ async function compileInto(
   const ctx: GenerationContext = { state, services: deps.services };
   const lanes: LaneRoute[] = [];
   const staged: Array<{ route: Route; pool: UpstreamPool }> = [];
+  // Slices that yield to the event loop: the old generation keeps serving while this one builds.
+  const slicer = new TimeSlicer();
   for (const route of state.routes) {
+    const due = slicer.due();
+    if (due) await due;
     if (route.enabled === false) continue;
     const pool = deps.pools.get(route.upstream);
     if (!pool) throw new Error(`route "${route.name}" names unknown upstream "${route.upstream}"`);
@@ -189,7 +191,8 @@ async function compileInto(
           await parent.register(named('switchboard-route', async (scope) => routeScope(scope, route, new RouteProxy(route, pool, deps.services, deps.observer), ctx, deps)));
       }),
     );
-    if ((first + SCOPES_PER_BUCKET) % SCOPES_PER_SLICE === 0) await yieldToLoop();
+    const due = slicer.due();
+    if (due) await due;
   }
 
   await app.ready();

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RouteOptions } from 'fastify';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
+import { TimeSlicer } from './time-slice.js';
 
 /** Router options shared by Fastify and the fast lane, so both match exactly alike. */
 export const ROUTER_OPTIONS = {
@@ -42,9 +43,6 @@ export class RouteCompileError extends Error {
   }
 }
 
-/** Insertions between two yields to the event loop while a large revision is built. */
-const INSERTS_PER_SLICE = 500;
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * The generation's entry point: a find-my-way router holding every route — the Fastify routes
@@ -72,11 +70,13 @@ export async function buildFrontRouter(
     onBadUrl: (_path, req, res) => fastify(req, res),
   });
   const toFastify = (req: IncomingMessage, res: ServerResponse) => fastify(req, res);
-  let inserted = 0;
+  // find-my-way compiles a matcher per node (new Function): ≈ 0.2 ms per route on a busy machine.
+  const slicer = new TimeSlicer();
   for (const r of fastifyRoutes) {
     const options = r.constraints ? { constraints: r.constraints } : {};
     for (const method of ([] as string[]).concat(r.method)) router.on(method as HTTPMethod, r.url, options, toFastify as never);
-    if (++inserted % INSERTS_PER_SLICE === 0) await yieldToLoop();
+    const due = slicer.due();
+    if (due) await due;
   }
   for (const r of lanes) {
     const options = r.constraints ? { constraints: r.constraints } : {};
@@ -85,7 +85,8 @@ export async function buildFrontRouter(
     } catch (err) {
       throw new RouteCompileError(r.field, `"${r.url}" ${(err as Error).message}`);
     }
-    if (++inserted % INSERTS_PER_SLICE === 0) await yieldToLoop();
+    const due = slicer.due();
+    if (due) await due;
   }
   // Fastify's exposeHeadRoute, for the routes it does not hold: a GET route answers HEAD too
   // (the upstream gets the HEAD as sent). find-my-way keeps one tree per method, ≈ 1.9 KB per

@@ -1,6 +1,6 @@
 import { RevisionListeners } from './revision-listeners.js';
 import { watch, type FSWatcher } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from './atomic-write.js';
 import { LOCK_STALE_MS, withFileLock } from './file-lock.js';
@@ -127,7 +127,29 @@ export class FileStore implements ConfigStore {
     return (await this.readDocument()).state;
   }
 
+  /**
+   * The revision from the file's first bytes when it has the layout commit() writes
+   * (`{"format":1,"state":{"revision":N,…`); else from a full read. The watcher asks on every
+   * change, and parsing a whole document of 10 000 routes and its kept revisions blocks the
+   * event loop for ≈ 50-300 ms, once more than the reload's own read.
+   */
   async revision(): Promise<number> {
+    const head = await open(this.path, 'r')
+      .then(async (file) => {
+        try {
+          const { buffer, bytesRead } = await file.read(Buffer.alloc(64), 0, 64, 0);
+          return buffer.toString('utf8', 0, bytesRead);
+        } finally {
+          await file.close();
+        }
+      })
+      .catch(() => '');
+    const match = /^\{"format":1,"state":\{"revision":(\d+),/.exec(head);
+    if (match) {
+      const revision = Number(match[1]);
+      this.seenRevision = Math.max(this.seenRevision, revision);
+      return revision;
+    }
     return (await this.readDocument()).state.revision;
   }
 
