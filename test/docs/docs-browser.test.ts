@@ -28,6 +28,7 @@ before(async () => {
         schema: { body: { type: 'object', required: ['model'], properties: { model: { type: 'string' } } } },
         docs: { summary: 'Chat completion', tags: ['inference'] },
       },
+      { name: 'files', methods: ['GET'], paths: ['/files/*'], upstream: 'pool', auth: 'api-key', docs: { tags: ['storage'] } },
     ],
     consumers: [{ name: 'acme' }],
   });
@@ -77,6 +78,17 @@ test('in a browser, /docs renders the routes and "Try it out" with a partner key
   const received = upstream.received.at(-1)!;
   assert.equal(received.url, '/v1/chat/completions');
   assert.equal(received.headers['x-consumer-name'], 'acme', 'the call was made with the key');
+
+  // A prefix route's {path} takes the rest of the path with its slashes, as typed.
+  const files = page.locator('#operations-storage-files');
+  await files.locator('.opblock-summary').click();
+  await files.locator('button.try-out__btn').click();
+  await files.locator('tr[data-param-name="path"] input').fill('reports/2026/q4.csv');
+  await files.locator('button.execute').click();
+  const filesStatus = files.locator('.live-responses-table tr.response .response-col_status').first();
+  await filesStatus.waitFor({ timeout: 20_000 });
+  assert.equal((await filesStatus.innerText()).trim(), '200');
+  assert.equal(upstream.received.at(-1)!.url, '/files/reports/2026/q4.csv');
   assert.deepEqual(problems, [], 'no errors in the browser console');
   await page.close();
 });

@@ -78,7 +78,7 @@ export async function registerDocsPortal(app: FastifyInstance, ctx: GenerationCo
       routePrefix: DOCS_PREFIX,
       transformSpecificationClone: false,
       transformSpecification: (_placeholder: unknown, request: FastifyRequest, reply: FastifyReply) => documentFor(request, reply),
-      uiConfig: { deepLinking: true, displayOperationId: false, tryItOutEnabled: false },
+      uiConfig: { deepLinking: true, displayOperationId: false, tryItOutEnabled: false, requestInterceptor: keepSlashesInPaths as never },
       // swagger-ui's own policy (@fastify/swagger-ui staticCSP: true) without
       // upgrade-insecure-requests, which would break the portal on a plain-HTTP listener, and
       // without the outside validator badge: the page loads and calls nothing but this gateway.
@@ -90,6 +90,21 @@ export async function registerDocsPortal(app: FastifyInstance, ctx: GenerationCo
       reply.send(documentFor(request, reply));
     });
   });
+}
+
+/**
+ * Runs in the browser (swagger-ui's requestInterceptor, serialized into swagger-initializer.js):
+ * swagger-ui percent-encodes a "/" typed into a path parameter, but a prefix route's `{path}`
+ * is the rest of the path, slashes included (`/v1/{path}` with `chat/completions`). A route
+ * parameter cannot hold a "/" anyway, so un-encoding it in the path part is always what the
+ * partner meant. Plain ES5 on purpose: it is sent as source text.
+ */
+function keepSlashesInPaths(request: { url: string; loadSpec?: boolean }): { url: string } {
+  if (request.loadSpec) return request;
+  var query = request.url.indexOf('?');
+  var path = query === -1 ? request.url : request.url.slice(0, query);
+  request.url = path.replace(/%2F/gi, '/') + (query === -1 ? '' : request.url.slice(query));
+  return request;
 }
 
 const PORTAL_CSP =

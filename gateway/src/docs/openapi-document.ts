@@ -278,7 +278,7 @@ function pathParameter(p: PathParameter, route: Route): Json {
       in: 'path',
       required: true,
       description:
-        'The rest of the path after the prefix, slashes included (this route matches the prefix and everything below it). Type it with its slashes in a client; a browser form may send them as %2F, which the upstream sees as is.',
+        'The rest of the path after the prefix, slashes included (this route matches the prefix and everything below it), e.g. `chat/completions`.',
       schema: { type: 'string' },
       [PATTERN_EXTENSION]: route.paths.find((path) => path.endsWith('*')),
     };
