@@ -77,7 +77,7 @@ export async function startGateway(dir: string, env: Record<string, string> = {}
       ADMIN_PORT: String(adminPort),
       ADMIN_EMAIL: ADMIN.email,
       ADMIN_PASSWORD: ADMIN.password,
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? 'warn',
       ...env,
     },
     keepStdout: true,

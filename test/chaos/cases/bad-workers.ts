@@ -30,16 +30,21 @@ export const malformedStatusCase: ChaosCase = {
   name: 'worker answers a malformed status line',
   limitMs: 40_000,
   async run(): Promise<CaseResult> {
-    const { samples, alive } = await underLoopWithBadTarget('malformed', await malformedStatusUpstream(), 6000);
+    const { samples, startedAt, alive } = await underLoopWithBadTarget('malformed', await malformedStatusUpstream(), 6000);
     const failures = samples.filter((s) => isFailure(s));
+    // Each bad answer is retried on a good worker, within the pool's retry budget (Envoy's: 20 %
+    // of requests in flight, at least 3). The first burst can meet a full budget and get the
+    // 502; after the third failure in a row ejects the worker (well within a second at this
+    // rate) nothing may fail.
+    const late = failures.filter((s) => s.startedAt > startedAt + 1000).length;
     return {
       name: this.name,
       sent: samples.length,
       failed: failures.length,
-      recoveryMs: null,
-      pass: failures.length === 0 && alive,
-      goal: 'no failure: nothing reached the client, so each is retried on a good worker',
-      detail: `failures: ${describeFailures(failures)}`,
+      recoveryMs: failures.length === 0 ? 0 : Math.max(...failures.map((s) => s.endedAt)) - startedAt,
+      pass: late === 0 && alive,
+      goal: 'bad answers retried on a good worker; only the first burst may meet a spent retry budget; nothing fails after 1 s',
+      detail: `failures: ${describeFailures(failures)}; ${late} after the first second`,
     };
   },
 };
