@@ -51,5 +51,6 @@ test('a disabled route does not serve', async () => {
 test('/healthz answers 200 with the revision in force', async () => {
   const res = await request(`${gw.url}/healthz`);
   assert.equal(res.statusCode, 200);
-  assert.deepEqual(await res.body.json(), { status: 'ok', revision: gw.node.revision });
+  const body = (await res.body.json()) as Record<string, unknown>;
+  assert.deepEqual({ status: body.status, revision: body.revision, store: body.store }, { status: 'ok', revision: gw.node.revision, store: 'reachable' });
 });

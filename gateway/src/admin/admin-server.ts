@@ -5,6 +5,7 @@ import { ConfigService } from '../config/config-service.js';
 import type { GatewayEnv } from '../env.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { GatewayNode } from '../node/gateway-node.js';
+import { storeHealthOf } from '../node/store-health.js';
 import type { ConfigStore } from '../store/port.js';
 import { adminApi } from './admin-api.js';
 import { prepareAdminIdentity } from './admin-identity.js';
@@ -54,7 +55,9 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
   );
   app.get('/healthz', { schema: { hide: true } }, () => {
     const config = options.node?.configStatus;
-    return { status: config?.degraded ? 'degraded' : 'ok', revision: options.node?.revision ?? null, ...(config?.degraded ? { config } : {}) };
+    const store = options.node ? storeHealthOf(options.node.services).report() : undefined;
+    const degraded = config?.degraded || store?.store === 'unreachable';
+    return { status: degraded ? 'degraded' : 'ok', revision: options.node?.revision ?? null, ...store, ...(config?.degraded ? { config } : {}) };
   });
   await registerAdminOpenApi(app);
   registerOpenApiDocument(app);
