@@ -21,7 +21,7 @@ const LAYERS = [
   ['keys', '^gateway/src/keys/'],
   ['config', '^gateway/src/config/'],
   ['balancer', '^gateway/src/balancer/'],
-  ['contracts', '^gateway/src/contracts/|^gateway/src/(errors|logger)\\.[jt]s$'],
+  ['contracts', '^gateway/src/contracts/|^gateway/src/(errors|logger|redact-url)\\.[jt]s$'],
   ['store', '^gateway/src/store/'],
   ['simulator', '^gateway/src/simulator/'],
   ['spec', '^spec/'],
