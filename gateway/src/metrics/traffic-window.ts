@@ -3,10 +3,11 @@
  * buckets (180 of them) holding a request count, an error count and a latency histogram, so
  * requests/s, error rate and p50/p99 can be drawn as lines without a Prometheus server.
  *
- * Recording is O(1) with no allocation: a route's ring is allocated once, on its first request,
- * as flat typed arrays; a bucket is reset lazily when the clock has moved past it. (Written by
- * hand rather than with prom-client: prom-client has no sliding window, and its summaries'
- * quantile streams allocate per observation.)
+ * Recording is O(1) with no allocation and no clock read: a route's ring is allocated once, on
+ * its first request, as flat typed arrays; a bucket is reset lazily when the clock has moved
+ * past it; the current bucket comes from one coarse process-wide clock (Date.now() was the
+ * costliest step of a record). (Written by hand rather than with prom-client: prom-client has
+ * no sliding window, and its summaries' quantile streams allocate per observation.)
  */
 
 export const BUCKET_MS = 5_000;
@@ -18,6 +19,33 @@ const LATENCY_BOUNDS_MS = [
   120000, Infinity,
 ];
 const L = LATENCY_BOUNDS_MS.length;
+
+/**
+ * The current 5-second slot for every window in the process, refreshed four times a second by
+ * one unref'd timer: a request at a bucket boundary may land up to 250 ms late in the older
+ * bucket, which a 5-second chart cannot show.
+ */
+let coarseSlot = Math.floor(Date.now() / BUCKET_MS);
+let clockRunning = false;
+function startCoarseClock(): void {
+  if (clockRunning) return;
+  clockRunning = true;
+  setInterval(() => {
+    coarseSlot = Math.floor(Date.now() / BUCKET_MS);
+  }, 250).unref();
+}
+
+/** Index of the first bound ≥ ms: a binary search, five steps over the thirty bounds. */
+function latencyBucket(ms: number): number {
+  let lo = 0;
+  let hi = L - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ms > LATENCY_BOUNDS_MS[mid]!) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
 
 /** A status counted as an error in the error rate: the gateway or the worker failed (5xx). */
 const isError = (status: number) => status >= 500;
@@ -39,9 +67,7 @@ class RouteRing {
     }
     this.counts[i]!++;
     if (isError(status)) this.errors[i]!++;
-    let b = 0;
-    while (durationMs > LATENCY_BOUNDS_MS[b]!) b++;
-    this.latency[i * L + b]!++;
+    this.latency[i * L + latencyBucket(durationMs)]!++;
   }
 }
 
@@ -68,17 +94,20 @@ export interface RouteTraffic {
 export class TrafficWindow {
   private readonly routes = new Map<string, RouteRing>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  /** `clock` is for tests; without one, requests are bucketed by the coarse process clock. */
+  constructor(private readonly clock?: () => number) {
+    if (!clock) startCoarseClock();
+  }
 
   record(route: string, status: number, durationMs: number): void {
     let ring = this.routes.get(route);
     if (!ring) this.routes.set(route, (ring = new RouteRing()));
-    ring.record(Math.floor(this.now() / BUCKET_MS), status, durationMs);
+    ring.record(this.clock ? Math.floor(this.clock() / BUCKET_MS) : coarseSlot, status, durationMs);
   }
 
   /** Every route seen in the window, oldest point first, one point per bucket (zeros included). */
   snapshot(): RouteTraffic[] {
-    const current = Math.floor(this.now() / BUCKET_MS);
+    const current = Math.floor((this.clock ?? Date.now)() / BUCKET_MS);
     const out: RouteTraffic[] = [];
     const total = new Float64Array(L);
     const bucket = new Float64Array(L);
