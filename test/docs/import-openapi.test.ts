@@ -259,3 +259,28 @@ test("routes an earlier import made that a newer file no longer has are kept and
   assert.doesNotMatch(result.stderr, /kept: .*listImages/);
   assert.equal((await imported()).length, 6, 'nothing deleted');
 });
+
+test('a recursive schema and a $ref to a URL are refused by name; $refs to local files are followed', async () => {
+  const node = join(dir, 'node.yaml');
+  await writeFile(node, 'type: object\nproperties:\n  child: { $ref: "./node.yaml" }\n');
+  const leaf = join(dir, 'leaf.yaml');
+  await writeFile(leaf, 'type: object\nrequired: [id]\nproperties:\n  id: { type: string }\n');
+  const doc = (ref: string) =>
+    JSON.stringify({ openapi: '3.1.0', info: { title: 'r', version: '1' }, paths: { '/r': { post: { operationId: 'r', requestBody: { content: { 'application/json': { schema: { $ref: ref } } } }, responses: { 200: { description: 'ok' } } } } } });
+  const file = join(dir, 'refs.json');
+
+  await writeFile(file, doc('./node.yaml'));
+  const recursive = await switchboard(['import-openapi', file, '--upstream', 'vision', '--dry-run'], gw.storePath);
+  assert.equal(recursive.code, 1);
+  assert.match(recursive.stderr, /Circular \$ref .*\(a recursive schema cannot be a route schema/);
+
+  await writeFile(file, doc('http://127.0.0.1:9/schema.json'));
+  const remote = await switchboard(['import-openapi', file, '--upstream', 'vision', '--dry-run'], gw.storePath);
+  assert.equal(remote.code, 1);
+  assert.match(remote.stderr, /Unable to resolve \$ref pointer "http:\/\/127\.0\.0\.1:9\/schema\.json"/);
+
+  await writeFile(file, doc('./leaf.yaml'));
+  const local = await switchboard(['import-openapi', file, '--upstream', 'vision', '--dry-run'], gw.storePath);
+  assert.equal(local.code, 0, local.stderr);
+  assert.deepEqual((JSON.parse(local.stdout) as { routes: Route[] }).routes[0]!.schema!.body, { type: 'object', required: ['id'], properties: { id: { type: 'string' } } });
+});

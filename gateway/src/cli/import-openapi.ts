@@ -80,9 +80,13 @@ export async function readOpenApiRoutes(file: string, options: ImportOptions): P
   let doc: Record<string, unknown>;
   try {
     // circular: false — a recursive schema cannot become a route schema; say so instead.
-    doc = (await SwaggerParser.dereference(file, { dereference: { circular: false } })) as unknown as Record<string, unknown>;
+    // http: false — a partner's file does not make this machine fetch URLs; $refs to other
+    // local files are followed.
+    doc = (await SwaggerParser.dereference(file, { dereference: { circular: false }, resolve: { http: false } })) as unknown as Record<string, unknown>;
   } catch (err) {
-    throw new OpenApiImportError([{ where: file, message: (err as Error).message.split('\n')[0]! }]);
+    const message = (err as Error).message.split('\n')[0]!;
+    const why = /circular \$ref/i.test(message) ? ' (a recursive schema cannot be a route schema: a route validates with a finite one)' : '';
+    throw new OpenApiImportError([{ where: file, message: message + why }]);
   }
   return routesFromOpenApi(doc, options);
 }
