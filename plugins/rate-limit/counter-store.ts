@@ -101,6 +101,8 @@ export class CounterStore {
   /** Redis' clock minus ours (ms), measured by every probe; deadlines are sent in Redis' time. */
   private clockOffsetMs = 0;
   private probing = false;
+  /** Shutting down: the connection closing is no outage. */
+  private closing = false;
   private prober: NodeJS.Timeout | undefined;
   private fallbacks: Counter | undefined;
   private metricsRegistry: MetricsRegistry | undefined;
@@ -230,6 +232,7 @@ export class CounterStore {
 
   /** Open the breaker: from now on count locally without asking Redis, and probe in the background. */
   private trip(err: Error): void {
+    if (this.closing) return;
     if (!this.breakerOpen) {
       this.breakerOpen = true;
       this.startProbing();
@@ -300,6 +303,7 @@ export class CounterStore {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     clearInterval(this.sweeper);
     clearInterval(this.prober);
     if (this.redis) this.redis.disconnect();
