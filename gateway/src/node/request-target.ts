@@ -49,15 +49,23 @@ function badTarget(detail: string): Refusal {
   return { code: 'bad-request-target', detail };
 }
 
+/** Characters the path scan stops at: `?` ends the path, the rest may need normalizing. */
+const PATH_STOP = new Uint8Array(128);
+for (const c of '?%\\#/.') PATH_STOP[c.charCodeAt(0)] = 1;
+
 /** True when the origin-form `url` needs no normalizing: the hot path's only cost. */
 function isPlainPath(url: string): boolean {
   if (url.charCodeAt(0) !== SLASH) return false;
   let prev = SLASH;
   for (let i = 1; i < url.length; i++) {
     const c = url.charCodeAt(i);
-    if (c === QUESTION) return true;
-    if (c === PERCENT || c === BACKSLASH || c === HASH) return false;
-    if (prev === SLASH && (c === SLASH || c === DOT)) return false;
+    // One table load for the ordinary characters; non-ASCII cannot be special.
+    if (c < 128 && PATH_STOP[c] === 1) {
+      if (c === QUESTION) return true;
+      if (c === PERCENT || c === BACKSLASH || c === HASH) return false;
+      // c is "/" or ".": "//" and "/." (a dot-segment, or a dot-file, normalized alike) need the slow path.
+      if (prev === SLASH) return false;
+    }
     prev = c;
   }
   return true;
@@ -133,29 +141,42 @@ export function normalizePath(path: string): string | Refusal {
   return '/' + out.join('/') + (trailingSlash ? '/' : '');
 }
 
+/** reg-name restricted to what DNS names and IPv4 addresses use: ALPHA DIGIT - . _ ~ (no sub-delims, no escapes). */
+const HOST_CHAR = new Uint8Array(128);
+for (let c = 0; c < 128; c++) HOST_CHAR[c] = /[A-Za-z0-9._~-]/.test(String.fromCharCode(c)) ? 1 : 0;
+
 /** `host[:port]`: a DNS-style name, an IPv4 address or a bracketed IPv6 literal; port 0-65535. */
 export function isValidHost(host: string): boolean {
-  let end = host.length;
-  const colon = host.lastIndexOf(':');
-  const bracketed = host.charCodeAt(0) === 0x5b;
-  if (colon !== -1 && (!bracketed || colon > host.indexOf(']'))) {
-    const port = host.slice(colon + 1);
-    if (port.length === 0 || port.length > 5) return false;
-    for (let i = 0; i < port.length; i++) {
-      const c = port.charCodeAt(i);
-      if (c < 0x30 || c > 0x39) return false;
-    }
-    if (Number(port) > 65535) return false;
-    end = colon;
-  }
-  if (bracketed) return host.charCodeAt(end - 1) === 0x5d && isIPv6(host.slice(1, end - 1));
-  if (end === 0) return false;
-  for (let i = 0; i < end; i++) {
+  const length = host.length;
+  if (length === 0) return false;
+  if (host.charCodeAt(0) === 0x5b) return isBracketedHost(host);
+  let i = 0;
+  for (; i < length; i++) {
     const c = host.charCodeAt(i);
-    // reg-name restricted to what DNS names and IPv4 addresses use (no sub-delims, no escapes).
-    if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === DOT || c === 0x5f || c === 0x7e)) return false;
+    if (c >= 128 || HOST_CHAR[c] !== 1) break;
   }
-  return true;
+  if (i === length) return true;
+  if (i === 0 || host.charCodeAt(i) !== 0x3a) return false;
+  return isPort(host, i + 1);
+}
+
+function isPort(host: string, from: number): boolean {
+  const digits = host.length - from;
+  if (digits === 0 || digits > 5) return false;
+  let port = 0;
+  for (let i = from; i < host.length; i++) {
+    const c = host.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+    port = port * 10 + (c - 0x30);
+  }
+  return port <= 65535;
+}
+
+function isBracketedHost(host: string): boolean {
+  const close = host.indexOf(']');
+  if (close === -1 || !isIPv6(host.slice(1, close))) return false;
+  if (close === host.length - 1) return true;
+  return host.charCodeAt(close + 1) === 0x3a && isPort(host, close + 2);
 }
 
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/is;
