@@ -117,6 +117,8 @@ interface ReloadFigures {
   reloadMs: number;
   /** Longest lateness of a 5 ms timer inside the gateway during the reload. */
   maxStallMs: number;
+  /** The same over 3 s of the same load without a reload: what the machine alone causes. */
+  baselineStallMs: number;
   loopDelayMaxMs: number;
   loopRequests: number;
   loopFailures: number;
@@ -146,6 +148,10 @@ async function reloadUnderLoad(g: RunningGateway, fromRoutes: number, toRoutes: 
   };
   const loops = Array.from({ length: 8 }, loop);
   await new Promise((r) => setTimeout(r, 1000));
+  // The same loop for as long without a reload: the stall a busy machine causes by itself.
+  await probe(g, true);
+  await new Promise((r) => setTimeout(r, 3000));
+  const baseline = await probe(g);
   maxLatencyMs = 0;
   await probe(g, true);
   const committed = performance.now();
@@ -168,6 +174,7 @@ async function reloadUnderLoad(g: RunningGateway, fromRoutes: number, toRoutes: 
     toRoutes,
     reloadMs,
     maxStallMs: seen.maxStallMs,
+    baselineStallMs: baseline.maxStallMs,
     loopDelayMaxMs: seen.loopDelayMaxMs,
     loopRequests: requests,
     loopFailures: failures,
@@ -287,11 +294,12 @@ export async function runRoutesBench(settings: BenchSettings, workDir: string): 
         ) +
         '\n\nReload under a client loop (8 connections) on the old generation\n\n' +
         formatTable(
-          [{ header: 'routes' }, { header: 'reload ms' }, { header: 'longest stall ms' }, { header: 'loop delay max ms' }, { header: 'loop requests' }, { header: 'failed' }, { header: 'slowest ms' }],
+          [{ header: 'routes' }, { header: 'reload ms' }, { header: 'longest stall ms' }, { header: 'without reload ms' }, { header: 'loop delay max ms' }, { header: 'loop requests' }, { header: 'failed' }, { header: 'slowest ms' }],
           reloads.map((r) => [
             `${formatNumber(r.fromRoutes)} → ${formatNumber(r.toRoutes)}`,
             formatNumber(r.reloadMs),
             formatNumber(r.maxStallMs, 1),
+            formatNumber(r.baselineStallMs, 1),
             formatNumber(r.loopDelayMaxMs, 1),
             formatNumber(r.loopRequests),
             formatNumber(r.loopFailures),
