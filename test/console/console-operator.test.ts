@@ -236,7 +236,7 @@ test('a revision is restored only after a confirmation', async () => {
   assert.equal((await stack.store.read()).revision, before + 1);
 });
 
-test('the users page creates a user from the form and refuses to remove the last admin, saying why', async () => {
+test('the users page creates a user from the form, changes its role, and refuses to remove the last admin, saying why', async () => {
   await visit('Users', 'Users');
   await page.getByRole('button', { name: 'New user' }).click();
   await page.locator('#users-form_email').fill('ed@example.test');
@@ -245,14 +245,17 @@ test('the users page creates a user from the form and refuses to remove the last
   await page.getByRole('button', { name: 'Validate' }).click();
   await page.getByRole('button', { name: 'Create user' }).click();
   await page.getByText('Created ed@example.test.').waitFor();
-  await page.getByRole('row', { name: /ed@example\.test/ }).waitFor();
+  const ed = page.getByRole('row', { name: /ed@example\.test/ });
+  await ed.getByLabel('Role of ed@example.test').selectOption('viewer');
+  await ed.getByRole('button', { name: 'Save role' }).click();
+  await page.getByText('ed@example.test is now viewer.').waitFor();
   const row = page.getByRole('row', { name: /root@example\.test/ });
   watch.expectStatus(409);
   await row.getByRole('button', { name: 'Remove' }).click();
   await row.getByRole('button', { name: 'Yes, remove' }).click();
   await page.getByRole('alert').filter({ hasText: /admin/ }).waitFor();
   const users = (await stack.api('GET', '/users', { token: await stack.adminToken() })).body as Array<{ email: string; role: string }>;
-  assert.deepEqual(users.map((u) => `${u.email} ${u.role}`).sort(), ['ed@example.test editor', 'root@example.test admin']);
+  assert.deepEqual(users.map((u) => `${u.email} ${u.role}`).sort(), ['ed@example.test viewer', 'root@example.test admin']);
   await shoot(page, 'users');
   await assertAccessible(page, 'users');
 });
