@@ -138,6 +138,13 @@ describe('HTTP versions', () => {
     assert.equal(answer.status, 400);
   });
 
+  test('a refused request is counted under route "none" with its status', async () => {
+    const count = () => Number(/switchboard_requests_total\{route="none",status="400"\} (\d+)/.exec(gw.metrics.render())?.[1] ?? 0);
+    const before = count();
+    await rawRequest(gw.url, 'GET /raw/x HTTP/1.1\r\nHost: a/b\r\nConnection: close\r\n\r\n');
+    assert.equal(count(), before + 1);
+  });
+
   test('after refusing a bad request the gateway keeps serving on new connections', async () => {
     await rawRequest(gw.url, 'GET /raw/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n');
     const answer = await rawRequest(gw.url, 'GET /raw/ok HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n');
