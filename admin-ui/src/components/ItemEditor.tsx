@@ -76,6 +76,9 @@ export function ItemEditor({ kind, item, etag: initialEtag, onSaved, onCancel }:
     setData(next);
     setValidated(false);
     setMessage(null);
+    // Errors speak about the data as it was validated; an edit makes them stale.
+    setClientErrors({});
+    setServerErrors([]);
   };
 
   const refuse = (err: unknown) => {
