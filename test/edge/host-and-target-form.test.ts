@@ -138,6 +138,16 @@ describe('HTTP versions', () => {
     assert.equal(answer.status, 400);
   });
 
+  test('an Upgrade (WebSocket) request takes the same checks: a traversal meets the key check, a second Host a 400', async () => {
+    const upgrade = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+    const count = keyed.received.length + open.received.length;
+    const traversal = await rawRequest(gw.url, `GET /raw/../v1/socket HTTP/1.1\r\nHost: gw\r\n${upgrade}\r\n`);
+    assert.equal(traversal.status, 401);
+    const twoHosts = await rawRequest(gw.url, `GET /raw/socket HTTP/1.1\r\nHost: a\r\nHost: b\r\n${upgrade}\r\n`);
+    assert.equal(twoHosts.status, 400);
+    assert.equal(keyed.received.length + open.received.length, count);
+  });
+
   test('a refused request is counted under route "none" with its status', async () => {
     const count = () => Number(/switchboard_requests_total\{route="none",status="400"\} (\d+)/.exec(gw.metrics.render())?.[1] ?? 0);
     const before = count();
