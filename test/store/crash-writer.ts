@@ -10,7 +10,9 @@ const path = process.argv[2]!;
 const ROUTES = 3000;
 const store = new FileStore(path, { keepRevisions: 2 });
 await store.open();
-process.stdout.write('ready\n');
+// "ready" after the first commit: the kills then land inside later commits, at random moments
+// of serialising, writing, syncing or renaming, rather than before any commit on a loaded machine.
+let first = true;
 for (;;) {
   const current = await store.read();
   const revision = current.revision + 1;
@@ -28,4 +30,6 @@ for (;;) {
   }));
   const next = { ...current, revision, routes } as unknown as ConfigState;
   await store.commit(next, { expectedRevision: current.revision, audit: [], keepRevision: true, actor: 'crash-writer', action: 'write' });
+  if (first) process.stdout.write('ready\n');
+  first = false;
 }

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 
@@ -9,8 +9,18 @@ import lockfile from 'proper-lockfile';
  */
 export const LOCK_STALE_MS = 5_000;
 
-/** Throws if the lock was lost meanwhile; called right before the write it protects. */
-export type LockGuard = () => void;
+/** The lock was broken or replaced before the write it protects: nothing was written; try again. */
+export class LockLostError extends Error {
+  override name = 'LockLostError';
+}
+
+/** The lock stayed taken for the whole timeout. */
+export class LockTimeoutError extends Error {
+  override name = 'LockTimeoutError';
+}
+
+/** Rejects with LockLostError if the lock was lost meanwhile; awaited right before the write it protects. */
+export type LockGuard = () => Promise<void>;
 
 /**
  * A cross-process lock, so two gateway processes sharing one embedded store never interleave
@@ -19,7 +29,12 @@ export type LockGuard = () => void;
  * that mtime alone, never by deleting a lock whose owner merely looks dead or old — the
  * pid-and-age check this replaces let a waiter delete the lock another waiter had just taken,
  * and broke a live owner's lock after 30 s. An owner whose lock was nevertheless broken or
- * replaced (it stalled past `staleMs`) learns it from `guard` before it writes, and writes nothing.
+ * replaced learns it from `guard` before it writes, and writes nothing: proper-lockfile reports
+ * a lock it failed to refresh in time, and the guard also checks that the directory at the lock
+ * path is still the one this owner made. (What no lock built on a file system's primitives can
+ * rule out: two waiters breaking the same dead owner's lock at the same instant, one of them
+ * deleting the other's fresh one between the other's guard and its rename. The guard narrows
+ * that to the few milliseconds of the write.)
  */
 export async function withFileLock<T>(
   lockPath: string,
@@ -50,13 +65,18 @@ export async function withFileLock<T>(
         continue;
       }
       if (code !== 'ELOCKED') throw err;
-      if (Date.now() > deadline) throw new Error(`could not lock ${lockPath} within ${timeoutMs} ms`);
+      if (Date.now() > deadline) throw new LockTimeoutError(`could not lock ${lockPath} within ${timeoutMs} ms`);
       await sleep(delay);
       delay = Math.min(delay * 2, 50);
     }
   }
-  const guard: LockGuard = () => {
-    if (lost) throw new Error(`lost the lock ${lockPath} before writing (${lost.message}); nothing was written`);
+  // Which directory is ours: a waiter that broke in would have made another.
+  const mine = await stat(lockPath).catch(() => undefined);
+  const guard: LockGuard = async () => {
+    if (lost) throw new LockLostError(`lost the lock ${lockPath} before writing (${lost.message}); nothing was written`);
+    const now = await stat(lockPath).catch(() => undefined);
+    if (!mine || !now || now.ino !== mine.ino || now.birthtimeMs !== mine.birthtimeMs)
+      throw new LockLostError(`lost the lock ${lockPath} before writing (another process replaced it); nothing was written`);
   };
   try {
     return await fn(guard);

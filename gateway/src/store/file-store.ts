@@ -3,7 +3,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { lstat, mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from './atomic-write.js';
-import { LOCK_STALE_MS, withFileLock } from './file-lock.js';
+import { LOCK_STALE_MS, LockLostError, LockTimeoutError, withFileLock } from './file-lock.js';
 import {
   emptyState,
   RevisionConflictError,
@@ -105,7 +105,10 @@ export class FileStore implements ConfigStore {
         // is gone, or a symlink to nowhere, is an outage. Read as empty, it would drop every
         // route and user, and the next admin write would start over at revision 1.
         if (this.seenRevision > 0) throw new StoreUnavailableError(`${this.path} has disappeared (it held revision ${this.seenRevision})`, { cause: err });
-        if (await lstat(this.path).then(() => true, () => false)) throw new StoreUnavailableError(`cannot read ${this.path}: it is a symlink to a missing file`, { cause: err });
+        const entry = await lstat(this.path).catch(() => undefined);
+        if (entry?.isSymbolicLink()) throw new StoreUnavailableError(`cannot read ${this.path}: it is a symlink to a missing file`, { cause: err });
+        // A first commit by another process landed between the read and the lstat: read that.
+        if (entry !== undefined) return this.readDocument();
         return { format: 1, state: emptyState(), revisions: [], audit: [] };
       }
       throw new StoreUnavailableError(`cannot read ${this.path}: ${(err as Error).message}`, { cause: err });
@@ -154,6 +157,17 @@ export class FileStore implements ConfigStore {
   }
 
   async commit(next: ConfigState, options: CommitOptions): Promise<ConfigState> {
+    try {
+      return await this.commitLocked(next, options);
+    } catch (err) {
+      // Nothing was written: to the caller's compare-and-swap loop that is a conflict (read, retry).
+      if (err instanceof LockLostError) throw new RevisionConflictError(options.expectedRevision, -1);
+      if (err instanceof LockTimeoutError) throw new StoreUnavailableError(err.message, { cause: err });
+      throw err;
+    }
+  }
+
+  private commitLocked(next: ConfigState, options: CommitOptions): Promise<ConfigState> {
     return withFileLock(this.lockPath, async (guard) => {
       const doc = await this.readDocument();
       if (doc.state.revision !== options.expectedRevision)
@@ -174,7 +188,7 @@ export class FileStore implements ConfigStore {
         : doc.revisions;
       const audit = [...options.audit.map((a) => ({ ...a, revision: state.revision })).reverse(), ...doc.audit].slice(0, this.keepAudit);
       const text = JSON.stringify({ format: 1, state, revisions, audit } satisfies FileDocument);
-      guard();
+      await guard();
       await writeFileAtomic(this.path, text);
       queueMicrotask(() => this.check());
       return state;
@@ -228,7 +242,7 @@ export class FileStore implements ConfigStore {
     await withFileLock(`${this.usagePath}.lock`, async (guard) => {
       const current = await this.readKeyUsage();
       for (const [id, at] of Object.entries(lastUsed)) if (!current[id] || current[id]! < at) current[id] = at;
-      guard();
+      await guard();
       await writeFileAtomic(this.usagePath, JSON.stringify(current));
     }, LOCK_TIMEOUT_MS, this.lockStaleMs);
   }
