@@ -55,17 +55,19 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-/** CHAOS_GATEWAY_NODE_FLAGS="--trace-gc …" adds flags to every gateway a case starts, for looking into one. */
+/**
+ * CHAOS_GATEWAY_NODE_FLAGS="--trace-gc …" adds flags to every gateway a case starts, for looking
+ * into one (V8 flags such as --trace-gc are refused in NODE_OPTIONS, so they go on the command line).
+ */
 function debugFlags(): string[] {
   return (process.env.CHAOS_GATEWAY_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 }
 
-/** `nodeFlags` go before the script (V8 flags such as --trace-gc are refused in NODE_OPTIONS). */
-export async function startGateway(dir: string, env: Record<string, string> = {}, nodeFlags: string[] = []): Promise<Gateway> {
+export async function startGateway(dir: string, env: Record<string, string> = {}): Promise<Gateway> {
   const [port, adminPort] = await freePorts(2);
   const storeFile = join(dir, 'store.json');
   let output = '';
-  const child = startChild('switchboard', nodeBinary, [...GATEWAY_V8_FLAGS, ...nodeFlags, ...debugFlags(), GATEWAY_MAIN], {
+  const child = startChild('switchboard', nodeBinary, [...GATEWAY_V8_FLAGS, ...debugFlags(), GATEWAY_MAIN], {
     cwd: repoRoot,
     env: {
       ...process.env,

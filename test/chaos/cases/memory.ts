@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runToCompletion } from '../../bench/child-processes.js';
 import { nodeBinary, repoRoot } from '../../bench/paths.js';
@@ -35,7 +36,7 @@ export const memoryCase: ChaosCase = {
   async run(): Promise<CaseResult> {
     const work = workDir('memory');
     const upstreams = await startFastUpstreams(work.dir, 200);
-    const gateway = await startGateway(work.dir, {}, (process.env.CHAOS_MEMORY_NODE_FLAGS ?? '').split(' ').filter(Boolean));
+    const gateway = await startGateway(work.dir);
     try {
       const saved = await gateway.putConfig({
         upstreams: [{ name: 'fast', algorithm: 'round-robin', targets: upstreams.targets.map((t) => ({ url: `http://${t.host}:${t.port}` })), healthCheck: { passive: { consecutiveFailures: 3 } } }],
@@ -71,7 +72,6 @@ export const memoryCase: ChaosCase = {
         steps.push({ ...step, rss: rssBytes(gateway.pid) });
         if (stepCount > 2) process.stdout.write(`  step ${i + 1}: ${step.requests} requests, RSS ${(rssBytes(gateway.pid) / MiB).toFixed(1)} MiB\n`);
       }
-      if (process.env.CHAOS_MEMORY_DUMP) writeFileSync(process.env.CHAOS_MEMORY_DUMP, gateway.output());
       steps.splice(0, steps.length - 2);
       const [first, second] = steps as [Step, Step];
       const growth = (second.rss - first.rss) / first.rss;
@@ -88,6 +88,9 @@ export const memoryCase: ChaosCase = {
         detail: `RSS ${mib(first.rss)} after ${first.requests}, ${mib(second.rss)} after ${first.requests + second.requests} (${(growth * 100).toFixed(1)} %); ${rate(first)}, ${rate(second)}`,
       };
     } finally {
+      // CHAOS_DEBUG=1 keeps the gateway's log: with CHAOS_GATEWAY_NODE_FLAGS="--trace-gc
+      // --trace-gc-verbose" it shows V8's old-generation limit after each full GC.
+      if (process.env.CHAOS_DEBUG) writeFileSync(join(tmpdir(), 'chaos-memory-gateway.log'), gateway.output());
       await gateway.stop();
       await upstreams.stop();
       work.remove();
