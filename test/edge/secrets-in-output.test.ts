@@ -57,7 +57,8 @@ async function waitForOutput(output: () => string, pattern: RegExp, timeoutMs: n
 }
 
 test('REDIS_URL with a password: shared limits work, Redis going away is logged, and the password appears nowhere in stdout or stderr', async () => {
-  const gw = await startGatewayProcess(storeUrl, { REDIS_URL: `redis://:${REDIS_PASSWORD}@127.0.0.1:${redis.port}/0`, LOG_LEVEL: 'debug', ACCESS_LOG: '1' });
+  const port = redis.port;
+  const gw = await startGatewayProcess(storeUrl, { REDIS_URL: `redis://:${REDIS_PASSWORD}@127.0.0.1:${port}/0`, LOG_LEVEL: 'debug', ACCESS_LOG: '1' });
   try {
     for (let i = 0; i < 3; i++) {
       const res = await fetch(`${gw.publicUrl}/limited`);
@@ -74,7 +75,7 @@ test('REDIS_URL with a password: shared limits work, Redis going away is logged,
   }
   const out = gw.output();
   // The banner names the Redis it shares limits through, with the password masked.
-  assert.match(out, new RegExp(`rate-limit redis\\s+redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redis.port}/0`), out);
+  assert.match(out, new RegExp(`rate-limit redis\\s+redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port}/0`), out);
   assert.ok(!out.includes(REDIS_PASSWORD), `the Redis password leaked:\n${out}`);
 });
 
