@@ -78,12 +78,13 @@ export const midBodyCloseCase: ChaosCase = {
 /**
  * "Flat" is judged two ways. Bounded: the peak stays under an eighth of the body above where it
  * started, so the body is not being held. Not growing with the bytes: the second half of the
- * transfer peaks no more than 16 MiB above the first half. Some rise is expected and is not
+ * transfer peaks no more than 32 MiB above the first half. Some rise is expected and is not
  * the body: each 64 KiB read is a fresh Buffer outside V8's heap that lives until V8 next
- * collects (it collects on external growth of ~64 MiB), and malloc keeps freed pages for reuse.
+ * collects (it collects on external growth of ~64 MiB), so external memory swings by tens of
+ * MiB from one sample to the next (sampled: 14-50 MiB), and malloc keeps freed pages for reuse.
  */
 const RSS_GROWTH_LIMIT = 128 * MiB;
-const RSS_SECOND_HALF_SLACK = 16 * MiB;
+const RSS_SECOND_HALF_SLACK = 32 * MiB;
 
 export const dripCase: ChaosCase = {
   name: 'worker drips a 1 GiB body',
