@@ -61,14 +61,17 @@ export const slowlorisCase: ChaosCase = {
       dripper = setInterval(() => {
         for (const s of lorises) if (!s.destroyed) s.write('a');
       }, 1000);
-      await sleep(Math.max(0, attackFrom + ATTACK_MS - performance.now()));
+      // Judged only while all of them are held open: opening 2 000 keep-alive connections means
+      // 2 000 requests in a burst, which is the suite's load, not the attack's.
+      const heldFrom = performance.now();
+      await sleep(ATTACK_MS);
       const attackTo = performance.now();
       const lorisOpen = lorises.filter((s) => !s.destroyed).length;
       const idleOpen = sockets.slice(0, idle).filter((s) => !s.destroyed).length;
       const samples = await loop.stop();
       const failures = samples.filter((s) => isFailure(s));
       const p99Base = percentile(latencies(samples, baselineFrom + 500, attackFrom), 99);
-      const p99Attack = percentile(latencies(samples, attackFrom, attackTo), 99);
+      const p99Attack = percentile(latencies(samples, heldFrom, attackTo), 99);
       const bound = 2 * Math.max(p99Base, LATENCY_FLOOR_MS / 2);
       return {
         name: this.name,
@@ -77,7 +80,7 @@ export const slowlorisCase: ChaosCase = {
         recoveryMs: null,
         pass: failures.length === 0 && p99Attack <= bound && stage.gateway.alive(),
         goal: `loop p99 under attack ≤ 2× baseline (floor ${LATENCY_FLOOR_MS} ms), no failure`,
-        detail: `p99 ${p99Base.toFixed(1)} ms before, ${p99Attack.toFixed(1)} ms under attack (bound ${bound.toFixed(1)}); still open at the end: ${lorisOpen}/${SLOWLORIS} slowloris, ${idleOpen}/${idle} idle; loop failures: ${describeFailures(failures)}`,
+        detail: `p99 ${p99Base.toFixed(1)} ms before, ${p99Attack.toFixed(1)} ms with all held open (bound ${bound.toFixed(1)}; opening them took ${((heldFrom - attackFrom) / 1000).toFixed(1)} s); still open at the end: ${lorisOpen}/${SLOWLORIS} slowloris, ${idleOpen}/${idle} idle; loop failures: ${describeFailures(failures)}`,
       };
     } finally {
       clearInterval(dripper);
