@@ -51,7 +51,8 @@ test('the retry budget is per upstream and counts retries in flight, not retries
 test('the README describes the retry budget the code keeps', async () => {
   const readme = await readFile(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
   // The bullet of "Timeouts, retries and errors" that describes the budget.
-  const paragraph = readme.split(/\n(?=- |\n)/).find((p) => /retry budget/i.test(p)) ?? '';
+  const paragraph = readme.split(/\n(?=- |\n)/).find((p) => /^- The retry budget/i.test(p)) ?? '';
+  assert.ok(paragraph, 'the README has no "- The retry budget …" bullet');
   assert.match(paragraph, /per upstream/i, paragraph);
   assert.match(paragraph, /in flight/i, paragraph);
   assert.doesNotMatch(paragraph, /per route|per second/i, paragraph);
