@@ -17,7 +17,8 @@ export interface ChaosCase {
   name: string;
   /** The hard cap on the case, after which it is reported failing and its processes killed. */
   limitMs: number;
-  run(): Promise<CaseResult>;
+  /** `budgetMs`: the case's limit, or less when the whole run's watchdog is nearer. */
+  run(budgetMs: number): Promise<CaseResult>;
 }
 
 /** The config every case starts from: a three-target pool, passive health on, one retry. */

@@ -41,14 +41,16 @@ function chosen(): ChaosCase[] {
   return filter === '' ? allCases : allCases.filter((c) => c.name.toLowerCase().includes(filter));
 }
 
-async function runCase(chaosCase: ChaosCase): Promise<CaseResult> {
+async function runCase(chaosCase: ChaosCase, runDeadline: number): Promise<CaseResult> {
   const started = Date.now();
+  // The case gets its own limit, or what is left before the watchdog (less a margin for the table).
+  const budgetMs = Math.max(5_000, Math.min(chaosCase.limitMs, runDeadline - started - 20_000));
   let timer: NodeJS.Timeout | undefined;
   const overrun = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`case exceeded its limit of ${chaosCase.limitMs / 1000} s`)), chaosCase.limitMs);
+    timer = setTimeout(() => reject(new Error(`case exceeded its limit of ${Math.round(budgetMs / 1000)} s`)), budgetMs);
   });
   try {
-    return await Promise.race([chaosCase.run(), overrun]);
+    return await Promise.race([chaosCase.run(budgetMs), overrun]);
   } catch (error) {
     // A case that could not even be staged is a failing row, not a crashed suite.
     killAllChildrenNow();
@@ -75,7 +77,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   for (const chaosCase of cases) {
     process.stdout.write(`chaos: ${chaosCase.name} …\n`);
-    const result = await runCase(chaosCase);
+    const result = await runCase(chaosCase, started + TOTAL_LIMIT_MS);
     results.push(result);
     process.stdout.write(`  ${result.pass ? 'pass' : 'FAIL'} — ${result.detail}${result.goal ? ` (goal: ${result.goal})` : ''}\n`);
   }
