@@ -76,15 +76,14 @@ export const midBodyCloseCase: ChaosCase = {
 };
 
 /**
- * "Flat" is judged two ways. Bounded: the peak stays under an eighth of the body above where it
- * started, so the body is not being held. Not growing with the bytes: the second half of the
- * transfer peaks no more than 32 MiB above the first half. Some rise is expected and is not
- * the body: each 64 KiB read is a fresh Buffer outside V8's heap that lives until V8 next
- * collects (it collects on external growth of ~64 MiB), so external memory swings by tens of
- * MiB from one sample to the next (sampled: 14-50 MiB), and malloc keeps freed pages for reuse.
+ * "Flat" means bounded: the peak stays under an eighth of the body above where it started, so
+ * the body is not being held. Some rise is expected and is not the body: each 64 KiB read is a
+ * fresh Buffer outside V8's heap that lives until V8 next collects (it collects on external
+ * growth of ~64 MiB, sampled swinging 14-50 MiB), and malloc keeps freed pages for reuse; RSS
+ * climbs 50-90 MiB in the first seconds and plateaus. The halves' peaks are reported, not
+ * judged: a fast transfer ends its first half before the plateau (174 vs 206 MiB measured).
  */
 const RSS_GROWTH_LIMIT = 128 * MiB;
-const RSS_SECOND_HALF_SLACK = 32 * MiB;
 
 export const dripCase: ChaosCase = {
   name: 'worker drips a 1 GiB body',
@@ -127,15 +126,14 @@ export const dripCase: ChaosCase = {
       const samples = await loop.stop();
       const failures = samples.filter((s) => isFailure(s));
       const growth = peak - rssBefore;
-      const growing = secondHalfPeak - firstHalfPeak;
       const complete = received.bytes === GiB && received.error === '';
       return {
         name: this.name,
         sent: samples.length + 1,
         failed: failures.length + (complete ? 0 : 1),
         recoveryMs: null,
-        pass: complete && growth < RSS_GROWTH_LIMIT && growing <= RSS_SECOND_HALF_SLACK && failures.length === 0 && stage.gateway.alive(),
-        goal: `the whole GiB arrives; gateway RSS peak < start + ${RSS_GROWTH_LIMIT / MiB} MiB and the second half's peak ≤ the first's + ${RSS_SECOND_HALF_SLACK / MiB} MiB; the loop loses nothing`,
+        pass: complete && growth < RSS_GROWTH_LIMIT && failures.length === 0 && stage.gateway.alive(),
+        goal: `the whole GiB arrives; gateway RSS peak < start + ${RSS_GROWTH_LIMIT / MiB} MiB (an eighth of the body); the loop loses nothing`,
         detail: `${(received.bytes / MiB).toFixed(0)} MiB in ${seconds.toFixed(1)} s${received.error ? ` (${received.error})` : ''}; RSS ${(rssBefore / MiB).toFixed(0)} MiB before, peak ${(firstHalfPeak / MiB).toFixed(0)} in the first half, ${(secondHalfPeak / MiB).toFixed(0)} in the second; loop failures: ${describeFailures(failures)}`,
       };
     } finally {
