@@ -5,6 +5,8 @@ import { pino } from 'pino';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { issueKey } from '../../gateway/src/keys/key-service.js';
+import { caughtUp } from '../plugins/fixtures.js';
 
 const lines: Array<Record<string, unknown>> = [];
 const sink = new Writable({
@@ -25,7 +27,7 @@ before(async () => {
         { name: 'open', methods: ['GET'], paths: ['/open/*'], upstream: 'echo' },
         { name: 'keyed', methods: ['GET'], paths: ['/keyed'], upstream: 'echo', auth: 'api-key' },
       ],
-      consumers: [],
+      consumers: [{ name: 'acme' }],
     },
     { accessLog: true, logger: pino({ level: 'info' }, sink) },
   );
@@ -56,4 +58,19 @@ test('ACCESS_LOG writes one line per answered request, proxied or refused, witho
   const text = JSON.stringify(lines);
   assert.ok(!text.includes('secret-in-query'), 'query strings stay out of the log');
   assert.ok(!text.includes('sb_live_notarealkeyatall'), 'keys stay out of the log');
+});
+
+test('a request proxied through a route with stages is logged once, by the proxy, with its route and target', async () => {
+  const { key } = await issueKey(gw.store, 'acme', { actor: 'test' });
+  await caughtUp(gw);
+  const before = access().length;
+  await (await request(`${gw.url}/keyed`, { headers: { 'x-api-key': key, 'x-request-id': 'staged-once' } })).body.dump();
+  await waitFor(() => access().some((l) => l.requestId === 'staged-once'), 2000, 'the access line');
+  // Give a second line time to appear, if one were written.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const mine = access().slice(before).filter((l) => l.requestId === 'staged-once');
+  assert.equal(mine.length, 1, JSON.stringify(mine));
+  assert.equal(mine[0]!.route, 'keyed');
+  assert.equal(mine[0]!.target, up.url);
+  assert.equal(mine[0]!.consumer, 'acme');
 });

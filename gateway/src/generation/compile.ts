@@ -135,33 +135,28 @@ async function compileInto(
   const registered: RouteOptions[] = [];
   app.addHook('onRoute', (options) => void registered.push(options));
 
-  // Answers Fastify gives itself (401, 404, 429, 400…); proxied requests hijack the reply and
-  // are logged by the proxy when they end.
+  // Every answer the gateway gives itself (404, 401, 403, 413, 429, 400, 503…) is counted and
+  // logged like a proxied one, under its route (`none` when none matched). Fastify runs
+  // onResponse for hijacked replies too, so a proxied request — counted and logged by its
+  // exchange when it ends — is skipped here. One hook for both: it runs on every staged request.
   const accessLog = deps.services.accessLog;
-  if (accessLog)
+  const observer = deps.observer;
+  if (accessLog || observer)
     app.addHook('onResponse', (request, reply, done) => {
-      accessLog.write({
+      if (request.proxied) return done();
+      observer?.completed(request.routeOptions.config.route ?? 'none', reply.statusCode, reply.elapsedTime);
+      accessLog?.write({
         requestId: request.id,
         method: request.method,
         path: pathOf(request.url),
         status: reply.statusCode,
         durationMs: reply.elapsedTime,
-        route: undefined,
+        route: request.routeOptions.config.route,
         target: undefined,
         consumer: request.caller?.name,
         clientIp: deps.services.clientIp(request.raw),
         attempts: 0,
       });
-      done();
-    });
-
-  // Every answer the gateway gives itself (404, 401, 403, 413, 429, 400, 503…) is counted like a
-  // proxied one, under its route (`none` when none matched); a proxied request is counted by its
-  // exchange when it ends, so it is skipped here.
-  const observer = deps.observer;
-  if (observer)
-    app.addHook('onResponse', (request, reply, done) => {
-      if (!request.proxied) observer.completed(request.routeOptions.config.route ?? 'none', reply.statusCode, reply.elapsedTime);
       done();
     });
 
