@@ -131,3 +131,40 @@ test('a passing active check lifts a passive ejection early', async (t) => {
   }
   assert.ok(seen.has('flaky'), 'the lifted worker takes traffic again');
 });
+
+test('a burst larger than the retry budget loses nothing to a frozen worker once passive health has ejected it', async (t) => {
+  const workers = await Promise.all(['a', 'b', 'c'].map((n) => processWorker(n)));
+  t.after(() => Promise.all(workers.map((w) => w.stop())));
+  const gw = await startGateway({
+    upstreams: [
+      {
+        name: 'gpus',
+        algorithm: 'round-robin',
+        targets: workers.map((w) => ({ url: w.url })),
+        healthCheck: { passive: { consecutiveFailures: 3, ejectMs: 30_000 } },
+      },
+    ],
+    routes: [{ name: 'tried', methods: ['GET'], paths: ['/v1/*'], upstream: 'gpus', timeoutMs: 5_000, perTryTimeoutMs: 300, retries: 1 }],
+    consumers: [],
+  });
+  t.after(() => gw.close());
+  for (let i = 0; i < 6; i++) await (await request(`${gw.url}/v1/warm`)).body.dump();
+  workers[2]!.child.kill('SIGSTOP');
+
+  // 30 at once: ten meet the frozen worker and time out together, far past the budget's three
+  // concurrent retries. The first three timeouts eject the worker; a retry away from an ejected
+  // target replaces load that target can no longer take, so it needs no budget token.
+  const statuses = await Promise.all(
+    Array.from({ length: 30 }, async (_, i) => {
+      const res = await request(`${gw.url}/v1/burst${i}`);
+      const body = (await res.body.json()) as { upstream?: string };
+      assert.notEqual(body.upstream, 'c');
+      return res.statusCode;
+    }),
+  );
+  assert.deepEqual(
+    statuses.filter((s) => s !== 200),
+    [],
+    `${statuses.filter((s) => s !== 200).length} of 30 failed`,
+  );
+});

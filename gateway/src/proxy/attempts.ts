@@ -14,7 +14,7 @@ import type { ProxyRoute } from './proxy-route.js';
  * 3. `mayRetry(failure)` decides whether a failure before the response started may be retried
  *    on another target: within `retries`, before the deadline, with a replayable body, and — for
  *    anything but a refused connection — for idempotent methods (or `retryNonIdempotent`) with a
- *    token from the pool's retry budget.
+ *    token from the pool's retry budget, unless health checking has taken the failed target out.
  * 4. `settle()` gives the budget tokens back when the request ends.
  */
 
@@ -103,6 +103,12 @@ export class Attempts {
     // attempt, not extra load, so it is exempt from the budget.
     if (failure === 'connect') return true;
     if (!this.idempotent && !this.route.retryNonIdempotent) return false;
+    // A target that health checking has just taken out (this failure may have been the one that
+    // ejected it) takes no more requests anyway: retrying away from it moves load the pool has
+    // already moved, it multiplies nothing, so like a refused connection it needs no token. Only
+    // the attempts that made the verdict draw on the budget — otherwise a burst waiting on one
+    // frozen worker times out together and the budget turns most of it into 504s.
+    if (this.current !== undefined && !this.current.target.isUp()) return true;
     if (!this.route.budget.tryRetry()) return false;
     this.tokens++;
     return true;
