@@ -2,17 +2,8 @@ import { useState } from 'react';
 import { ErrorNote, Loading, when } from '../components/Bits';
 import { DiffView } from '../components/Diff';
 import { useList } from '../items';
-
-interface AuditEntry {
-  at: string;
-  actor: string;
-  action: string;
-  kind: string;
-  id: string | null;
-  before: unknown;
-  after: unknown;
-  revision: number;
-}
+// The store's own type of an audit entry, as the admin API serves it: one definition for both sides.
+import type { AuditEntry } from '../../../gateway/src/store/port';
 
 const nameOf = (e: AuditEntry) => {
   const item = (e.after ?? e.before) as { name?: string; email?: string } | null;
