@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { issueKey } from '../../gateway/src/keys/key-service.js';
-import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { caughtUp } from '../plugins/fixtures.js';
+import type { EchoUpstream } from '../helpers/echo-upstream.js';
+import type { TestGateway } from '../helpers/gateway.js';
+import { startKeyedAndOpen, type KeyedAndOpen } from './keyed-and-open.js';
 import { rawRequest } from './raw-http.js';
 
 /**
@@ -14,30 +13,16 @@ let keyed: EchoUpstream;
 let open: EchoUpstream;
 let gw: TestGateway;
 let key: string;
+let stage: KeyedAndOpen;
 
 before(async () => {
-  keyed = await startEchoUpstream('keyed');
-  open = await startEchoUpstream('open');
-  gw = await startGateway({
-    upstreams: [
-      { name: 'keyed', targets: [{ url: keyed.url }] },
-      { name: 'open', targets: [{ url: open.url }] },
-    ],
-    routes: [
-      { name: 'v1', methods: ['GET'], paths: ['/v1/*'], upstream: 'keyed', auth: 'api-key' },
-      { name: 'raw', methods: ['GET'], paths: ['/raw/*'], upstream: 'open', auth: 'none' },
-      { name: 'partner-host', methods: ['GET'], paths: ['/only/*'], hosts: ['partner.example'], upstream: 'open' },
-    ],
-    consumers: [{ name: 'acme' }],
-  });
-  key = (await issueKey(gw.store, 'acme', { actor: 'test' })).key;
-  await caughtUp(gw);
+  stage = await startKeyedAndOpen([
+    { name: 'raw', methods: ['GET'], paths: ['/raw/*'], upstream: 'open', auth: 'none' },
+    { name: 'partner-host', methods: ['GET'], paths: ['/only/*'], hosts: ['partner.example'], upstream: 'open' },
+  ]);
+  ({ keyed, open, gw, key } = stage);
 });
-after(async () => {
-  await gw.close();
-  await keyed.close();
-  await open.close();
-});
+after(() => stage.close());
 
 const last = (u: EchoUpstream) => u.received[u.received.length - 1];
 

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client } from 'undici';
-import { issueKey } from '../../gateway/src/keys/key-service.js';
 import { normalizePath } from '../../gateway/src/node/request-target.js';
-import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { caughtUp } from '../plugins/fixtures.js';
+import type { EchoUpstream } from '../helpers/echo-upstream.js';
+import type { TestGateway } from '../helpers/gateway.js';
+import { startKeyedAndOpen, type KeyedAndOpen } from './keyed-and-open.js';
 import { rawRequest } from './raw-http.js';
 
 /**
@@ -20,30 +19,16 @@ let open: EchoUpstream;
 let gw: TestGateway;
 let client: Client;
 let key: string;
+let stage: KeyedAndOpen;
 
 before(async () => {
-  keyed = await startEchoUpstream('keyed');
-  open = await startEchoUpstream('open');
-  gw = await startGateway({
-    upstreams: [
-      { name: 'keyed', targets: [{ url: keyed.url }] },
-      { name: 'open', targets: [{ url: open.url }] },
-    ],
-    routes: [
-      { name: 'v1', methods: ['GET'], paths: ['/v1/*'], upstream: 'keyed', auth: 'api-key' },
-      { name: 'public', methods: ['GET'], paths: ['/public/*'], upstream: 'open', auth: 'none' },
-    ],
-    consumers: [{ name: 'acme' }],
-  });
-  key = (await issueKey(gw.store, 'acme', { actor: 'test' })).key;
-  await caughtUp(gw);
+  stage = await startKeyedAndOpen([{ name: 'public', methods: ['GET'], paths: ['/public/*'], upstream: 'open', auth: 'none' }]);
+  ({ keyed, open, gw, key } = stage);
   client = new Client(gw.url, { pipelining: 1 });
 });
 after(async () => {
   await client.close();
-  await gw.close();
-  await keyed.close();
-  await open.close();
+  await stage.close();
 });
 
 interface Seen {
