@@ -4,5 +4,7 @@ import { withFileLock } from '../../gateway/src/store/file-lock.js';
 const [lockPath, staleMs] = process.argv.slice(2) as [string, string | undefined];
 await withFileLock(lockPath, async () => {
   process.stdout.write('holding\n');
-  await new Promise(() => {});
+  // A pending promise alone does not keep a process alive (the lock's refresh timer is unref'd):
+  // an interval does, so the owner really holds the lock until it is killed.
+  await new Promise(() => setInterval(() => {}, 1 << 30));
 }, 60_000, staleMs ? Number(staleMs) : undefined);
