@@ -1,9 +1,11 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { cidrError } from './cidr.js';
-import { GatewayConfig } from './config.js';
+import { Certificate } from './certificate.js';
+import { GatewayConfig, type ConfigKind } from './config.js';
 import { Consumer } from './consumer.js';
 import { Route } from './route.js';
+import { Stream } from './stream.js';
 import { Upstream } from './upstream.js';
 import { User } from './user.js';
 
@@ -36,7 +38,7 @@ export function createSpecAjv(): Ajv {
   return ajv;
 }
 
-const SCHEMAS = { config: GatewayConfig, upstream: Upstream, route: Route, consumer: Consumer, user: User };
+const SCHEMAS = { config: GatewayConfig, upstream: Upstream, route: Route, consumer: Consumer, certificate: Certificate, stream: Stream, user: User };
 export type SpecKind = keyof typeof SCHEMAS;
 
 /**
@@ -107,9 +109,9 @@ function cidrErrors(entries: readonly string[] | undefined, path: string, errors
 /** Checks that JSON Schema alone cannot express: uniqueness, references between items, CIDR lists. */
 export function crossReferenceErrors(config: GatewayConfig): FieldError[] {
   const errors: FieldError[] = [];
-  const unique = (kind: 'upstreams' | 'routes' | 'consumers') => {
+  const unique = (kind: ConfigKind) => {
     const names = new Map<string, number>();
-    config[kind].forEach((item, i) => {
+    (config[kind] ?? []).forEach((item: { name: string }, i: number) => {
       const first = names.get(item.name);
       if (first !== undefined) errors.push({ path: `/${kind}/${i}/name`, message: `duplicates the name "${item.name}" of /${kind}/${first}` });
       else names.set(item.name, i);
@@ -119,6 +121,8 @@ export function crossReferenceErrors(config: GatewayConfig): FieldError[] {
   const upstreams = unique('upstreams');
   const routes = unique('routes');
   unique('consumers');
+  unique('certificates');
+  unique('streams');
 
   config.upstreams.forEach((u, i) => {
     const urls = new Set<string>();
@@ -166,6 +170,24 @@ export function crossReferenceErrors(config: GatewayConfig): FieldError[] {
         errors.push({ path: `/consumers/${i}/jwt/${j}/algorithm`, message: 'must be HS256, HS384 or HS512 with a secret' });
       else if (cred.publicKey && (!cred.algorithm || cred.algorithm.startsWith('HS')))
         errors.push({ path: `/consumers/${i}/jwt/${j}/algorithm`, message: 'must be an asymmetric algorithm (RS/PS/ES/EdDSA) with a publicKey' });
+    });
+  });
+  const ports = new Map<string, string>();
+  (config.streams ?? []).forEach((st, i) => {
+    if (!upstreams.has(st.upstream)) errors.push({ path: `/streams/${i}/upstream`, message: `names unknown upstream "${st.upstream}"` });
+    const bind = `${st.host ?? ''}:${st.port}`;
+    const other = ports.get(bind);
+    if (other) errors.push({ path: `/streams/${i}/port`, message: `port ${st.port} is already taken by stream "${other}"` });
+    else ports.set(bind, st.name);
+  });
+
+  const snis = new Map<string, string>();
+  (config.certificates ?? []).forEach((cert, i) => {
+    cert.snis.forEach((sni, j) => {
+      const name = sni.toLowerCase();
+      const other = snis.get(name);
+      if (other && other !== cert.name) errors.push({ path: `/certificates/${i}/snis/${j}`, message: `"${sni}" is already claimed by certificate "${other}"` });
+      else snis.set(name, cert.name);
     });
   });
   return errors;

@@ -8,6 +8,7 @@ import { registerHealthRoutes } from './health-routes.js';
 import { installProblemHandler } from './problem-handler.js';
 import { registerOverviewRoute } from './overview-routes.js';
 import { registerTargetWeightRoute } from './target-weight-route.js';
+import { registerUsageRoute } from './usage-routes.js';
 import { ITEM_SCHEMAS } from './admin-schemas.js';
 
 export interface AdminApiOptions {
@@ -26,11 +27,14 @@ export async function adminApi(app: FastifyInstance, options: AdminApiOptions): 
     registerCollection(secured, deps, 'upstreams');
     registerCollection(secured, deps, 'routes');
     registerCollection(secured, deps, 'consumers');
+    registerCollection(secured, deps, 'certificates');
+    registerCollection(secured, deps, 'streams');
     registerCollection(secured, deps, 'users', 'admin');
     registerConfigRoutes(secured, deps);
     registerHealthRoutes(secured, deps);
     registerTargetWeightRoute(secured, deps, ITEM_SCHEMAS.upstreams);
     registerOverviewRoute(secured, deps, deps.node?.metrics.traffic);
     registerConsumerKeyRoutes(secured, { store: deps.service.store });
+    registerUsageRoute(secured, deps);
   });
 }

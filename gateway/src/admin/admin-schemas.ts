@@ -1,5 +1,7 @@
 import { Type } from '@sinclair/typebox';
+import { Certificate } from '../../../spec/certificate.js';
 import { Consumer } from '../../../spec/consumer.js';
+import { Stream } from '../../../spec/stream.js';
 import { Route } from '../../../spec/route.js';
 import { Upstream } from '../../../spec/upstream.js';
 import { ROLES, User } from '../../../spec/user.js';
@@ -88,6 +90,6 @@ export const DrainBody = Type.Object(
 );
 
 /** Item schemas as answered: the spec schema (secrets are write-only and never served). */
-export const ITEM_SCHEMAS = { upstreams: Upstream, routes: Route, consumers: Consumer, users: User } as const;
+export const ITEM_SCHEMAS = { upstreams: Upstream, routes: Route, consumers: Consumer, certificates: Certificate, streams: Stream, users: User } as const;
 
 export const ValidateResponse = (item: typeof Upstream | typeof Route) => Type.Object({ valid: Type.Literal(true), item });

@@ -1,4 +1,4 @@
-import type { GatewayConfig } from '../../../spec/config.js';
+import { CONFIG_KINDS, type ConfigKind, type GatewayConfig } from '../../../spec/config.js';
 import { crossReferenceErrors, validateItem, ValidationError, type FieldError, type SpecKind } from '../../../spec/validate.js';
 import { hashPassword } from './password-hash.js';
 import { ProblemError } from '../errors.js';
@@ -9,22 +9,25 @@ import {
   type ConfigStore,
   type RevisionRecord,
   type StoredUser,
+  withAllCollections,
 } from '../store/port.js';
 import { mustCompile, type CompileCheck } from './compile-check.js';
 import { exportConfig } from './export-config.js';
 import { newId } from './ids.js';
 import { ifMatchAdmits } from './if-match.js';
-import { consumerView, userView, withoutSecrets } from './item-views.js';
+import { certificateView, consumerView, userView, withoutSecrets } from './item-views.js';
 import { nextStateFor } from './replace-config.js';
 import { restoredState } from './restore-revision.js';
 
-export type ConfigKind = 'upstreams' | 'routes' | 'consumers';
+export type { ConfigKind };
 export type ItemKind = ConfigKind | 'users';
 
 export const SINGULAR: Record<ItemKind, SpecKind & string> = {
   upstreams: 'upstream',
   routes: 'route',
   consumers: 'consumer',
+  certificates: 'certificate',
+  streams: 'stream',
   users: 'user',
 };
 
@@ -202,10 +205,10 @@ export class ConfigService {
     const record = await this.store.getRevision(n);
     if (!record) throw new ProblemError(404, 'not-found', `revision ${n} is not kept (only the last revisions are)`);
     const { state, ...meta } = record;
-    return { ...meta, config: exportConfig({ ...state, revision: n, keys: [], users: [], secrets: {} }) };
+    return { ...meta, config: exportConfig({ ...withAllCollections(state), revision: n, keys: [], users: [], secrets: {} }) };
   }
 
-  /** Rollback: the upstreams, routes and consumers of revision `n`, as a new revision. */
+  /** Rollback: the configuration collections of revision `n`, as a new revision. */
   async restore(n: number, actor: Actor): Promise<{ revision: number }> {
     const record = await this.store.getRevision(n);
     if (!record) throw new ProblemError(404, 'not-found', `revision ${n} is not kept (only the last revisions are)`);
@@ -224,12 +227,13 @@ export class ConfigService {
   }
 }
 
-function counts(state: Pick<ConfigState, ConfigKind>): Record<ConfigKind, number> {
-  return { upstreams: state.upstreams.length, routes: state.routes.length, consumers: state.consumers.length };
+function counts(state: Partial<Pick<ConfigState, ConfigKind>>): Record<ConfigKind, number> {
+  return Object.fromEntries(CONFIG_KINDS.map((kind) => [kind, state[kind]?.length ?? 0])) as Record<ConfigKind, number>;
 }
 
 function view(kind: ItemKind, item: Item): Item {
   if (kind === 'consumers') return consumerView(item as never) as unknown as Item;
+  if (kind === 'certificates') return certificateView(item as never) as unknown as Item;
   if (kind === 'users') return userView(item as unknown as StoredUser) as unknown as Item;
   return { ...item };
 }
@@ -309,6 +313,7 @@ async function prepare(kind: ItemKind, body: unknown, mode: 'create' | 'replace'
 /** Write-only fields a replacement left out keep their stored values (so GET → edit → PUT loses nothing). */
 function completeFromStored(kind: ItemKind, input: Record<string, unknown>, old: Item): Record<string, unknown> {
   if (kind === 'users' && input.passwordHash === undefined) return { ...input, passwordHash: old.passwordHash };
+  if (kind === 'certificates' && input.key === undefined && old.key !== undefined) return { ...input, key: old.key };
   if (kind === 'consumers' && Array.isArray(input.jwt)) {
     const stored = (old.jwt as Array<{ issuer: string; secret?: string }> | undefined) ?? [];
     const jwt = (input.jwt as Array<{ issuer: string; secret?: string; publicKey?: string; jwksUrl?: string }>).map((cred) => {
@@ -333,7 +338,7 @@ function keepAnAdmin(next: ConfigState): void {
  * a route still names, a route a consumer still lists) are a 409: the item is in use.
  */
 function checkReferences(next: ConfigState, kind: ConfigKind, changed: Item | undefined, removed?: Item): void {
-  const config = { upstreams: next.upstreams, routes: next.routes, consumers: next.consumers } as unknown as Record<ConfigKind, Item[]>;
+  const config = Object.fromEntries(CONFIG_KINDS.map((k) => [k, next[k]])) as unknown as Record<ConfigKind, Item[]>;
   // The changed item goes last so that a clash (duplicate path, duplicate target) is reported on it.
   if (changed) config[kind] = [...config[kind].filter((i) => i.id !== changed.id), changed];
   const errors = crossReferenceErrors(config as unknown as GatewayConfig);

@@ -3,8 +3,9 @@ import type { ConfigState } from '../store/port.js';
 
 /**
  * The configuration as `export` and `GET /config` give it: no secrets, no store bookkeeping
- * beyond ids and versions. JWT HMAC secrets are dropped; on import a credential without its
- * secret keeps the one already stored for the same consumer and issuer.
+ * beyond ids and versions. JWT HMAC secrets and certificate private keys are dropped; on import a
+ * credential without its secret keeps the one already stored for the same consumer and issuer,
+ * and a certificate without its key keeps the stored certificate's key.
  */
 export function exportConfig(state: ConfigState): GatewayConfig {
   return {
@@ -14,5 +15,7 @@ export function exportConfig(state: ConfigState): GatewayConfig {
       ...c,
       ...(c.jwt ? { jwt: c.jwt.map(({ secret: _secret, ...cred }) => cred) } : {}),
     })),
+    certificates: state.certificates.map(({ key: _key, ...cert }) => cert),
+    streams: state.streams.map((s) => ({ ...s })),
   };
 }

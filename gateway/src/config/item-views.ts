@@ -1,3 +1,4 @@
+import type { Certificate } from '../../../spec/certificate.js';
 import type { Consumer } from '../../../spec/consumer.js';
 import type { Stored, StoredUser } from '../store/port.js';
 
@@ -9,6 +10,12 @@ import type { Stored, StoredUser } from '../store/port.js';
 export function consumerView(consumer: Stored<Consumer>): Stored<Consumer> {
   if (!consumer.jwt) return { ...consumer };
   return { ...consumer, jwt: consumer.jwt.map(({ secret: _secret, ...credential }) => credential) };
+}
+
+/** A certificate without its private key (write-only); `hasKey` says whether one is stored. */
+export function certificateView(cert: Stored<Certificate>): Stored<Certificate> & { hasKey: boolean } {
+  const { key, ...view } = cert;
+  return { ...view, hasKey: key !== undefined };
 }
 
 export type UserView = Omit<StoredUser, 'passwordHash'>;

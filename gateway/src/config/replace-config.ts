@@ -1,16 +1,21 @@
-import type { GatewayConfig } from '../../../spec/config.js';
+import { CONFIG_KINDS, type GatewayConfig } from '../../../spec/config.js';
 import { validateConfig } from '../../../spec/validate.js';
 import { RevisionConflictError, type ConfigState, type ConfigStore, type Stored } from '../store/port.js';
 import { mustCompile, type CompileCheck } from './compile-check.js';
 import { newId } from './ids.js';
 
-type Kind = 'upstreams' | 'routes' | 'consumers';
-const KINDS: Kind[] = ['upstreams', 'routes', 'consumers'];
-
-/** Fill in secrets an export left out, from what the store already holds. */
+/** Fill in secrets an export left out (JWT secrets, certificate keys), from what the store already holds. */
 function restoreOmittedSecrets(input: unknown, current: ConfigState): unknown {
   const config = input as Partial<GatewayConfig> | null;
-  if (!config || typeof config !== 'object' || !Array.isArray(config.consumers)) return input;
+  if (!config || typeof config !== 'object') return input;
+  if (Array.isArray(config.certificates)) {
+    for (const cert of config.certificates) {
+      if (!cert || typeof cert !== 'object' || cert.key) continue;
+      const stored = current.certificates.find((c) => c.name === cert.name);
+      if (stored?.key) cert.key = stored.key;
+    }
+  }
+  if (!Array.isArray(config.consumers)) return input;
   for (const consumer of config.consumers) {
     if (!consumer || typeof consumer !== 'object' || !Array.isArray(consumer.jwt)) continue;
     const stored = current.consumers.find((c) => c.name === consumer.name);
@@ -36,7 +41,7 @@ export function nextStateFor(current: ConfigState, input: unknown): { next: Conf
   const config = validateConfig(structuredClone(restoreOmittedSecrets(structuredClone(input), current)));
   const now = new Date().toISOString();
   const next: ConfigState = { ...current };
-  for (const kind of KINDS) {
+  for (const kind of CONFIG_KINDS) {
     const byName = new Map(current[kind].map((item) => [item.name, item] as const));
     next[kind] = (config[kind] as Array<{ name: string }>).map((raw) => {
       const item = stripStoredFields(raw);

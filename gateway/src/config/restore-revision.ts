@@ -1,9 +1,6 @@
-import type { GatewayConfig } from '../../../spec/config.js';
+import { CONFIG_KINDS, type GatewayConfig } from '../../../spec/config.js';
 import { validateConfig } from '../../../spec/validate.js';
-import type { ConfigState, RevisionRecord } from '../store/port.js';
-
-type Kind = 'upstreams' | 'routes' | 'consumers';
-const KINDS: Kind[] = ['upstreams', 'routes', 'consumers'];
+import { withAllCollections, type ConfigState, type RevisionRecord } from '../store/port.js';
 type Versioned = { id: string; version: number; updatedAt: string; [field: string]: unknown };
 
 function content(item: Versioned): string {
@@ -18,12 +15,13 @@ function content(item: Versioned): string {
  * secrets are not part of a revision and stay as they are — except keys of consumers the
  * rollback removes, which go with them, as on a delete.
  */
-export function restoredState(current: ConfigState, record: RevisionRecord): ConfigState {
+export function restoredState(current: ConfigState, recorded: RevisionRecord): ConfigState {
+  const record = { ...recorded, state: withAllCollections(recorded.state) };
   // Re-validate: a revision written by an older build must still make sense to this one.
-  validateConfig(structuredClone({ upstreams: record.state.upstreams, routes: record.state.routes, consumers: record.state.consumers }) as GatewayConfig);
+  validateConfig(structuredClone(record.state) as GatewayConfig);
   const now = new Date().toISOString();
   const next: ConfigState = { ...current };
-  for (const kind of KINDS) {
+  for (const kind of CONFIG_KINDS) {
     const byId = new Map((current[kind] as unknown as Versioned[]).map((i) => [i.id, i] as const));
     next[kind] = (record.state[kind] as unknown as Versioned[]).map((old) => {
       const live = byId.get(old.id);

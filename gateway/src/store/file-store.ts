@@ -6,6 +6,7 @@ import { writeFileAtomic } from './atomic-write.js';
 import { LOCK_STALE_MS, LockLostError, LockTimeoutError, withFileLock } from './file-lock.js';
 import {
   emptyState,
+  revisionState,
   RevisionConflictError,
   StoreUnavailableError,
   type AuditEntry,
@@ -181,7 +182,7 @@ export class FileStore implements ConfigStore {
               at,
               actor: options.actor,
               action: options.action,
-              state: { upstreams: state.upstreams, routes: state.routes, consumers: state.consumers },
+              state: revisionState(state),
             },
             ...doc.revisions,
           ].slice(0, this.keepRevisions)

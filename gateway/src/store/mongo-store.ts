@@ -4,6 +4,7 @@ import { MongoClient, type ChangeStream, type ClientSession, type Collection, ty
 import { guardUnavailable } from './mongo-errors.js';
 import { fromMongo, toMongo } from './mongo-keys.js';
 import {
+  revisionState,
   RevisionConflictError,
   StoreUnavailableError,
   type AuditEntry,
@@ -25,7 +26,7 @@ export interface MongoStoreOptions {
 }
 
 /** The configuration kinds, one collection each; the field that must be unique in each. */
-const KINDS = { upstreams: 'name', routes: 'name', consumers: 'name', users: 'email', keys: 'id' } as const;
+const KINDS = { upstreams: 'name', routes: 'name', consumers: 'name', certificates: 'name', streams: 'name', users: 'email', keys: 'id' } as const;
 type Kind = keyof typeof KINDS;
 const KIND_NAMES = Object.keys(KINDS) as Kind[];
 
@@ -198,7 +199,7 @@ export class MongoStore implements ConfigStore {
         at,
         actor: options.actor,
         action: options.action,
-        state: { upstreams: state.upstreams, routes: state.routes, consumers: state.consumers },
+        state: revisionState(state),
       };
       await this.db.collection('revisions').insertOne(toMongo({ _id: state.revision as never, ...record }) as Document, { session });
       const oldest = await this.db.collection('revisions').find({}, { projection: { revision: 1 }, sort: { revision: -1 }, skip: this.keepRevisions, limit: 1, session }).toArray();

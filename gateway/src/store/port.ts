@@ -1,5 +1,7 @@
+import type { Certificate } from '../../../spec/certificate.js';
 import type { ApiKeyRecord, Consumer } from '../../../spec/consumer.js';
 import type { Route } from '../../../spec/route.js';
+import type { Stream } from '../../../spec/stream.js';
 import type { Upstream } from '../../../spec/upstream.js';
 
 /** A user of the admin API as stored (the password only as an scrypt hash). */
@@ -26,6 +28,10 @@ export interface ConfigState {
   upstreams: Stored<Upstream>[];
   routes: Stored<Route>[];
   consumers: Stored<Consumer>[];
+  /** TLS certificates chosen by SNI (private keys included: never exported or returned). */
+  certificates: Stored<Certificate>[];
+  /** TCP (L4) listeners. */
+  streams: Stored<Stream>[];
   /** API keys: hashes only. */
   keys: ApiKeyRecord[];
   users: StoredUser[];
@@ -113,5 +119,18 @@ export interface ConfigStore {
 }
 
 export function emptyState(): ConfigState {
-  return { revision: 0, upstreams: [], routes: [], consumers: [], keys: [], users: [], secrets: {} };
+  return { revision: 0, upstreams: [], routes: [], consumers: [], certificates: [], streams: [], keys: [], users: [], secrets: {} };
+}
+
+/** The part of a state a revision record keeps (what a rollback restores). */
+export function revisionState(state: ConfigState): RevisionRecord['state'] {
+  return { upstreams: state.upstreams, routes: state.routes, consumers: state.consumers, certificates: state.certificates, streams: state.streams };
+}
+
+/**
+ * A state or revision written by a build before a collection existed lacks it: read it as empty,
+ * so every reader can rely on every collection being a list.
+ */
+export function withAllCollections<T extends Partial<Pick<ConfigState, 'certificates' | 'streams'>>>(state: T): T & Pick<ConfigState, 'certificates' | 'streams'> {
+  return { ...state, certificates: state.certificates ?? [], streams: state.streams ?? [] };
 }
