@@ -64,7 +64,10 @@ export async function withFileLock<T>(
         await rm(lockPath, { force: true });
         continue;
       }
-      if (code !== 'ELOCKED') throw err;
+      // ENOENT: proper-lockfile made the lock directory, then found it gone when it probed its
+      // mtime — another waiter, breaking the same dead owner's stale lock, removed it. Nothing is
+      // held; wait like for any taken lock (seen with four owners killed -9 under load).
+      if (code !== 'ELOCKED' && code !== 'ENOENT') throw err;
       if (Date.now() > deadline) throw new LockTimeoutError(`could not lock ${lockPath} within ${timeoutMs} ms`);
       await sleep(delay);
       delay = Math.min(delay * 2, 50);
