@@ -31,6 +31,8 @@ export const Consumer = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: "Share of a saturated upstream's queue releases relative to other consumers of the same priority." })),
+    priority: Type.Optional(Type.Integer({ minimum: -100, maximum: 100, default: 0, description: 'Queued requests of a higher priority are released first (strict).' })),
     routes: Type.Optional(Type.Array(Name, { uniqueItems: true })),
     jwt: Type.Optional(Type.Array(JwtCredential)),
     tags: Type.Optional(Type.Array(Type.String())),

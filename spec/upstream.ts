@@ -12,6 +12,7 @@ export const ALGORITHMS = [
   'ip-hash',
   'consistent-hash',
   'least-queue',
+  'prefix-affinity',
 ] as const;
 export type Algorithm = (typeof ALGORITHMS)[number];
 
@@ -85,6 +86,30 @@ export const LoadMetrics = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * Flow control: when every eligible target is at its `maxConnections`, requests wait here (in the
+ * gateway, holding no upstream socket) and are released by weighted fair share between consumers
+ * within strict priority classes (consumer `weight` and `priority`).
+ */
+export const UpstreamQueue = Type.Object(
+  {
+    maxSize: Type.Integer({ minimum: 1, maximum: 100000, default: 1000, description: 'Requests that may wait at once; one more is refused with 503 (or displaces a later-tagged waiter).' }),
+    timeoutMs: Type.Integer({ minimum: 1, maximum: 600000, default: 30000, description: 'Longest wait for a free slot; then 503 with Retry-After.' }),
+  },
+  { additionalProperties: false },
+);
+export type UpstreamQueue = Static<typeof UpstreamQueue>;
+
+/** `algorithm: "prefix-affinity"`: the key is a hash of the prompt's leading characters. */
+export const PrefixAffinity = Type.Object(
+  {
+    prefixChars: Type.Integer({ minimum: 1, maximum: 1000000, default: 1024, description: 'Leading characters of the messages (role and content) or prompt that make the key.' }),
+    loadFactor: Type.Number({ minimum: 0, maximum: 10, default: 0.25, description: 'ε of bounded loads: a target above (1 + ε) × the mean in-flight is passed over (HAProxy hash-balance-factor 125 = 0.25).' }),
+  },
+  { additionalProperties: false },
+);
+export type PrefixAffinity = Static<typeof PrefixAffinity>;
+
 export const Upstream = Type.Object(
   {
     ...StoredFields,
@@ -118,6 +143,8 @@ export const Upstream = Type.Object(
     trustedProxies: Type.Optional(
       Type.Array(Type.String(), { description: 'CIDRs whose x-forwarded-for is believed for ip-hash.' }),
     ),
+    queue: Type.Optional(UpstreamQueue),
+    prefixAffinity: Type.Optional(PrefixAffinity),
     retryBudgetPercent: Type.Integer({
       minimum: 0,
       maximum: 100,

@@ -6,6 +6,7 @@ import { createPicker as leastConnections } from './least-connections.js';
 import { createPicker as leastQueue } from './least-queue.js';
 import { createPicker as leastResponseTime } from './least-response-time.js';
 import { createPicker as powerOfTwo } from './power-of-two.js';
+import { createPicker as prefixAffinity } from './prefix-affinity.js';
 import { createPicker as random } from './random.js';
 import { createPicker as roundRobin } from './round-robin.js';
 import { createPicker as weightedRoundRobin } from './weighted-round-robin.js';
@@ -21,6 +22,7 @@ const pickers: Record<Algorithm, CreatePicker> = {
   'ip-hash': ipHash,
   'consistent-hash': consistentHash,
   'least-queue': leastQueue,
+  'prefix-affinity': prefixAffinity,
 };
 
 export function pickerFor(algorithm: Algorithm): CreatePicker {

@@ -1,4 +1,5 @@
 import type { Upstream } from '../../../spec/upstream.js';
+import { FlowQueue } from './flow-queue.js';
 import { pickerFor } from './index.js';
 import { recordLatency } from './peak-ewma.js';
 import type { PickContext, Picker, PoolMember } from './picker.js';
@@ -54,8 +55,13 @@ export class UpstreamPool {
    * the registry can carry it into the pool that replaces this one on a reload.
    */
   readonly drainOverrides = new Map<string, boolean>();
+  /** Flow control (`queue`): requests wait here while every eligible target is at its cap. */
+  readonly queue: FlowQueue | undefined;
+  private releasing = false;
   private readonly onTargetChange = () => {
     this.stale = true;
+    // A target that came back (or stopped draining) may have room for the queue's waiters.
+    if (this.queue !== undefined && this.queue.size > 0) queueMicrotask(() => this.releaseQueued());
   };
 
   constructor(
@@ -80,6 +86,7 @@ export class UpstreamPool {
     });
     this.hasBreakers = this.members.some((m) => m.maxConnections !== Infinity);
     this.picker = pickerFor(spec.algorithm ?? 'round-robin')({ members: this.members, upstream: spec });
+    this.queue = spec.queue ? new FlowQueue(spec.queue) : undefined;
   }
 
   /**
@@ -124,6 +131,32 @@ export class UpstreamPool {
     recordLatency(member.target, outcome.latencyMs, ok, Date.now());
     this.picker.observe?.(member, outcome.latencyMs, ok);
     this.onOutcome?.(member, outcome);
+    // The slot just freed goes to the queue first (pools without `queue` skip this test only).
+    if (this.queue !== undefined && this.queue.size > 0) this.releaseQueued();
+  }
+
+  /**
+   * Hand free slots to queued requests, one per slot, in the queue's fair order. A released
+   * request picks its target at once (synchronously, so no newcomer takes the slot between).
+   * A release can end another attempt synchronously and come back here: the outer loop then
+   * carries on instead of recursing.
+   */
+  releaseQueued(): void {
+    const queue = this.queue;
+    if (queue === undefined || this.releasing) return;
+    this.releasing = true;
+    try {
+      while (queue.size > 0 && this.hasFreeSlot()) queue.releaseNext();
+    } finally {
+      this.releasing = false;
+    }
+  }
+
+  /** Some eligible member is below its `maxConnections`. */
+  hasFreeSlot(): boolean {
+    if (this.stale) this.recompute(Date.now());
+    for (const m of this.eligible) if (m.target.inFlight < m.maxConnections) return true;
+    return false;
   }
 
   /** Set by the health layer to learn of every attempt's outcome (passive checks). */
@@ -227,6 +260,7 @@ export class UpstreamPool {
   }
 
   close(): void {
+    this.queue?.close();
     for (const m of this.members) {
       m.target.off('change', this.onTargetChange);
       this.registry.release(m.target.url);

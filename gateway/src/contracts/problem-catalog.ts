@@ -34,6 +34,8 @@ export const PROBLEMS = {
   'upstream-unreachable': { status: 502, title: 'Upstream unreachable' },
   'no-healthy-target': { status: 503, title: 'No healthy target' },
   'all-saturated': { status: 503, title: 'Every target at its connection limit' },
+  'queue-full': { status: 503, title: 'Upstream queue full' },
+  'queue-timeout': { status: 503, title: 'Waited too long in the upstream queue' },
   'configuration-unavailable': { status: 503, title: 'No configuration in force' },
   'upstream-timeout': { status: 504, title: 'Upstream timed out' },
   // ---- the admin API ----

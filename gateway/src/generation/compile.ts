@@ -259,6 +259,7 @@ async function routeScope(scope: FastifyInstance, route: Route, proxy: RouteProx
     proxy.forward(request.raw, reply.raw, request.id, {
       consumerName: request.caller?.name,
       consumed: request.consumedHeaders,
+      consumer: request.caller?.consumer,
       body: readsBody ? request.rawBody : undefined,
       replyHeaders: Object.keys(replyHeaders).length ? replyHeaders : undefined,
     });

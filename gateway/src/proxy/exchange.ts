@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { PoolMember } from '../balancer/picker.js';
 import type { AttemptOutcome } from '../balancer/upstream-pool.js';
+import type { FlowQueue, QueueRefusal, QueueTicket } from '../balancer/flow-queue.js';
 import { problem, writeProblem, type ProblemCode } from '../errors.js';
 import { pathOf } from '../contracts/access-log.js';
 import { Attempts, classify, RETRYABLE_STATUS, type Failure } from './attempts.js';
@@ -99,6 +100,10 @@ export class ProxyExchange {
   /** Server-Sent Events: bounded by the idle timeout only, flushed at once. */
   private streaming = false;
   private onDrain: (() => void) | undefined;
+  /** Waiting in the pool's queue for a slot (flow control). */
+  private ticket: QueueTicket | undefined;
+  /** Released from the queue: its pick must not join the queue behind others again. */
+  private released = false;
 
   constructor(
     private readonly route: ProxyRoute,
@@ -120,6 +125,11 @@ export class ProxyExchange {
   start(): void {
     this.res.on('close', () => this.clientClosed());
     const length = Number(this.req.headers['content-length'] ?? -1);
+    if (this.route.keyFromBody !== undefined) {
+      // prefix-affinity: the pick's key is in the body, so the body is read before the pick.
+      if (this.fwd.body !== undefined) this.keyFromBody(this.fwd.body);
+      else if (this.streamedBody) return this.bufferBody();
+    }
     if (this.streamedBody && this.attempts.retriesOnTimeout && length > 0 && length <= REPLAY_BUFFER_BYTES) return this.bufferBody();
     this.dispatchNext();
   }
@@ -128,6 +138,9 @@ export class ProxyExchange {
   private clientClosed(): void {
     if (this.phase === 'done') return;
     this.clientGone = true;
+    // Waiting in the queue: leave it, so the slot goes to someone still there.
+    this.ticket?.cancel();
+    this.ticket = undefined;
     const attempt = this.attempt;
     // Still reading a replayable body: no attempt to stop.
     if (!attempt) return this.finish(0);
@@ -138,22 +151,34 @@ export class ProxyExchange {
   private bufferBody(): void {
     this.phase = 'reading-body';
     const chunks: Buffer[] = [];
-    this.req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    let seen = 0;
+    this.req.on('data', (chunk: Buffer) => {
+      // Chunked bodies have no content-length checked up front: count them here.
+      seen += chunk.length;
+      if (seen <= this.route.bodyLimit) chunks.push(chunk);
+      else if (this.phase === 'reading-body')
+        this.fail('body-too-large', `request body exceeds the route's limit of ${this.route.bodyLimit} bytes`, { connection: 'close' });
+    });
     this.req.once('end', () => {
       if (this.phase === 'done') return;
       this.phase = 'attempting';
       this.replayBody = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
       this.streamedBody = false;
       this.headers['content-length'] = String(this.replayBody!.length);
+      if (this.route.keyFromBody !== undefined) this.keyFromBody(this.replayBody!);
       this.dispatchNext();
     });
     this.req.once('error', () => {});
   }
 
   private dispatchNext(): void {
-    const picked = this.attempts.next(this.fwd.pickContext, this.fwd.preferred);
     const pool = this.route.pool;
+    const queue = pool.queue;
+    // Behind requests already waiting, a newcomer waits too: a freed slot is theirs first.
+    if (queue !== undefined && queue.size > 0 && !this.released && this.attempts.count === 0 && this.fwd.preferred === undefined) return this.wait(queue);
+    const picked = this.attempts.next(this.fwd.pickContext, this.fwd.preferred);
     if (picked === 'no-healthy-target') return this.fail('no-healthy-target', `upstream "${pool.name}" has no healthy target`, { 'retry-after': '1' });
+    if (picked === 'all-saturated' && queue !== undefined) return this.wait(queue);
     if (picked === 'all-saturated') return this.fail('all-saturated', `every target of upstream "${pool.name}" is at its connection limit`, { 'retry-after': '1' });
     const attempt = (this.attempt = new Attempt(this, picked));
     pool.begin(picked);
@@ -177,6 +202,44 @@ export class ProxyExchange {
       } as Dispatcher.DispatchOptions,
       attempt,
     );
+  }
+
+  /**
+   * Flow control: wait in the pool's queue, before any target is picked and holding no upstream
+   * socket, until the pool hands this request a freed slot (balancer/flow-queue.ts) or refuses it.
+   */
+  private wait(queue: FlowQueue): void {
+    const flow = this.fwd.flowClass;
+    this.ticket = queue.enqueue({
+      flow: this.fwd.consumerName ?? '',
+      weight: flow?.weight ?? 1,
+      priority: flow?.priority ?? 0,
+      release: () => {
+        this.ticket = undefined;
+        this.released = true;
+        this.dispatchNext();
+      },
+      refuse: (reason) => {
+        this.ticket = undefined;
+        this.queueRefused(queue, reason);
+      },
+    });
+    if (this.ticket === undefined) this.queueRefused(queue, 'full');
+  }
+
+  private queueRefused(queue: FlowQueue, reason: QueueRefusal): void {
+    const pool = this.route.pool.name;
+    if (reason === 'timeout')
+      // The backlog that outlasted one timeout is likely still there: come back after about as long.
+      return this.fail('queue-timeout', `waited ${queue.timeoutMs} ms in the queue of upstream "${pool}" for a free target`, {
+        'retry-after': String(Math.max(1, Math.ceil(queue.timeoutMs / 1000))),
+      });
+    if (reason === 'closed') return this.fail('queue-full', `upstream "${pool}" was reconfigured while the request waited in its queue`, { 'retry-after': '1' });
+    this.fail('queue-full', `the queue of upstream "${pool}" is full (${queue.maxSize} requests waiting for a free target)`, { 'retry-after': '1' });
+  }
+
+  private keyFromBody(body: Buffer): void {
+    this.fwd.pickContext = { clientIp: this.fwd.pickContext.clientIp, hashKey: this.route.keyFromBody!(body) };
   }
 
   /** The request body can be sent again: none, buffered, or a stream nothing has read yet. */

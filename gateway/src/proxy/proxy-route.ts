@@ -22,6 +22,14 @@ export interface ProxyRoute {
   /** Told of the request's end (metrics), with the status the client saw (0 = cut). */
   readonly observer: RequestObserver | undefined;
   readonly accessLog: AccessLog | undefined;
+  /** prefix-affinity pools: the pick's key comes from the request body (read before the pick). */
+  readonly keyFromBody: ((body: Buffer) => string | undefined) | undefined;
+}
+
+/** How a consumer's requests share a saturated pool's queue (spec/consumer.ts). */
+export interface FlowClass {
+  readonly weight?: number | undefined;
+  readonly priority?: number | undefined;
 }
 
 /** One request's facts from the stages before the proxy. */
@@ -31,6 +39,8 @@ export interface ForwardRequest extends ForwardedFacts {
   /** Headers set by earlier stages (rate-limit headers, sticky cookie…) for the client response. */
   replyHeaders: Record<string, unknown> | undefined;
   pickContext: PickContext;
+  /** The consumer's `weight` and `priority`, for the pool's queue (flow control). */
+  flowClass: FlowClass | undefined;
   /** Lets a stage (sticky sessions) choose the first target itself. */
   preferred: PoolMember | undefined;
   /** Response headers the proxy adds once a target is known (sticky cookie). */

@@ -7,7 +7,8 @@ import type { UpstreamPool } from '../balancer/upstream-pool.js';
 import type { RequestObserver } from '../contracts/request-observer.js';
 import type { AccessLog } from '../contracts/access-log.js';
 import { forward } from './forward.js';
-import type { ProxyRoute } from './proxy-route.js';
+import type { FlowClass, ProxyRoute } from './proxy-route.js';
+import { prefixKeyOf } from '../balancer/prefix-key.js';
 import { retryBudgetFor } from './retry-budget.js';
 import { stickiness } from './route-stickiness.js';
 
@@ -18,8 +19,17 @@ export interface StageFacts {
   readonly consumed: string[] | undefined;
   /** The body a stage read to validate it; forwarded as read. */
   readonly body: Buffer | undefined;
+  /** The caller's consumer (its flow-control weight and priority). */
+  readonly consumer?: FlowClass | undefined;
   /** Headers stages set for the client response (rate-limit headers…). */
   readonly replyHeaders: Record<string, unknown> | undefined;
+}
+
+/** prefix-affinity reads its key from the JSON body; every other algorithm leaves the body alone. */
+function prefixKeyReader(pool: UpstreamPool): ((body: Buffer) => string | undefined) | undefined {
+  if (pool.spec.algorithm !== 'prefix-affinity') return undefined;
+  const chars = pool.spec.prefixAffinity?.prefixChars ?? 1024;
+  return (body) => prefixKeyOf(body, chars);
 }
 
 /** What the proxy takes from the node: its answer to "who is the client?" and its access log. */
@@ -62,6 +72,7 @@ export class RouteProxy {
       bodyLimit: this.bodyLimit,
       observer,
       accessLog: services.accessLog,
+      keyFromBody: prefixKeyReader(pool),
     };
     this.hashOn = pool.spec.hashOn;
     this.trusted = pool.spec.trustedProxies?.length ? new TrustedProxies(pool.spec.trustedProxies) : undefined;
@@ -85,6 +96,7 @@ export class RouteProxy {
       replyHeaders: stage?.replyHeaders,
       pickContext: { clientIp, hashKey: this.hashOn ? hashKeyFor(this.hashOn, raw, clientIp, consumerName) : undefined },
       preferred: stuckTo,
+      flowClass: stage?.consumer,
       onTarget: sticky && ((member: PoolMember) => (member === stuckTo ? undefined : sticky.cookieFor(member))),
     });
   }
