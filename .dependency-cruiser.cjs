@@ -8,7 +8,7 @@
  * on any source file that imports or is imported without a layer).
  */
 const LAYERS = [
-  ['entry', '^gateway/src/(main|demo|runtime-flags)\\.[jt]s$|^gateway/src/cli/'],
+  ['entry', '^gateway/src/(main|demo|runtime-flags)\\.[jt]s$|^gateway/src/cli/|^gateway/src/cluster/'],
   ['admin', '^gateway/src/admin/'],
   ['settings', '^gateway/src/env\\.[jt]s$'],
   ['node', '^gateway/src/node/'],

@@ -18,6 +18,12 @@ export interface GatewayEnv {
   accessLog: boolean;
   /** CIDRs of proxies in front of the gateway (TRUSTED_PROXIES, comma-separated). */
   trustedProxies: string[];
+  /** WORKERS: gateway processes on one port (node:cluster); 'auto' = one per CPU; undefined = the entry's default. */
+  workers: number | 'auto' | undefined;
+  /** DRAIN_DELAY_MS: after SIGTERM, how long /readyz says 503 while the listener still accepts. */
+  drainDelayMs: number;
+  /** SHUTDOWN_TIMEOUT_MS: from SIGTERM, how long in-flight requests (streams too) may take to finish. */
+  shutdownTimeoutMs: number;
 }
 
 function port(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
@@ -43,6 +49,25 @@ function trustedProxies(raw: string | undefined): string[] {
   });
 }
 
+function milliseconds(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  // 2^31-1: the largest delay a Node timer keeps (a larger one fires at once).
+  if (!/^\d+$/.test(raw.trim()) || value > 2_147_483_647) throw new Error(`${name} must be a whole number of milliseconds (0-2147483647), got "${raw}"`);
+  return value;
+}
+
+/** A positive count of processes, or 'auto' (one per CPU); more than 256 is a typo, not a plan. */
+function workers(raw: string | undefined): number | 'auto' | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const text = raw.trim().toLowerCase();
+  if (text === 'auto') return 'auto';
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < 1 || value > 256) throw new Error(`WORKERS must be a number of processes (1-256) or "auto", got "${raw}"`);
+  return value;
+}
+
 export function readEnv(env: NodeJS.ProcessEnv = process.env): GatewayEnv {
   const demo = env.DEMO;
   return {
@@ -58,5 +83,8 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): GatewayEnv {
     logLevel: env.LOG_LEVEL || 'info',
     accessLog: ['1', 'true', 'yes', 'on'].includes((env.ACCESS_LOG ?? '').toLowerCase()),
     trustedProxies: trustedProxies(env.TRUSTED_PROXIES),
+    workers: workers(env.WORKERS),
+    drainDelayMs: milliseconds('DRAIN_DELAY_MS', 5_000, env),
+    shutdownTimeoutMs: milliseconds('SHUTDOWN_TIMEOUT_MS', 600_000, env),
   };
 }

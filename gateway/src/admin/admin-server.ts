@@ -5,6 +5,7 @@ import { ConfigService } from '../config/config-service.js';
 import type { GatewayEnv } from '../env.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { GatewayNode } from '../node/gateway-node.js';
+import { registerLifecycleRoutes, type Lifecycle, type WorkerIdentity } from '../node/lifecycle.js';
 import { storeHealthOf } from '../node/store-health.js';
 import type { ConfigStore } from '../store/port.js';
 import { adminApi } from './admin-api.js';
@@ -19,6 +20,11 @@ export interface AdminOptions {
   node: GatewayNode | undefined;
   logger: FastifyBaseLogger;
   metrics: GatewayMetrics | undefined;
+  /** The whole node's metrics when it runs several worker processes (cluster/worker-link.ts); else `metrics`. */
+  scrape?: () => Promise<string>;
+  /** /livez and /readyz beside the admin API, answering for this process. */
+  lifecycle?: Lifecycle;
+  identity?: WorkerIdentity;
   /** The built console (default admin-ui/dist); tests point it elsewhere. */
   consoleDir?: string;
 }
@@ -51,8 +57,9 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
   });
   installProblemHandler(app);
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
-    reply.type('text/plain; version=0.0.4; charset=utf-8').send((await options.metrics?.scrape()) ?? ''),
+    reply.type('text/plain; version=0.0.4; charset=utf-8').send((await (options.scrape?.() ?? options.metrics?.scrape())) ?? ''),
   );
+  if (options.lifecycle) registerLifecycleRoutes(app, options.lifecycle, options.identity);
   app.get('/healthz', { schema: { hide: true } }, () => {
     const config = options.node?.configStatus;
     const store = options.node ? storeHealthOf(options.node.services).report() : undefined;

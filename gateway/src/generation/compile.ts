@@ -119,6 +119,7 @@ async function compileInto(
   app.decorateRequest('consumedHeaders', undefined);
   app.decorateRequest('rawBody', undefined);
   app.decorateRequest('proxied', false);
+  app.decorateRequest('responseTap', undefined);
 
   const unavailable = deps.unavailable;
   app.setNotFoundHandler((request, reply) => {
@@ -223,7 +224,8 @@ function laneRoutes(route: Route, proxy: RouteProxy, observer: RequestObserver |
 
 async function routeScope(scope: FastifyInstance, route: Route, proxy: RouteProxy, ctx: GenerationContext, deps: CompileDeps): Promise<void> {
   const bodyLimit = proxy.bodyLimit;
-  const readsBody = route.schema?.body !== undefined;
+  // meterStreams may add stream_options.include_usage to a streamed request, so it reads the body too.
+  const readsBody = route.schema?.body !== undefined || route.meterStreams === true;
 
   scope.removeAllContentTypeParsers();
   if (readsBody) {
@@ -262,6 +264,7 @@ async function routeScope(scope: FastifyInstance, route: Route, proxy: RouteProx
       consumer: request.caller?.consumer,
       body: readsBody ? request.rawBody : undefined,
       replyHeaders: Object.keys(replyHeaders).length ? replyHeaders : undefined,
+      tap: request.responseTap,
     });
   };
 

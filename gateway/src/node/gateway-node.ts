@@ -96,6 +96,11 @@ export class GatewayNode {
     return this.server!.address() as AddressInfo;
   }
 
+  /** The public listeners, for a graceful stop (node/drain.ts); every listener a node opens belongs here. */
+  get listeners(): Server[] {
+    return this.server ? [this.server] : [];
+  }
+
   get url(): string {
     const { port } = this.address;
     const host = this.options.host === '0.0.0.0' || this.options.host === '::' ? '127.0.0.1' : this.options.host;

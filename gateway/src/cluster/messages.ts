@@ -1,0 +1,31 @@
+import type { HealthVerdict } from '../health/shared-verdicts.js';
+
+/** What a worker tells the primary once it serves (worker 1 also holds the admin listener). */
+export interface ReadyInfo {
+  slot: number;
+  pid: number;
+  port: number;
+  revision: number;
+  admin?: { url: string; initialEmail: string | undefined; initialPassword: string | undefined };
+}
+
+/** The IPC between the primary and its workers; `sb` keeps them apart from anyone else's messages. */
+export type WorkerMessage =
+  | { sb: 'hello' }
+  | { sb: 'ready'; info: ReadyInfo }
+  | { sb: 'verdict'; verdict: HealthVerdict }
+  | { sb: 'scrape'; id: number }
+  | { sb: 'scrape-reply'; id: number; text: string };
+
+export type PrimaryMessage =
+  | { sb: 'verdict'; verdict: HealthVerdict }
+  | { sb: 'scrape-request'; id: number }
+  | { sb: 'scrape-result'; id: number; text: string };
+
+export function isSwitchboardMessage(message: unknown): message is { sb: string } {
+  return typeof message === 'object' && message !== null && typeof (message as { sb?: unknown }).sb === 'string';
+}
+
+/** Environment the primary hands each worker: which slot it fills, of how many. */
+export const SLOT_ENV = 'SWITCHBOARD_WORKER_SLOT';
+export const COUNT_ENV = 'SWITCHBOARD_WORKER_COUNT';

@@ -1,0 +1,95 @@
+import type { HealthVerdict } from '../health/shared-verdicts.js';
+import { COUNT_ENV, SLOT_ENV, isSwitchboardMessage, type PrimaryMessage, type ReadyInfo, type WorkerMessage } from './messages.js';
+
+/** How long worker 1 waits for the node-wide scrape before it answers with its own part only. */
+const SCRAPE_TIMEOUT_MS = 5_000;
+
+/**
+ * A worker's side of the cluster IPC. Worker 1 holds the admin listener and the one prober;
+ * every worker answers the primary's scrape requests and applies the prober's health verdicts.
+ */
+export class WorkerLink {
+  readonly slot: number;
+  readonly count: number;
+  /** Verdicts heard so far (the primary replays its latest ones on `hello`), for a follower created later. */
+  readonly verdicts = new Map<string, HealthVerdict>();
+  private onVerdict: ((verdict: HealthVerdict) => void) | undefined;
+  private scrapeOwn: (() => Promise<string>) | undefined;
+  private readonly waiting = new Map<number, (text: string) => void>();
+  private nextId = 1;
+
+  constructor(env: NodeJS.ProcessEnv = process.env) {
+    this.slot = Number(env[SLOT_ENV]);
+    this.count = Number(env[COUNT_ENV]);
+    process.on('message', (message: unknown) => {
+      if (isSwitchboardMessage(message)) this.receive(message as PrimaryMessage);
+    });
+    this.send({ sb: 'hello' });
+  }
+
+  /** Worker 1: the admin listener and the active health probes live here. */
+  get leader(): boolean {
+    return this.slot === 1;
+  }
+
+  followVerdicts(apply: (verdict: HealthVerdict) => void): void {
+    this.onVerdict = apply;
+    for (const verdict of this.verdicts.values()) apply(verdict);
+  }
+
+  publishVerdict(verdict: HealthVerdict): void {
+    this.send({ sb: 'verdict', verdict });
+  }
+
+  answerScrapes(scrape: () => Promise<string>): void {
+    this.scrapeOwn = scrape;
+  }
+
+  ready(info: ReadyInfo): void {
+    this.send({ sb: 'ready', info });
+  }
+
+  /** The whole node's metrics in one text (the primary merges every worker's; cluster/primary.ts). */
+  scrapeNode(): Promise<string> {
+    const id = this.nextId++;
+    return new Promise<string>((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        void (this.scrapeOwn?.() ?? Promise.resolve('')).then(resolve, () => resolve(''));
+      }, SCRAPE_TIMEOUT_MS);
+      this.waiting.set(id, (text) => {
+        clearTimeout(timer);
+        resolve(text);
+      });
+      this.send({ sb: 'scrape', id });
+    });
+  }
+
+  private receive(message: PrimaryMessage): void {
+    switch (message.sb) {
+      case 'verdict':
+        this.verdicts.set(message.verdict.url, message.verdict);
+        this.onVerdict?.(message.verdict);
+        return;
+      case 'scrape-request': {
+        const own = this.scrapeOwn?.() ?? Promise.resolve('');
+        void own.then(
+          (text) => this.send({ sb: 'scrape-reply', id: message.id, text }),
+          () => this.send({ sb: 'scrape-reply', id: message.id, text: '' }),
+        );
+        return;
+      }
+      case 'scrape-result': {
+        const resolve = this.waiting.get(message.id);
+        this.waiting.delete(message.id);
+        resolve?.(message.text);
+        return;
+      }
+    }
+  }
+
+  private send(message: WorkerMessage): void {
+    // The channel is gone once the primary has exited; the worker then stops on 'disconnect'.
+    if (process.connected) process.send?.(message, undefined, {}, () => {});
+  }
+}
