@@ -5,13 +5,14 @@ import { corsStage } from './cors/index.js';
 import { ipRestrictionStage } from './ip-restriction/index.js';
 import { quotaStage } from './quota/index.js';
 import { rateLimitStage } from './rate-limit/index.js';
+import { tokenMeterStage } from './token-meter/index.js';
 import { validationStage } from './validation/index.js';
 
 /**
  * The request stages, in the order a request meets them (all onRequest hooks, so all run before
  * the body is read; schema validation follows in Fastify's own validation phase):
  *
- *   ip-restriction → cors → auth → authorization → rate-limit → quota → (validation) → proxy
+ *   ip-restriction → cors → auth → authorization → rate-limit → quota → token-meter → (validation) → proxy
  *
  * IP lists first: the cheapest refusal, and a blocked address learns nothing, not even CORS
  * policy. CORS before auth: preflights carry no credentials, and 401/429 answers need CORS headers
@@ -21,5 +22,5 @@ import { validationStage } from './validation/index.js';
  * validation phase compiles the route's schema (strict for bodies).
  */
 export function defaultStages(): RouteStage[] {
-  return [ipRestrictionStage, corsStage, authStage, authorizationStage, rateLimitStage, quotaStage, validationStage];
+  return [ipRestrictionStage, corsStage, authStage, authorizationStage, rateLimitStage, quotaStage, tokenMeterStage, validationStage];
 }

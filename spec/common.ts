@@ -26,5 +26,15 @@ export const RateLimit = Type.Object(
 );
 export type RateLimit = Static<typeof RateLimit>;
 
+/** Tokens (prompt + completion, as the worker's `usage` reports them) per fixed window. */
+export const TokenLimit = Type.Object(
+  {
+    max: Type.Integer({ minimum: 1, description: 'Tokens (prompt + completion) allowed per window; requests are admitted while any are left.' }),
+    windowMs: Type.Integer({ minimum: 1000, default: 60000 }),
+  },
+  { additionalProperties: false },
+);
+export type TokenLimit = Static<typeof TokenLimit>;
+
 export const Milliseconds = (def: number, description?: string) =>
   Type.Integer({ minimum: 0, default: def, ...(description ? { description } : {}) });

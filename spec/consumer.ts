@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Name, StoredFields } from './common.js';
+import { Name, StoredFields, TokenLimit } from './common.js';
 
 export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 
@@ -28,6 +28,16 @@ export const Consumer = Type.Object(
     quota: Type.Optional(
       Type.Object(
         { max: Type.Integer({ minimum: 1 }), period: Type.Union([Type.Literal('day'), Type.Literal('month')]) },
+        { additionalProperties: false },
+      ),
+    ),
+    tokenLimit: Type.Optional(TokenLimit),
+    tokenQuota: Type.Optional(
+      Type.Object(
+        {
+          max: Type.Integer({ minimum: 1, description: 'Tokens (prompt + completion) per UTC day or month, across every metered route.' }),
+          period: Type.Union([Type.Literal('day'), Type.Literal('month')]),
+        },
         { additionalProperties: false },
       ),
     ),

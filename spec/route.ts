@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Name, RateLimit, StoredFields } from './common.js';
+import { Name, RateLimit, StoredFields, TokenLimit } from './common.js';
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
@@ -27,6 +27,18 @@ export const Route = Type.Object(
     auth: Type.Union(AUTH_MODES.map((m) => Type.Literal(m)), { default: 'none' }),
     jwtAudience: Type.Optional(Type.String()),
     rateLimit: Type.Optional(RateLimit),
+    meterTokens: Type.Optional(
+      Type.Boolean({
+        description: "Read the worker's `usage` from JSON answers and from the last event of streamed (SSE) answers, and count prompt and completion tokens per consumer, route and model.",
+      }),
+    ),
+    meterStreams: Type.Optional(
+      Type.Boolean({
+        description:
+          'Implies meterTokens. A streamed JSON request without stream_options.include_usage gets it added on its way upstream, and the usage-only chunk that adds is removed from what the client receives.',
+      }),
+    ),
+    tokenLimit: Type.Optional(TokenLimit),
     timeoutMs: Type.Integer({ minimum: 1, default: 120000, description: 'Whole request, first byte to last.' }),
     perTryTimeoutMs: Type.Optional(
       Type.Integer({

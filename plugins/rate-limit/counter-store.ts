@@ -17,7 +17,7 @@ type Done = (err: Error | null, result: WindowCount) => void;
  * count again: it answers {-1} and changes nothing. That is what keeps a resumed Redis from
  * over-counting the shared window.
  */
-const LATE_GUARD = `
+export const LATE_GUARD = `
 local t = redis.call('TIME')
 if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[1]) then return {-1, 0} end
 `;
@@ -191,6 +191,33 @@ export class CounterStore {
         },
       );
     return this.quotaLocal(key, resetAtMs);
+  }
+
+  /**
+   * Another counter family's command (token budgets, token usage) through this store's Redis
+   * and breaker: `remote` while Redis answers, `local` when the breaker is open or the command
+   * fails. `remote` resolves undefined when Redis ran it past its deadline (LATE_GUARD), which
+   * trips the breaker like a timeout, so such families fall back exactly as request limits do.
+   */
+  through<T>(remote: (redis: Redis, deadlineMs: number) => Promise<T | undefined>, local: () => T): Promise<T> | T {
+    const redis = this.redis;
+    if (redis === undefined || this.breakerOpen) {
+      if (redis !== undefined) this.countFallback();
+      return local();
+    }
+    return remote(redis, this.deadline()).then(
+      (r) => {
+        if (r !== undefined) return r;
+        this.trip(new Error(`Redis ran a command later than ${COMMAND_TIMEOUT_MS - DEADLINE_MARGIN_MS} ms after it was sent`));
+        this.countFallback();
+        return local();
+      },
+      (err: Error) => {
+        this.trip(err);
+        this.countFallback();
+        return local();
+      },
+    );
   }
 
   /** The latest moment (Redis clock) at which Redis may still count a command sent now. */

@@ -6,6 +6,7 @@ import { ProblemError } from '../../gateway/src/errors.js';
 import type { GenerationContext, RouteStage } from '../../gateway/src/generation/route-stage.js';
 import { routePlugin } from '../stage-plugin.js';
 import { countRejection, counterStore } from './shared.js';
+import { setOpenAiLimitHeaders } from '../token-meter/openai-headers.js';
 
 // Loaded without its type declarations on purpose: they augment FastifyContextConfig for every
 // file in the program, which would turn other routes' `config` objects into type errors.
@@ -78,6 +79,8 @@ const rateLimitPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationConte
     if (policy === undefined || policy.isAllowed) return;
     // draft-ietf-httpapi-ratelimit-headers: the policy closest to its limit.
     reply.header('ratelimit-limit', policy.max).header('ratelimit-remaining', policy.remaining).header('ratelimit-reset', policy.ttlInSeconds);
+    // OpenAI's names for the same policy, which its SDKs and LiteLLM read.
+    setOpenAiLimitHeaders(reply, 'requests', policy.max, policy.remaining, policy.ttlInSeconds * 1000);
     if (policy.isExceeded) {
       countRejection(ctx, name);
       throw new ProblemError(429, 'rate-limited', `rate limit of ${policy.max} requests exceeded; retry in ${policy.ttlInSeconds} s`, {}, { 'retry-after': String(policy.ttlInSeconds) });

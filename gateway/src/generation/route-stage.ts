@@ -14,6 +14,8 @@ declare module 'fastify' {
     consumedHeaders: string[] | undefined;
     /** Raw bytes of a body that was parsed for validation; forwarded unchanged. */
     rawBody: Buffer | undefined;
+    /** Set by the token-meter stage: its tap on the proxied answer. */
+    responseTap: import('../contracts/response-tap.js').ResponseTap | undefined;
   }
 }
 

@@ -100,6 +100,8 @@ export class ProxyExchange {
   /** Server-Sent Events: bounded by the idle timeout only, flushed at once. */
   private streaming = false;
   private onDrain: (() => void) | undefined;
+  /** A stage's tap on the answer (token metering), from the response head on. */
+  private tap: import('../contracts/response-tap.js').ResponseTap | undefined;
   /** Waiting in the pool's queue for a slot (flow control). */
   private ticket: QueueTicket | undefined;
   /** Released from the queue: its pick must not join the queue behind others again. */
@@ -268,6 +270,7 @@ export class ProxyExchange {
     this.res.writeHead(statusCode, out as Record<string, string>);
     const type = headers['content-type'];
     this.streaming = typeof type === 'string' && type.startsWith('text/event-stream');
+    if (this.fwd.tap !== undefined) (this.tap = this.fwd.tap).started(statusCode, headers);
     // Server-Sent Events: the client should see the headers now, not with the first event.
     if (this.streaming) this.res.flushHeaders();
   }
@@ -276,6 +279,10 @@ export class ProxyExchange {
     if (!this.streaming && Date.now() > this.attempts.deadline) {
       controller.abort(Object.assign(new Error('route timeout exceeded while receiving the body'), { code: 'UND_ERR_BODY_TIMEOUT' }));
       return;
+    }
+    if (this.tap !== undefined) {
+      chunk = this.tap.data(chunk);
+      if (chunk.length === 0) return;
     }
     if (!this.res.write(chunk)) {
       controller.pause();
@@ -286,7 +293,10 @@ export class ProxyExchange {
 
   responseEnded(attempt: Attempt): void {
     this.closeAttempt(attempt, { status: this.status, latencyMs: performance.now() - attempt.startedAt });
-    this.res.end();
+    const held = this.tap?.ended();
+    this.tap = undefined;
+    if (held !== undefined && held.length > 0) this.res.end(held);
+    else this.res.end();
     this.finish(this.status);
   }
 
@@ -338,6 +348,7 @@ export class ProxyExchange {
   private finish(status: number): void {
     if (this.phase === 'done') return;
     this.phase = 'done';
+    this.tap?.aborted();
     this.attempts.settle();
     const durationMs = performance.now() - this.startedAt;
     this.route.observer?.completed(this.route.name, status, durationMs);

@@ -2,6 +2,7 @@ import type { PickContext, PoolMember } from '../balancer/picker.js';
 import type { UpstreamPool } from '../balancer/upstream-pool.js';
 import type { AccessLog } from '../contracts/access-log.js';
 import type { RequestObserver } from '../contracts/request-observer.js';
+import type { ResponseTap } from '../contracts/response-tap.js';
 import type { ForwardedFacts } from './headers.js';
 import type { RetryBudget } from './retry-budget.js';
 
@@ -38,6 +39,8 @@ export interface ForwardRequest extends ForwardedFacts {
   body: Buffer | undefined;
   /** Headers set by earlier stages (rate-limit headers, sticky cookie…) for the client response. */
   replyHeaders: Record<string, unknown> | undefined;
+  /** A stage's tap on the answer (token metering); undefined on every other route. */
+  tap?: ResponseTap | undefined;
   pickContext: PickContext;
   /** The consumer's `weight` and `priority`, for the pool's queue (flow control). */
   flowClass: FlowClass | undefined;

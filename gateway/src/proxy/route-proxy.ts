@@ -6,6 +6,7 @@ import type { PoolMember } from '../balancer/picker.js';
 import type { UpstreamPool } from '../balancer/upstream-pool.js';
 import type { RequestObserver } from '../contracts/request-observer.js';
 import type { AccessLog } from '../contracts/access-log.js';
+import type { ResponseTap } from '../contracts/response-tap.js';
 import { forward } from './forward.js';
 import type { FlowClass, ProxyRoute } from './proxy-route.js';
 import { prefixKeyOf } from '../balancer/prefix-key.js';
@@ -23,6 +24,8 @@ export interface StageFacts {
   readonly consumer?: FlowClass | undefined;
   /** Headers stages set for the client response (rate-limit headers…). */
   readonly replyHeaders: Record<string, unknown> | undefined;
+  /** A stage's tap on the answer (token metering). */
+  readonly tap?: ResponseTap | undefined;
 }
 
 /** prefix-affinity reads its key from the JSON body; every other algorithm leaves the body alone. */
@@ -94,6 +97,7 @@ export class RouteProxy {
       remove: stage?.consumed,
       body: stage?.body,
       replyHeaders: stage?.replyHeaders,
+      tap: stage?.tap,
       pickContext: { clientIp, hashKey: this.hashOn ? hashKeyFor(this.hashOn, raw, clientIp, consumerName) : undefined },
       preferred: stuckTo,
       flowClass: stage?.consumer,
