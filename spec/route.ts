@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { RouteInferenceFields } from './route-inference.js';
 import { Name, RateLimit, StoredFields, TokenLimit } from './common.js';
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
@@ -23,6 +24,7 @@ export const Route = Type.Object(
     ),
     hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Match only these Host headers.' })),
     upstream: Name,
+    ...RouteInferenceFields,
     stripPrefix: Type.Optional(Type.String({ pattern: '^/' })),
     auth: Type.Union(AUTH_MODES.map((m) => Type.Literal(m)), { default: 'none' }),
     jwtAudience: Type.Optional(Type.String()),

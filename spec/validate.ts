@@ -142,10 +142,18 @@ export function crossReferenceErrors(config: GatewayConfig): FieldError[] {
     cidrErrors(r.ipRestriction?.allow, `/routes/${i}/ipRestriction/allow`, errors);
     cidrErrors(r.ipRestriction?.deny, `/routes/${i}/ipRestriction/deny`, errors);
     if (!upstreams.has(r.upstream)) errors.push({ path: `/routes/${i}/upstream`, message: `names unknown upstream "${r.upstream}"` });
+    r.fallbacks?.forEach((f, j) => {
+      const name = typeof f === 'string' ? f : f.upstream;
+      if (!upstreams.has(name)) errors.push({ path: `/routes/${i}/fallbacks/${j}`, message: `names unknown upstream "${name}"` });
+      else if (name === r.upstream) errors.push({ path: `/routes/${i}/fallbacks/${j}`, message: `is the route's own upstream "${name}"` });
+    });
     r.paths.forEach((p, j) => {
-      if (/\*./.test(p) || (p.includes('*') && !p.endsWith('/*') && p !== '*'))
-        errors.push({ path: `/routes/${i}/paths/${j}`, message: 'may only end in "/*" as a wildcard' });
-      if (r.enabled === false) return;
+      // `/media/*.png`: a wildcard with a file extension (route-select.ts matches the extension).
+      const wild = p.replace(/\/\*\.[A-Za-z0-9._-]+$/, '/*');
+      if (/\*./.test(wild) || (wild.includes('*') && !wild.endsWith('/*') && wild !== '*'))
+        errors.push({ path: `/routes/${i}/paths/${j}`, message: 'may only end in "/*" (or "/*.ext") as a wildcard' });
+      // Routes with a match share their path with others; at most one route per path may match on the path alone.
+      if (r.enabled === false || r.match !== undefined) return;
       for (const m of r.methods) {
         for (const h of r.hosts ?? ['']) {
           const key = `${m} ${h} ${p.replace(/:[^/]+/g, ':')}`;

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import type { FieldError } from '../../spec/validate.js';
 import { PROBLEMS, type ProblemCode, type ProblemStatus } from './contracts/problem-catalog.js';
+import { renderError, type ErrorFormat } from './contracts/error-format.js';
 
 export { codeForStatus, isProblemCode, PROBLEMS, type ProblemCode } from './contracts/problem-catalog.js';
 
@@ -20,7 +21,7 @@ export interface Problem {
   [extension: string]: unknown;
 }
 
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+export { PROBLEM_CONTENT_TYPE, type ErrorFormat } from './contracts/error-format.js';
 
 export const PROBLEM_TYPE_PREFIX = 'urn:switchboard:problem:';
 
@@ -61,17 +62,20 @@ export class ProblemError extends Error {
   }
 }
 
-/** Write a problem straight to a raw response (the proxy's hijacked path, the WebSocket path, the fast lane). */
-export function writeProblem(res: ServerResponse, p: Problem, headers: Record<string, string | number> = {}): void {
+/**
+ * Write a problem straight to a raw response (the proxy's hijacked path, the WebSocket path, the
+ * fast lane), in the route's error format (contracts/error-format.ts; problem+json by default).
+ */
+export function writeProblem(res: ServerResponse, p: Problem, headers: Record<string, string | number> = {}, format?: ErrorFormat): void {
   if (res.headersSent) {
     // Too late for a status: the client sees a cut stream, which is the honest signal.
     res.destroy();
     return;
   }
-  const body = JSON.stringify(p);
+  const { contentType, body } = renderError(format, p);
   res.writeHead(p.status, {
     ...headers,
-    'content-type': PROBLEM_CONTENT_TYPE,
+    'content-type': contentType,
     'content-length': Buffer.byteLength(body),
   });
   res.end(body);
@@ -82,6 +86,7 @@ export function writeProblem(res: ServerResponse, p: Problem, headers: Record<st
  * body goes as a string, so no route's response schema can reshape or strip it; the request id
  * goes with it, as on every answer of the public listener.
  */
-export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<string, string> = {}): FastifyReply {
-  return reply.code(p.status).headers(headers).header('x-request-id', reply.request.id).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(p));
+export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<string, string> = {}, format?: ErrorFormat): FastifyReply {
+  const { contentType, body } = renderError(format, p);
+  return reply.code(p.status).headers(headers).header('x-request-id', reply.request.id).type(contentType).send(body);
 }

@@ -14,6 +14,9 @@ import { TimeSlicer } from './time-slice.js';
 import { buildFrontRouter, ROUTER_OPTIONS, RouteCompileError, type FastLane, type LaneRoute } from './front-router.js';
 import { sendProblem, toProblem } from './fastify-problems.js';
 import { pathOf } from '../contracts/access-log.js';
+import type { ErrorFormat } from '../contracts/error-format.js';
+import { CHOSEN_ROUTE, CHOSEN_ROUTE_CONSTRAINT, chosenRouteStrategy, needsSelector, READ_BODY, selector, splitExtension, type Candidate, type Serve } from './route-select.js';
+import { modelsList } from './models-list.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -23,6 +26,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The configured route's name, for the metrics of the answers the gateway gives itself. */
     route?: string;
+    /** The route's errorFormat, read by the error handler (problem+json when unset). */
+    errorFormat?: ErrorFormat;
   }
 }
 
@@ -95,7 +100,8 @@ export async function compileGeneration(state: ConfigState, deps: CompileDeps): 
     // is what goes upstream).
     ajv: { customOptions: { allErrors: true, removeAdditional: false } },
     return503OnClosing: false,
-    routerOptions: { ...ROUTER_OPTIONS },
+    // The chosen-route constraint costs nothing until a route uses it (find-my-way derives only constraints in use).
+    routerOptions: { ...ROUTER_OPTIONS, constraints: { [CHOSEN_ROUTE_CONSTRAINT]: chosenRouteStrategy } },
     trustProxy: false,
   });
   try {
@@ -122,14 +128,16 @@ async function compileInto(
   app.decorateRequest('responseTap', undefined);
 
   const unavailable = deps.unavailable;
+  const models = unavailable === undefined ? modelsList(state) : undefined;
   app.setNotFoundHandler((request, reply) => {
     if (unavailable !== undefined) return sendProblem(reply, problem(503, 'configuration-unavailable', unavailable, { instance: request.id }));
+    if (models?.answer(request, reply)) return;
     sendProblem(reply, problem(404, 'no-route', `no route matches ${request.method} ${request.url.split('?')[0]}`, { instance: request.id }));
   });
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const { p, headers } = toProblem(err, request);
     if (p.status >= 500) deps.services.logger.error({ err, requestId: request.id }, 'request failed inside the gateway');
-    sendProblem(reply, p, headers);
+    sendProblem(reply, p, headers, request.routeOptions.config.errorFormat);
   });
 
   // Every route Fastify gets is mirrored into the node's front router (see buildFrontRouter).
@@ -166,7 +174,12 @@ async function compileInto(
 
   const ctx: GenerationContext = { state, services: deps.services };
   const lanes: LaneRoute[] = [];
-  const staged: Array<{ route: Route; pool: UpstreamPool }> = [];
+  const staged: Array<{ route: Route; pool: UpstreamPool; grouped: boolean }> = [];
+  // Routes sharing a method, path and host with a route that matches on more than the path
+  // (route-select.ts) go through one selector per such path; every other route is as before.
+  const grouping = selectorGroups(state.routes);
+  let fastify: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const toFastify: Serve = (req, res) => fastify!(req, res);
   // Slices that yield to the event loop: the old generation keeps serving while this one builds.
   const slicer = new TimeSlicer();
   for (const route of state.routes) {
@@ -175,16 +188,30 @@ async function compileInto(
     if (route.enabled === false) continue;
     const pool = deps.pools.get(route.upstream);
     if (!pool) throw new Error(`route "${route.name}" names unknown upstream "${route.upstream}"`);
-    if (isPlain(route, deps.stages)) lanes.push(...laneRoutes(route, new RouteProxy(route, pool, deps.services, deps.observer), deps.observer));
-    else staged.push({ route, pool });
+    const plain = isPlain(route, deps.stages);
+    if (grouping.grouped.has(route.name)) {
+      const proxy = new RouteProxy(route, pool, deps.services, deps.observer);
+      grouping.add(route, plain ? laneServe(route, proxy, deps.observer) : chosen(route.name, toFastify));
+      if (!plain) staged.push({ route, pool, grouped: true });
+    } else if (plain) lanes.push(...laneRoutes(route, new RouteProxy(route, pool, deps.services, deps.observer), deps.observer));
+    else staged.push({ route, pool, grouped: false });
   }
+  const logger = deps.services.logger;
+  for (const group of grouping.groups.values())
+    lanes.push({
+      field: group.field,
+      methods: [group.method],
+      url: group.url,
+      constraints: group.host ? { host: hostMatcher(group.host) } : undefined,
+      lane: selector(group.candidates, { logger, completed: deps.observer && ((status) => deps.observer!.completed('none', status, 0)) }),
+    });
 
   for (let first = 0; first < staged.length; first += SCOPES_PER_BUCKET) {
     const bucket = staged.slice(first, first + SCOPES_PER_BUCKET);
     await app.register(
       named('switchboard-routes', async (parent) => {
-        for (const { route, pool } of bucket)
-          await parent.register(named('switchboard-route', async (scope) => routeScope(scope, route, new RouteProxy(route, pool, deps.services, deps.observer), ctx, deps)));
+        for (const { route, pool, grouped } of bucket)
+          await parent.register(named('switchboard-route', async (scope) => routeScope(scope, route, new RouteProxy(route, pool, deps.services, deps.observer), ctx, deps, grouped)));
       }),
     );
     const due = slicer.due();
@@ -194,24 +221,72 @@ async function compileInto(
   await app.ready();
   const handler = handlerOf();
   if (!handler) throw new Error('fastify did not hand over its request handler');
+  fastify = handler;
   const headOnlyRoutes = state.routes.some((r) => r.enabled !== false && r.methods?.includes('HEAD') && !r.methods.includes('GET'));
   return new Generation(state.revision, app, await buildFrontRouter(registered, lanes, handler, { headOnlyRoutes }));
 }
 
-/** The front-router entries of a route without stages: one per path and host, all on one lane. */
-function laneRoutes(route: Route, proxy: RouteProxy, observer: RequestObserver | undefined): LaneRoute[] {
+/**
+ * Which routes go through a selector (route-select.ts), and the groups: one per method, router
+ * path and host that such a route serves, holding every enabled route that serves it too.
+ */
+function selectorGroups(routes: readonly Route[]) {
+  const keyOf = (method: string, host: string | undefined, url: string) => `${method} ${host?.toLowerCase() ?? ''} ${url.replace(/:[^/]+/g, ':')}`;
+  const entries = (route: Route) =>
+    route.paths.flatMap((path, n) => {
+      const { routerPath, extension } = splitExtension(path);
+      return (route.methods ?? ['GET', 'POST']).flatMap((method) =>
+        (route.hosts?.length ? route.hosts : [undefined]).map((host) => ({ key: keyOf(method, host, routerPath), method, host, routerPath, extension, n })),
+      );
+    });
+  const enabled = routes.filter((r) => r.enabled !== false);
+  const keys = new Set(enabled.filter(needsSelector).flatMap((r) => entries(r).map((e) => e.key)));
+  const grouped = new Set(enabled.filter((r) => needsSelector(r) || entries(r).some((e) => keys.has(e.key))).map((r) => r.name));
+  const groups = new Map<string, { field: string; method: string; url: string; host: string | undefined; candidates: Candidate[] }>();
+  return {
+    grouped,
+    groups,
+    add(route: Route, serve: Serve) {
+      for (const e of entries(route)) {
+        let group = groups.get(e.key);
+        if (!group) groups.set(e.key, (group = { field: `/routes/${route.name}/paths/${e.n}`, method: e.method, url: e.routerPath, host: e.host, candidates: [] }));
+        group.candidates.push({ route, extension: e.extension, serve });
+      }
+    },
+  };
+}
+
+/** A grouped route with stages: Fastify's router finds its scope by the chosen-route constraint. */
+function chosen(name: string, toFastify: Serve): Serve {
+  return (req, res, requestId, body) => {
+    req[CHOSEN_ROUTE] = name;
+    toFastify(req, res, requestId, body);
+  };
+}
+
+/** A route without stages, as its fast lane serves it: the body checked against its limit (or already read), then the proxy. */
+function laneServe(route: Route, proxy: RouteProxy, observer: RequestObserver | undefined): Serve {
   const bodyLimit = proxy.bodyLimit;
-  const lane: FastLane = (req, res) => {
-    const given = req.headers['x-request-id'];
-    const requestId = typeof given === 'string' && given !== '' ? given : newRequestId();
+  const format = route.errorFormat;
+  return (req, res, requestId, body) => {
+    if (body !== undefined) return proxy.forward(req, res, requestId, { consumerName: undefined, consumed: undefined, body: body.bytes, replyHeaders: undefined });
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > bodyLimit) {
       const p = problem(413, 'body-too-large', `request body of ${length} bytes exceeds the route's limit of ${bodyLimit} bytes`, { instance: requestId });
-      writeProblem(res, p, { 'x-request-id': requestId, connection: 'close' });
+      writeProblem(res, p, { 'x-request-id': requestId, connection: 'close' }, format);
       observer?.completed(route.name, 413, 0);
       return;
     }
     proxy.forward(req, res, requestId, undefined);
+  };
+}
+
+/** The front-router entries of a route without stages: one per path and host, all on one lane. */
+function laneRoutes(route: Route, proxy: RouteProxy, observer: RequestObserver | undefined): LaneRoute[] {
+  const serve = laneServe(route, proxy, observer);
+  const lane: FastLane = (req, res) => {
+    const given = req.headers['x-request-id'];
+    serve(req, res, typeof given === 'string' && given !== '' ? given : newRequestId(), undefined);
   };
   const methods = route.methods ?? ['GET', 'POST'];
   const out: LaneRoute[] = [];
@@ -222,13 +297,30 @@ function laneRoutes(route: Route, proxy: RouteProxy, observer: RequestObserver |
   return out;
 }
 
-async function routeScope(scope: FastifyInstance, route: Route, proxy: RouteProxy, ctx: GenerationContext, deps: CompileDeps): Promise<void> {
+async function routeScope(scope: FastifyInstance, route: Route, proxy: RouteProxy, ctx: GenerationContext, deps: CompileDeps, grouped: boolean): Promise<void> {
   const bodyLimit = proxy.bodyLimit;
   // meterStreams may add stream_options.include_usage to a streamed request, so it reads the body too.
   const readsBody = route.schema?.body !== undefined || route.meterStreams === true;
 
   scope.removeAllContentTypeParsers();
-  if (readsBody) {
+  if (grouped) {
+    // The selector read the body when this route needs it (route-select.ts): take its bytes.
+    scope.addContentTypeParser('*', (request, _payload, done) => {
+      const read = request.raw[READ_BODY];
+      if (read === undefined) {
+        const length = Number(request.headers['content-length'] ?? 0);
+        if (length > bodyLimit)
+          return done(new ProblemError(413, 'body-too-large', `request body of ${length} bytes exceeds the route's limit of ${bodyLimit} bytes`), undefined);
+        return done(null, undefined);
+      }
+      request.rawBody = read.bytes;
+      if (!readsBody || read.bytes.length === 0) return done(null, undefined);
+      if (!read.isJson) return done(new ProblemError(415, 'unsupported-media-type', `route "${route.name}" validates its body and accepts JSON only`), undefined);
+      const json = read.json();
+      if (json === undefined) return done(new ProblemError(400, 'malformed-json', 'the request body is not valid JSON'), undefined);
+      done(null, json);
+    });
+  } else if (readsBody) {
     // The body must be parsed to be validated; keep its bytes and forward those unchanged.
     scope.addContentTypeParser(['application/json', 'application/*+json'], { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
       request.rawBody = body as Buffer;
@@ -262,14 +354,19 @@ async function routeScope(scope: FastifyInstance, route: Route, proxy: RouteProx
       consumerName: request.caller?.name,
       consumed: request.consumedHeaders,
       consumer: request.caller?.consumer,
-      body: readsBody ? request.rawBody : undefined,
+      body: request.rawBody,
       replyHeaders: Object.keys(replyHeaders).length ? replyHeaders : undefined,
       tap: request.responseTap,
     });
   };
 
   const hosts = route.hosts?.length ? route.hosts : [undefined];
-  for (const [n, path] of route.paths.entries()) {
+  // A grouped route's `/media/*.png` is `/media/*` to the router; its selector checks the extension.
+  const routerPaths = new Set<string>();
+  for (const [n, configured] of route.paths.entries()) {
+    const path = grouped ? splitExtension(configured).routerPath : configured;
+    if (routerPaths.has(path)) continue;
+    routerPaths.add(path);
     for (const host of hosts) {
       // Fastify inserts into its router here, synchronously: name the route if it is refused.
       try {
@@ -286,8 +383,8 @@ async function routeScope(scope: FastifyInstance, route: Route, proxy: RouteProx
       // find-my-way's trailing `*` is the contract's `/prefix/*` as is.
       url: path,
       bodyLimit,
-      config: { route: route.name },
-      ...(host ? { constraints: { host: hostMatcher(host) } } : {}),
+      config: { route: route.name, errorFormat: route.errorFormat },
+      ...(host || grouped ? { constraints: { ...(host ? { host: hostMatcher(host) } : {}), ...(grouped ? { [CHOSEN_ROUTE_CONSTRAINT]: route.name } : {}) } } : {}),
       schema: {
         ...(route.schema?.body && route.methods?.some((m) => BODY_METHODS.has(m)) ? { body: route.schema.body } : {}),
         ...(route.schema?.querystring ? { querystring: route.schema.querystring } : {}),

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RouteOptions } from 'fastify';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import { TimeSlicer } from './time-slice.js';
+import { CHOSEN_ROUTE_CONSTRAINT } from './route-select.js';
 
 /** Router options shared by Fastify and the fast lane, so both match exactly alike. */
 export const ROUTER_OPTIONS = {
@@ -73,6 +74,8 @@ export async function buildFrontRouter(
   // find-my-way compiles a matcher per node (new Function): ≈ 0.2 ms per route on a busy machine.
   const slicer = new TimeSlicer();
   for (const r of fastifyRoutes) {
+    // A grouped route is reached through its group's selector lane, which sets the constraint.
+    if (r.constraints !== undefined && CHOSEN_ROUTE_CONSTRAINT in r.constraints) continue;
     const options = r.constraints ? { constraints: r.constraints } : {};
     for (const method of ([] as string[]).concat(r.method)) router.on(method as HTTPMethod, r.url, options, toFastify as never);
     const due = slicer.due();

@@ -338,7 +338,7 @@ export class ProxyExchange {
 
   private fail(code: ProblemCode, detail: string, headers: Record<string, string> = {}): void {
     const p = problem(code, detail, { instance: this.fwd.requestId });
-    writeProblem(this.res, p, { ...(this.fwd.replyHeaders as Record<string, string>), ...headers, 'x-request-id': this.fwd.requestId });
+    writeProblem(this.res, p, { ...(this.fwd.replyHeaders as Record<string, string>), ...headers, 'x-request-id': this.fwd.requestId }, this.route.errorFormat);
     this.finish(p.status);
     // Drain an unread request body so the client connection can be reused.
     if (this.streamedBody && !this.req.readableEnded) this.req.resume();

@@ -2,6 +2,7 @@ import type { PickContext, PoolMember } from '../balancer/picker.js';
 import type { UpstreamPool } from '../balancer/upstream-pool.js';
 import type { AccessLog } from '../contracts/access-log.js';
 import type { RequestObserver } from '../contracts/request-observer.js';
+import type { ErrorFormat } from '../contracts/error-format.js';
 import type { ResponseTap } from '../contracts/response-tap.js';
 import type { ForwardedFacts } from './headers.js';
 import type { RetryBudget } from './retry-budget.js';
@@ -23,6 +24,8 @@ export interface ProxyRoute {
   /** Told of the request's end (metrics), with the status the client saw (0 = cut). */
   readonly observer: RequestObserver | undefined;
   readonly accessLog: AccessLog | undefined;
+  /** How the proxy writes its own errors (502/503/504, 413) on this route; problem+json when unset. */
+  readonly errorFormat: ErrorFormat | undefined;
   /** prefix-affinity pools: the pick's key comes from the request body (read before the pick). */
   readonly keyFromBody: ((body: Buffer) => string | undefined) | undefined;
 }

@@ -75,6 +75,7 @@ export class RouteProxy {
       bodyLimit: this.bodyLimit,
       observer,
       accessLog: services.accessLog,
+      errorFormat: route.errorFormat,
       keyFromBody: prefixKeyReader(pool),
     };
     this.hashOn = pool.spec.hashOn;
