@@ -5,6 +5,7 @@ import { Route } from '../../../spec/route.js';
 import { Upstream } from '../../../spec/upstream.js';
 import { etagFor, parseIfMatch } from '../config/if-match.js';
 import type { AdminDeps, AdminRouteConfig } from './admin-deps.js';
+import { registerConfigDiffRoute } from './config-diff-route.js';
 import { AuditEntrySchema, NewRevision, Paging, ProblemSchema, RevisionNumber, RevisionSummary, ValidateResponse } from './admin-schemas.js';
 
 const problems = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 412: ProblemSchema, 503: ProblemSchema };
@@ -45,6 +46,8 @@ export function registerConfigRoutes(app: FastifyInstance, deps: AdminDeps): voi
       return result;
     },
   );
+
+  registerConfigDiffRoute(app, deps);
 
   for (const [kind, schema] of [['routes', Route], ['upstreams', Upstream]] as const) {
     app.post(

@@ -9,6 +9,7 @@ import type { ConfigStore } from '../store/port.js';
 import { readConfigFile } from './read-config-file.js';
 import { IMPORT_OPENAPI_USAGE, ImportUsageError, importOpenApiCommand } from './import-openapi.js';
 import { OpenApiImportError } from '../docs/openapi-import.js';
+import { DECLARATIVE_USAGE, declarativeCommand } from './declarative.js';
 
 const USAGE = `usage: switchboard <command>
 
@@ -17,8 +18,12 @@ const USAGE = `usage: switchboard <command>
   export [--yaml]       print the configuration in the store (no secrets)
   import FILE           replace the configuration in the store atomically (all or nothing)
   ${IMPORT_OPENAPI_USAGE}
+  ${DECLARATIVE_USAGE}
 
-The store is STORE_URL (default file:./data/switchboard.json).`;
+validate, export and import use the store directly: STORE_URL (default
+file:./data/switchboard.json). diff and apply go through the admin API (--admin, default
+http://127.0.0.1:9080) with SWITCHBOARD_TOKEN, or sign in on a terminal; \${VAR} in their
+FILE is replaced from the environment.`;
 
 /**
  * The gateway's compiler with its own stages, loaded only by the commands that save (Fastify,
@@ -76,6 +81,10 @@ async function run(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'diff':
+    case 'apply':
+      // Own exit codes (0 no change, 2 changes, 1 error), usage errors included.
+      return declarativeCommand(command, rest, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });
     case 'import-openapi':
       // Dry-compiled like `import`: routes no node could run are refused before anything is saved.
       return importOpenApiCommand(rest, () => openStore(), withDryCompile);

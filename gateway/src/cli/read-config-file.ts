@@ -1,9 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 
-/** Read a configuration file as JSON or YAML (by extension, else by trying JSON first). */
-export async function readConfigFile(path: string): Promise<unknown> {
-  const text = path === '-' ? await readStdin() : await readFile(path, 'utf8');
+/**
+ * Read a configuration file as JSON or YAML (by extension, else by trying JSON first).
+ * `transform` sees the text before parsing (`switchboard diff|apply` substitute `${VAR}`).
+ */
+export async function readConfigFile(path: string, transform?: (text: string) => string): Promise<unknown> {
+  const raw = path === '-' ? await readStdin() : await readFile(path, 'utf8');
+  const text = transform ? transform(raw) : raw;
   if (/\.ya?ml$/i.test(path)) return parseYaml(text);
   try {
     return JSON.parse(text);
