@@ -16,6 +16,7 @@ const LAYERS = [
   ['plugins', '^plugins/'],
   ['generation', '^gateway/src/generation/'],
   ['proxy', '^gateway/src/proxy/'],
+  ['streams', '^gateway/src/streams/'],
   ['health', '^gateway/src/health/'],
   ['metrics', '^gateway/src/metrics/'],
   ['keys', '^gateway/src/keys/'],

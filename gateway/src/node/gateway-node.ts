@@ -18,6 +18,7 @@ import { Counter } from '../metrics/prometheus.js';
 import { clientIpResolver } from '../generation/client-address.js';
 import { pinoAccessLog } from '../contracts/access-log.js';
 import { admitRequestTarget, refuseRequest } from './request-target.js';
+import { StreamSet } from '../streams/stream-set.js';
 
 export interface GatewayNodeOptions {
   store: ConfigStore;
@@ -66,6 +67,8 @@ export class GatewayNode {
   revisionSince: string | undefined;
   /** Told of every proxied request's end; the node's metrics unless an embedder says otherwise. */
   observer: RequestObserver | undefined;
+  /** TCP (L4) listeners of the `streams` collection, opened and closed with each revision. */
+  readonly streams: StreamSet;
 
   constructor(private readonly options: GatewayNodeOptions) {
     this.services = {
@@ -80,6 +83,7 @@ export class GatewayNode {
       onClose: (close) => void this.closers.push(close),
     };
     this.observer = options.observer ?? this.metrics;
+    this.streams = new StreamSet({ upstreams: this.upstreams, logger: options.logger, metrics: this.metrics.registry, defaultHost: options.host });
     // Exported from the start at 0, so a rate() over it works before the first failure.
     this.reloadFailures.inc('', () => ({}), 0);
   }
@@ -256,6 +260,7 @@ export class GatewayNode {
     const previous = this.current;
     this.current = next;
     plan.commit();
+    await this.streams.apply(state.streams ?? []);
     this.revisionSince = new Date().toISOString();
     if (this.lastError !== undefined && this.lastError.revision <= state.revision) this.lastError = undefined;
     this.options.logger.info({ revision: state.revision, routes: state.routes.length, upstreams: state.upstreams.length }, 'configuration revision in force');
@@ -279,6 +284,7 @@ export class GatewayNode {
       });
     }
     await this.current?.retire();
+    await this.streams.close();
     this.health.close();
     for (const close of this.closers.splice(0)) await Promise.resolve().then(close).catch((err) => this.options.logger.warn({ err }, 'a stage failed to close'));
     this.upstreams.close();
