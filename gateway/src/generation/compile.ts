@@ -190,7 +190,7 @@ async function compileInto(
     if (!pool) throw new Error(`route "${route.name}" names unknown upstream "${route.upstream}"`);
     const plain = isPlain(route, deps.stages);
     if (grouping.grouped.has(route.name)) {
-      const proxy = new RouteProxy(route, pool, deps.services, deps.observer);
+      const proxy = new RouteProxy(route, pool, deps.services, deps.observer, deps.pools);
       grouping.add(route, plain ? laneServe(route, proxy, deps.observer) : chosen(route.name, toFastify));
       if (!plain) staged.push({ route, pool, grouped: true });
     } else if (plain) lanes.push(...laneRoutes(route, new RouteProxy(route, pool, deps.services, deps.observer), deps.observer));
@@ -211,7 +211,7 @@ async function compileInto(
     await app.register(
       named('switchboard-routes', async (parent) => {
         for (const { route, pool, grouped } of bucket)
-          await parent.register(named('switchboard-route', async (scope) => routeScope(scope, route, new RouteProxy(route, pool, deps.services, deps.observer), ctx, deps, grouped)));
+          await parent.register(named('switchboard-route', async (scope) => routeScope(scope, route, new RouteProxy(route, pool, deps.services, deps.observer, deps.pools), ctx, deps, grouped)));
       }),
     );
     const due = slicer.due();

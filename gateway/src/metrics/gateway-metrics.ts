@@ -17,6 +17,7 @@ export class GatewayMetrics implements RequestObserver {
   /** The console overview's last 15 minutes per route (admin GET /api/v1/overview). */
   readonly traffic = new TrafficWindow();
   readonly rateLimited = this.registry.register(new Counter('switchboard_ratelimit_rejected_total', 'Requests refused by a rate limit or quota, by route.'));
+  readonly fallbacks = this.registry.register(new Counter('switchboard_fallbacks_total', "Requests sent on to a route's next fallback pool, by route and pools."));
 
   constructor(upstreams: UpstreamRegistry) {
     const perTarget = function* (value: (t: import('../balancer/target-state.js').TargetState, upstream: string) => number) {
@@ -53,6 +54,10 @@ export class GatewayMetrics implements RequestObserver {
     const key = route + '\u0000' + status;
     this.requests.inc(key, () => ({ route, status: String(status) }));
     this.duration.observe(route, () => ({ route }), durationMs / 1000);
+  }
+
+  fellBack(route: string, from: string, to: string): void {
+    this.fallbacks.inc(route + '\u0000' + from + '\u0000' + to, () => ({ route, from, to }));
   }
 
   /** The gateway's own metrics (synchronous; what tests read). */

@@ -56,8 +56,10 @@ export class Attempts {
   constructor(
     private readonly route: ProxyRoute,
     method: string,
+    /** A fallback pool's attempts keep the request's deadline (fallbacks.ts). */
+    deadline?: number,
   ) {
-    this.deadline = Date.now() + route.timeoutMs;
+    this.deadline = deadline ?? Date.now() + route.timeoutMs;
     this.idempotent = IDEMPOTENT[method] === true;
     route.budget.requestStarted();
   }

@@ -7,6 +7,7 @@ import type { FlowQueue, QueueRefusal, QueueTicket } from '../balancer/flow-queu
 import { problem, writeProblem, type ProblemCode } from '../errors.js';
 import { pathOf } from '../contracts/access-log.js';
 import { Attempts, classify, RETRYABLE_STATUS, type Failure } from './attempts.js';
+import { FALLBACK_STATUS, withModel } from './fallbacks.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import type { ForwardRequest, ProxyRoute } from './proxy-route.js';
 
@@ -88,7 +89,9 @@ export class ProxyExchange {
   private readonly startedAt = performance.now();
   private readonly headers: Record<string, string | string[]>;
   private readonly path: string;
-  private readonly attempts: Attempts;
+  private attempts: Attempts;
+  /** The next of the route's fallbacks to try (fallbacks.ts). */
+  private hop = 0;
   /** The raw request streams to the target (no body read by a stage, none buffered yet). */
   private streamedBody: boolean;
   private replayBody: Buffer | undefined;
@@ -108,7 +111,7 @@ export class ProxyExchange {
   private released = false;
 
   constructor(
-    private readonly route: ProxyRoute,
+    private route: ProxyRoute,
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly fwd: ForwardRequest,
@@ -179,6 +182,7 @@ export class ProxyExchange {
     // Behind requests already waiting, a newcomer waits too: a freed slot is theirs first.
     if (queue !== undefined && queue.size > 0 && !this.released && this.attempts.count === 0 && this.fwd.preferred === undefined) return this.wait(queue);
     const picked = this.attempts.next(this.fwd.pickContext, this.fwd.preferred);
+    if (typeof picked === 'string' && this.fallBack(picked)) return;
     if (picked === 'no-healthy-target') return this.fail('no-healthy-target', `upstream "${pool.name}" has no healthy target`, { 'retry-after': '1' });
     if (picked === 'all-saturated' && queue !== undefined) return this.wait(queue);
     if (picked === 'all-saturated') return this.fail('all-saturated', `every target of upstream "${pool.name}" is at its connection limit`, { 'retry-after': '1' });
@@ -255,6 +259,36 @@ export class ProxyExchange {
     this.route.pool.end(attempt.member, outcome);
   }
 
+  private canFallBack(): boolean {
+    const hops = this.route.fallbacks ?? this.primaryHops;
+    return hops !== undefined && this.hop < hops.length && this.replayable && Date.now() < this.attempts.deadline;
+  }
+
+  /** The route's primary ProxyRoute holds the hops; a hop's own route has none. */
+  private primaryHops: ProxyRoute['fallbacks'];
+
+  /** Send the request to the route's next fallback pool; false when there is none left (fallbacks.ts). */
+  private fallBack(reason: string): boolean {
+    if (!this.canFallBack()) return false;
+    const hops = (this.primaryHops ??= this.route.fallbacks)!;
+    const next = hops[this.hop++]!;
+    const from = this.route.pool.name;
+    const notice = this.route.fellBack;
+    this.attempts.settle();
+    this.attempts = new Attempts(next.route, this.req.method ?? 'GET', this.attempts.deadline);
+    this.route = next.route;
+    if (next.rewriteModel !== undefined && this.fwd.body !== undefined) {
+      const rewritten = withModel(this.fwd.body, next.rewriteModel);
+      if (rewritten !== undefined) {
+        this.fwd.body = rewritten;
+        this.headers['content-length'] = String(rewritten.length);
+      }
+    }
+    notice?.(this.route.name, from, next.route.pool.name, reason, this.fwd.requestId);
+    this.dispatchNext();
+    return true;
+  }
+
   // ---- told by the current Attempt ----
 
   responseStarted(attempt: Attempt, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
@@ -262,6 +296,12 @@ export class ProxyExchange {
       this.closeAttempt(attempt, { status: statusCode, latencyMs: performance.now() - attempt.startedAt });
       attempt.abandon('retrying on another target');
       return this.dispatchNext();
+    }
+    if (FALLBACK_STATUS[statusCode] === true && this.canFallBack()) {
+      this.closeAttempt(attempt, { status: statusCode, latencyMs: performance.now() - attempt.startedAt });
+      attempt.abandon('falling back to the next pool');
+      this.fallBack(String(statusCode));
+      return;
     }
     this.phase = 'responding';
     this.status = statusCode;

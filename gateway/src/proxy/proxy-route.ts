@@ -3,6 +3,7 @@ import type { UpstreamPool } from '../balancer/upstream-pool.js';
 import type { AccessLog } from '../contracts/access-log.js';
 import type { RequestObserver } from '../contracts/request-observer.js';
 import type { ErrorFormat } from '../contracts/error-format.js';
+import type { FallbackHop, FallbackNotice } from './fallbacks.js';
 import type { ResponseTap } from '../contracts/response-tap.js';
 import type { ForwardedFacts } from './headers.js';
 import type { RetryBudget } from './retry-budget.js';
@@ -26,6 +27,9 @@ export interface ProxyRoute {
   readonly accessLog: AccessLog | undefined;
   /** How the proxy writes its own errors (502/503/504, 413) on this route; problem+json when unset. */
   readonly errorFormat: ErrorFormat | undefined;
+  /** The route's fallback pools, in order (fallbacks.ts); undefined on nearly every route. */
+  readonly fallbacks: readonly FallbackHop[] | undefined;
+  readonly fellBack: FallbackNotice | undefined;
   /** prefix-affinity pools: the pick's key comes from the request body (read before the pick). */
   readonly keyFromBody: ((body: Buffer) => string | undefined) | undefined;
 }

@@ -8,6 +8,7 @@ import type { RequestObserver } from '../contracts/request-observer.js';
 import type { AccessLog } from '../contracts/access-log.js';
 import type { ResponseTap } from '../contracts/response-tap.js';
 import { forward } from './forward.js';
+import { fallbackHops, fallbackNotice } from './fallbacks.js';
 import type { FlowClass, ProxyRoute } from './proxy-route.js';
 import { prefixKeyOf } from '../balancer/prefix-key.js';
 import { retryBudgetFor } from './retry-budget.js';
@@ -39,6 +40,8 @@ function prefixKeyReader(pool: UpstreamPool): ((body: Buffer) => string | undefi
 export interface RouteProxyServices {
   clientIp(req: IncomingMessage): string;
   readonly accessLog: AccessLog | undefined;
+  /** Where a fallback to another pool is logged. */
+  readonly logger?: { warn(obj: object, msg: string): void };
 }
 
 export const DEFAULT_TIMEOUT_MS = 120_000;
@@ -60,7 +63,7 @@ export class RouteProxy {
   private readonly sticky: ReturnType<typeof stickiness>;
   private readonly clientIpOf: (req: IncomingMessage) => string;
 
-  constructor(route: Route, pool: UpstreamPool, services: RouteProxyServices, observer: RequestObserver | undefined) {
+  constructor(route: Route, pool: UpstreamPool, services: RouteProxyServices, observer: RequestObserver | undefined, pools?: ReadonlyMap<string, UpstreamPool>) {
     this.bodyLimit = route.bodyLimit ?? DEFAULT_BODY_LIMIT;
     this.route = {
       name: route.name,
@@ -76,8 +79,12 @@ export class RouteProxy {
       observer,
       accessLog: services.accessLog,
       errorFormat: route.errorFormat,
+      fallbacks: undefined,
+      fellBack: undefined,
       keyFromBody: prefixKeyReader(pool),
     };
+    if (route.fallbacks?.length)
+      this.route = { ...this.route, fallbacks: fallbackHops(route, this.route, pools), fellBack: fallbackNotice(observer, services.logger) };
     this.hashOn = pool.spec.hashOn;
     this.trusted = pool.spec.trustedProxies?.length ? new TrustedProxies(pool.spec.trustedProxies) : undefined;
     this.sticky = stickiness(pool);
