@@ -22,6 +22,7 @@ import {
   tokenChunk,
   usageChunk,
 } from './openai-wire.js';
+import { PrefixCache, tokensOf } from './prefix-cache.js';
 import { answerEcho, answerSse } from './proxy-probes.js';
 import { METRICS_CONTENT_TYPE, renderVllmMetrics } from './vllm-metrics.js';
 
@@ -56,6 +57,15 @@ export interface GpuWorkerOptions extends Partial<WorkerSwitches> {
   tokenMs?: number;
   /** Tokens generated when a request sets no max_tokens. Default 16. */
   defaultMaxTokens?: number;
+  /**
+   * Prefill time per prompt token not found in the prefix cache, at speed 1; added to
+   * `prefillMs`. Default 0 (prefill independent of the prompt, as before).
+   */
+  prefillMsPerToken?: number;
+  /** Prefix-cache capacity in blocks (see prefix-cache.ts); 0 (the default) = no cache. */
+  prefixCacheBlocks?: number;
+  /** Tokens per cache block (vLLM's default block size is 16). Default 16. */
+  prefixBlockTokens?: number;
 }
 
 export interface GpuWorkerStats {
@@ -79,6 +89,9 @@ export interface GpuWorkerStats {
   readonly cancelled: number;
   /** Requests of any kind swallowed by `hang`. */
   readonly hung: number;
+  /** Prompt tokens looked up in the prefix cache, and those found there. */
+  readonly prefixCacheQueries: number;
+  readonly prefixCacheHits: number;
   readonly switches: Readonly<WorkerSwitches>;
 }
 
@@ -131,6 +144,11 @@ export async function startGpuWorker(options: GpuWorkerOptions = {}): Promise<Gp
   const tokenMs = nonNegative('tokenMs', options.tokenMs ?? 5);
   const defaultMaxTokens = nonNegative('defaultMaxTokens', options.defaultMaxTokens ?? 16);
   const maxQueue = nonNegative('maxQueue', options.maxQueue ?? 256);
+  const prefillMsPerToken = nonNegative('prefillMsPerToken', options.prefillMsPerToken ?? 0);
+  const prefixCache = new PrefixCache(
+    nonNegative('prefixCacheBlocks', options.prefixCacheBlocks ?? 0),
+    4 * nonNegative('prefixBlockTokens', options.prefixBlockTokens ?? 16),
+  );
   const switches: WorkerSwitches = { speed: 1, failRate: 0, unhealthy: false, hang: false, slots: 4 };
   const initial = pickSwitches(options);
   const problem = switchesProblem(initial);
@@ -181,7 +199,15 @@ export async function startGpuWorker(options: GpuWorkerOptions = {}): Promise<Gp
         return sendJson(res, switches.unhealthy ? 503 : 200, { status: switches.unhealthy ? 'unhealthy' : 'ok' });
       case '/metrics': {
         if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET, HEAD');
-        const text = renderVllmMetrics({ model, running: queue.running, waiting: queue.waiting, slots: queue.slots, succeeded: counts.succeeded });
+        const text = renderVllmMetrics({
+          model,
+          running: queue.running,
+          waiting: queue.waiting,
+          slots: queue.slots,
+          succeeded: counts.succeeded,
+          prefixCacheQueries: prefixCache.queries,
+          prefixCacheHits: prefixCache.hits,
+        });
         res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
         res.end(text);
         return;
@@ -230,7 +256,10 @@ export async function startGpuWorker(options: GpuWorkerOptions = {}): Promise<Gp
         release();
         counts.succeeded += 1;
       };
-      stopTimers = request.stream ? streamAnswer(request, res, done) : wholeAnswer(request, res, done);
+      // The KV cache is consulted when the sequence is scheduled: only the uncached part is computed.
+      const uncached = request.promptText.length - prefixCache.prefill(request.promptText);
+      const prefill = prefillMs + tokensOf(uncached) * prefillMsPerToken;
+      stopTimers = request.stream ? streamAnswer(request, res, done, prefill) : wholeAnswer(request, res, done, prefill);
     });
     if (ticket === undefined) {
       return sendJson(res, 503, errorBody('The server is overloaded: too many requests queued.', 'overloaded_error'), {
@@ -252,7 +281,7 @@ export async function startGpuWorker(options: GpuWorkerOptions = {}): Promise<Gp
   }
 
   /** Holds the slot for the whole service time, then answers in one piece. */
-  function wholeAnswer(request: InferenceRequest, res: ServerResponse, done: () => void): () => void {
+  function wholeAnswer(request: InferenceRequest, res: ServerResponse, done: () => void, prefillMs: number): () => void {
     const serviceMs = (prefillMs + request.maxTokens * tokenMs) * switches.speed;
     const timer = setTimeout(() => {
       done();
@@ -262,7 +291,7 @@ export async function startGpuWorker(options: GpuWorkerOptions = {}): Promise<Gp
   }
 
   /** Holds the slot while emitting one token per token time after the prefill. */
-  function streamAnswer(request: InferenceRequest, res: ServerResponse, done: () => void): () => void {
+  function streamAnswer(request: InferenceRequest, res: ServerResponse, done: () => void, prefillMs: number): () => void {
     const answer = newAnswerIdentity(request.kind, model);
     // The speed in force when the slot was taken applies to the whole answer, as a GPU's does.
     const prefill = prefillMs * switches.speed;
@@ -345,6 +374,8 @@ export async function startGpuWorker(options: GpuWorkerOptions = {}): Promise<Gp
       rejected: queued.rejected,
       cancelled: counts.cancelled,
       hung: counts.hung,
+      prefixCacheQueries: prefixCache.queries,
+      prefixCacheHits: prefixCache.hits,
       switches: { ...switches },
     };
   }

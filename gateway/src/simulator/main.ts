@@ -22,6 +22,8 @@ const USAGE = `Usage: main.js [options]
   --token-ms MS         time per generated token (default 5)
   --speed X[,Y,...]     service-time multiplier; a list gives each worker its own, cycling
   --default-max-tokens N  tokens when a request sets no max_tokens (default 16)
+  --prefill-ms-per-token MS  prefill time per prompt token not in the prefix cache (default 0)
+  --prefix-cache-blocks N    prefix-cache capacity in blocks of 16 tokens (default 0 = none)
   --fail-rate R         share of requests answered 500 (default 0)
   --unhealthy           start with /health answering 503
   --help`;
@@ -41,6 +43,8 @@ function parseCommandLine() {
       'token-ms': { type: 'string' },
       speed: { type: 'string' },
       'default-max-tokens': { type: 'string' },
+      'prefill-ms-per-token': { type: 'string' },
+      'prefix-cache-blocks': { type: 'string' },
       'fail-rate': { type: 'string' },
       unhealthy: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -97,6 +101,8 @@ try {
       ['prefillMs', 'prefill-ms'],
       ['tokenMs', 'token-ms'],
       ['defaultMaxTokens', 'default-max-tokens'],
+      ['prefillMsPerToken', 'prefill-ms-per-token'],
+      ['prefixCacheBlocks', 'prefix-cache-blocks'],
       ['failRate', 'fail-rate'],
     ];
     for (const [option, flag] of numeric) {

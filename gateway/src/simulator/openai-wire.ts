@@ -19,6 +19,8 @@ export interface InferenceRequest {
   /** `stream_options.include_usage`: one more chunk with `usage` before `[DONE]`. */
   readonly includeUsage: boolean;
   readonly promptTokens: number;
+  /** What the model reads, in order (the messages' JSON, or the prompt): what a prefix cache keys on. */
+  readonly promptText: string;
 }
 
 /** A request the worker refuses with 400, in OpenAI's words. */
@@ -75,6 +77,7 @@ export function parseInferenceRequest(kind: InferenceKind, raw: string, defaultM
     includeUsage,
     // About four characters a token for English text: only the order of magnitude matters here.
     promptTokens: Math.max(1, Math.ceil(promptText.length / 4)),
+    promptText,
   };
 }
 

@@ -10,6 +10,9 @@ export interface QueueSnapshot {
   readonly waiting: number;
   readonly slots: number;
   readonly succeeded: number;
+  /** Prompt tokens looked up in the prefix cache, and found there (0 and 0 without a cache). */
+  readonly prefixCacheQueries?: number;
+  readonly prefixCacheHits?: number;
 }
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -26,6 +29,9 @@ export function renderVllmMetrics(snapshot: QueueSnapshot): string {
     // vLLM's name before 0.10; older dashboards and scrapers still ask for it.
     ['vllm:gpu_cache_usage_perc', 'gauge', 'GPU KV-cache usage. 1 means 100 percent usage.', cacheUsage],
     ['vllm:request_success_total', 'counter', 'Count of successfully processed requests.', snapshot.succeeded],
+    // vLLM V1's prefix-cache counters (tokens); hit rate = rate(hits) / rate(queries).
+    ['vllm:prefix_cache_queries_total', 'counter', 'Prefix cache queries, in terms of number of queried tokens.', snapshot.prefixCacheQueries ?? 0],
+    ['vllm:prefix_cache_hits_total', 'counter', 'Prefix cache hits, in terms of number of cached tokens.', snapshot.prefixCacheHits ?? 0],
   ];
   let text = '';
   for (const [name, type, help, value] of families) {
