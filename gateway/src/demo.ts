@@ -56,10 +56,13 @@ export function demoConfig(ports: number[]): GatewayConfig {
     routes: [
       {
         name: 'openai',
-        methods: ['GET', 'POST'],
-        paths: ['/v1/*'],
+        methods: ['POST'],
+        paths: ['/v1/chat/completions', '/v1/completions'],
         upstream: DEMO_UPSTREAM,
         auth: 'api-key',
+        // OpenAI's clients read {"error": …}; GET /v1/models is answered by the gateway from this match.
+        errorFormat: 'openai',
+        match: { body: { model: ['switchboard-demo-llm'] } },
         timeoutMs: 120000,
         idleTimeoutMs: 30000,
         retries: 1,
