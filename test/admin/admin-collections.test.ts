@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startHarness, upstreamBody, type AdminHarness } from './admin-harness.js';
+import { makeCertificate } from '../edge/test-certs.js';
 
-const PEM_CERT = '-----BEGIN CERTIFICATE-----\nplumbing-test-only\n-----END CERTIFICATE-----\n';
-const PEM_KEY = '-----BEGIN PRIVATE KEY-----\nsecret-material-do-not-show\n-----END PRIVATE KEY-----\n';
+// A real pair: a certificate is checked (PEM, key matches, not expired) before it is stored.
+const PAIR = makeCertificate({ cn: 'api.example.test' });
+const PEM_CERT = PAIR.cert;
+const PEM_KEY = PAIR.key;
 
 describe('admin API: the certificates and streams collections', () => {
   let h: AdminHarness;
@@ -13,7 +16,10 @@ describe('admin API: the certificates and streams collections', () => {
     token = await h.login();
     assert.equal((await h.api('POST', '/upstreams', { token, body: upstreamBody('tcp-pool') })).status, 201);
   });
-  after(() => h.close());
+  after(async () => {
+    await h.close();
+    PAIR.cleanup();
+  });
 
   test('a stream is created, read back with its defaults, and must name an existing upstream', async () => {
     const created = await h.api('POST', '/streams', { token, body: { name: 'echo', port: 7000, upstream: 'tcp-pool' } });
@@ -34,7 +40,7 @@ describe('admin API: the certificates and streams collections', () => {
     const list = await h.api('GET', '/certificates', { token });
     const exported = await h.api('GET', '/config', { token });
     const audit = await h.api('GET', '/audit', { token });
-    for (const answer of [created, list, exported, audit]) assert.ok(!answer.text.includes('secret-material'), 'the key never leaves the server');
+    for (const answer of [created, list, exported, audit]) assert.ok(!answer.text.includes(PEM_KEY.split('\n')[1]!) && !answer.text.includes('PRIVATE KEY'), 'the key never leaves the server');
     assert.equal(exported.body.certificates[0].name, 'api');
     const put = await h.api('PUT', '/certificates/api', { token, body: { name: 'api', snis: ['api.example.test', 'www.example.test'], cert: PEM_CERT }, headers: { 'if-match': '"1"' } });
     assert.equal(put.status, 200, put.text);

@@ -12,6 +12,7 @@ import {
   withAllCollections,
 } from '../store/port.js';
 import { mustCompile, type CompileCheck } from './compile-check.js';
+import { mustServeCertificates } from './certificate-check.js';
 import { exportConfig } from './export-config.js';
 import { newId } from './ids.js';
 import { ifMatchAdmits } from './if-match.js';
@@ -90,6 +91,7 @@ export class ConfigService {
       const { next, audit, result } = await build(state);
       if (!next) return result;
       // Users and keys are not compiled; everything kept as a revision is.
+      if (keepRevision) mustServeCertificates(next, state);
       if (keepRevision && this.compiles) await mustCompile(this.compiles, { ...next, revision: state.revision + 1 });
       const at = new Date().toISOString();
       try {

@@ -2,6 +2,7 @@ import { CONFIG_KINDS, type GatewayConfig } from '../../../spec/config.js';
 import { validateConfig } from '../../../spec/validate.js';
 import { RevisionConflictError, type ConfigState, type ConfigStore, type Stored } from '../store/port.js';
 import { mustCompile, type CompileCheck } from './compile-check.js';
+import { mustServeCertificates } from './certificate-check.js';
 import { newId } from './ids.js';
 
 /** Fill in secrets an export left out (JWT secrets, certificate keys), from what the store already holds. */
@@ -70,6 +71,7 @@ export async function replaceConfig(store: ConfigStore, input: unknown, actor: s
   for (let attempt = 0; ; attempt++) {
     const current = await store.read();
     const { next } = nextStateFor(current, input);
+    mustServeCertificates(next, current);
     if (compiles) await mustCompile(compiles, { ...next, revision: current.revision + 1 });
     try {
       return await store.commit(next, {

@@ -1,4 +1,4 @@
-import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { UPGRADE_HEAD } from '../proxy/upgrade.js';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +18,9 @@ import { Counter } from '../metrics/prometheus.js';
 import { clientIpResolver } from '../generation/client-address.js';
 import { pinoAccessLog } from '../contracts/access-log.js';
 import { admitRequestTarget, refuseRequest } from './request-target.js';
+import { PublicListeners } from './listeners.js';
+import type { EdgeSettings } from './edge-settings.js';
+import type { SkippedCertificate } from './sni.js';
 import { StreamSet } from '../streams/stream-set.js';
 
 export interface GatewayNodeOptions {
@@ -33,6 +36,8 @@ export interface GatewayNodeOptions {
   host: string;
   stages?: readonly RouteStage[];
   observer?: RequestObserver;
+  /** TLS listener, h2c, PROXY protocol (TLS_PORT, H2C, PROXY_PROTOCOL…); none = plain HTTP/1.1 only. */
+  edge?: EdgeSettings | undefined;
   /** Routes every generation serves besides the configured ones (/healthz, docs); `services` are the node's. */
   systemRoutes?: (app: FastifyInstance, state: ConfigState, services: StageServices) => void | Promise<void>;
 }
@@ -53,7 +58,11 @@ export class GatewayNode {
   readonly metrics = new GatewayMetrics(this.upstreams);
   private readonly closers: Array<() => void | Promise<void>> = [];
   private current: Generation | undefined;
-  private server: Server | undefined;
+  private server: PublicListeners | undefined;
+  /** The certificates of the generation in force, for the TLS listener's SNI (node/sni.ts). */
+  private certificatesInForce: ConfigState['certificates'] = [];
+  /** Stored certificates the TLS listener could not load (expired, unreadable): served without them, named here and in the log. */
+  skippedCertificates: SkippedCertificate[] = [];
   private unwatch: (() => void) | undefined;
   private reloading: Promise<void> = Promise.resolve();
   /** Revision that failed to compile, so the watcher does not retry it in a loop. */
@@ -97,18 +106,27 @@ export class GatewayNode {
   }
 
   get address(): AddressInfo {
-    return this.server!.address() as AddressInfo;
+    return this.server!.address;
   }
 
   /** The public listeners, for a graceful stop (node/drain.ts); every listener a node opens belongs here. */
   get listeners(): Server[] {
-    return this.server ? [this.server] : [];
+    return this.server ? this.server.servers : [];
   }
 
   get url(): string {
     const { port } = this.address;
     const host = this.options.host === '0.0.0.0' || this.options.host === '::' ? '127.0.0.1' : this.options.host;
     return `http://${host}:${port}`;
+  }
+
+  /** The TLS listener's URL (TLS_PORT), undefined when it is off. */
+  get tlsUrl(): string | undefined {
+    const address = this.server?.tlsAddress;
+    if (!address) return undefined;
+    const bind = this.options.edge?.tlsHost ?? this.options.host;
+    const host = bind === '0.0.0.0' || bind === '::' ? '127.0.0.1' : bind;
+    return `https://${host}:${address.port}`;
   }
 
   /**
@@ -133,16 +151,18 @@ export class GatewayNode {
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       if (this.admit(req, res)) this.current!.handle(req, res);
     };
-    const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, handler);
-    this.server = server;
-    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
+    const listeners = new PublicListeners({
+      port: this.options.port,
+      host: this.options.host,
+      edge: this.options.edge ?? {},
+      trustedProxies: this.options.trustedProxies,
+      handler,
+      upgrade: (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head),
+      logger: this.options.logger,
     });
+    this.server = listeners;
+    this.useCertificates();
+    await listeners.listen();
     this.unwatch = this.options.store.watch((revision) => {
       if (revision !== this.revision && revision !== this.failedRevision) void this.reload();
     });
@@ -260,12 +280,22 @@ export class GatewayNode {
     const previous = this.current;
     this.current = next;
     plan.commit();
+    this.certificatesInForce = state.certificates ?? [];
+    this.useCertificates();
     await this.streams.apply(state.streams ?? []);
     this.revisionSince = new Date().toISOString();
     if (this.lastError !== undefined && this.lastError.revision <= state.revision) this.lastError = undefined;
     this.options.logger.info({ revision: state.revision, routes: state.routes.length, upstreams: state.upstreams.length }, 'configuration revision in force');
     if (previous) void previous.retire();
     return undefined;
+  }
+
+  /** New TLS handshakes use the generation's certificates; one that cannot be loaded is skipped and logged, never fatal. */
+  private useCertificates(): void {
+    if (!this.server) return;
+    this.skippedCertificates = this.server.useCertificates(this.certificatesInForce);
+    for (const skipped of this.skippedCertificates)
+      this.options.logger.error({ certificate: skipped.name, reason: skipped.reason }, 'a stored certificate cannot be served; the TLS listener serves without it');
   }
 
   /** Handed the node's services: the docs portal verifies keys and JWTs with them. */
@@ -276,13 +306,7 @@ export class GatewayNode {
 
   async close(): Promise<void> {
     this.unwatch?.();
-    if (this.server) {
-      const server = this.server;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
-    }
+    await this.server?.close();
     await this.current?.retire();
     await this.streams.close();
     this.health.close();

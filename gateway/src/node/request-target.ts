@@ -187,7 +187,8 @@ const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/is;
  * Returns why the request is refused, or undefined.
  */
 export function admitRequestTarget(req: IncomingMessage): Refusal | undefined {
-  if (req.httpVersionMajor !== 1)
+  // HTTP/2 (node/listeners.ts) arrives as compat requests carrying their `stream`; only a text parser's "HTTP/2.0" is refused.
+  if (req.httpVersionMajor !== 1 && !(req.httpVersionMajor === 2 && 'stream' in req))
     return { code: 'bad-http-version', detail: `HTTP/${req.httpVersion} is not served; use HTTP/1.0 or HTTP/1.1` };
   const url = req.url ?? '';
   if (!isPlainPath(url)) {

@@ -65,10 +65,18 @@ export function upstreamRequestHeaders(req: IncomingMessage, facts: ForwardedFac
   const out: Record<string, string | string[]> = {};
   for (const name in source) {
     if (REQUEST_DROP[name] === true || (extra && extra.has(name))) continue;
+    // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme; RFC 9113 §8.3) describe this hop's request line.
+    if (name.charCodeAt(0) === 0x3a) continue;
     const value = source[name];
     if (value !== undefined) out[name] = value;
   }
   if (facts.remove) for (const name of facts.remove) delete out[name];
+  // `te: trailers` is the one TE an HTTP/2 hop may carry (RFC 9113 §8.2.2); gRPC servers require it,
+  // and the gateway relays trailers, so the promise holds on the next hop too.
+  if (source.te === 'trailers') out.te = 'trailers';
+  // `te: trailers` is the one TE an HTTP/2 hop may carry (RFC 9113 §8.2.2); gRPC servers require it,
+  // and the gateway relays trailers, so the promise holds on the next hop too.
+  if (source.te === 'trailers') out.te = 'trailers';
   // Each hop appends the address it received the request from, not the client it believes in:
   // with trusted proxies in front those differ, and the chain must stay a chain.
   const prior = source['x-forwarded-for'];

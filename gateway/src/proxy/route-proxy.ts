@@ -99,7 +99,8 @@ export class RouteProxy {
     const stuckTo = sticky?.find(raw.headers.cookie);
     forward(this.route, raw, res, {
       clientIp,
-      proto: 'http',
+      // TLS_PORT's sockets (HTTP/1.1 and HTTP/2 alike) are TLSSockets; the plain port's are not.
+      proto: (raw.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http',
       requestId,
       consumerName,
       remove: stage?.consumed,

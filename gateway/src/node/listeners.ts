@@ -1,0 +1,186 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createSecureServer, createServer as createH2Server, type Http2SecureServer, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Certificate } from '../../../spec/certificate.js';
+import { TrustedProxies } from '../balancer/client-ip.js';
+import { readPreamble } from './connection-preamble.js';
+import type { EdgeSettings } from './edge-settings.js';
+import { guardSession, H2_SERVER_OPTIONS } from './h2-limits.js';
+import { CertificateBook, TLS_BASE, type SkippedCertificate } from './sni.js';
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+export type UpgradeHandler = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
+
+export interface ListenerOptions {
+  port: number;
+  host: string;
+  edge: EdgeSettings;
+  trustedProxies?: readonly string[] | undefined;
+  handler: RequestHandler;
+  upgrade: UpgradeHandler;
+  logger: FastifyBaseLogger;
+}
+
+/** The HTTP/1.1 listener's timeouts: above an ALB's 60 s idle timeout, so the balancer closes first. */
+const HTTP1_OPTIONS = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 } as const;
+/** An HTTP/2 session with no stream for this long is closed (GOAWAY), as keep-alive ends an idle HTTP/1.1 connection. */
+const H2_IDLE_MS = 65_000;
+/** A TLS client that has not finished its handshake in 10 s is not a browser on a slow link but a slowloris. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * The node's public listeners: plain HTTP/1.1 on PORT (plus prior-knowledge h2c when H2C=1),
+ * and, when TLS_PORT is set, TLS with HTTP/2 and HTTP/1.1 chosen by ALPN. Every request from any
+ * of them reaches the same handler, so routing, stages, limits and streaming are one code path.
+ *
+ * Without H2C and PROXY_PROTOCOL the plain port is a bare http.Server, exactly as before: the
+ * common deployment pays nothing. With either, a net.Server in front reads the connection's
+ * first bytes (node/connection-preamble.ts) and hands the socket to the HTTP/1.1 or HTTP/2
+ * server with `emit('connection')`; those inner servers never listen themselves.
+ */
+export class PublicListeners {
+  readonly certificates: CertificateBook | undefined;
+  private readonly plain: Server;
+  private readonly h2c: Http2Server | undefined;
+  private readonly plainFront: NetServer | undefined;
+  private readonly tls: Http2SecureServer | undefined;
+  private readonly tlsFront: NetServer | undefined;
+  private readonly trusted: TrustedProxies | undefined;
+
+  constructor(private readonly options: ListenerOptions) {
+    const { edge, handler } = options;
+    this.trusted = options.trustedProxies?.length ? new TrustedProxies(options.trustedProxies) : undefined;
+    const proxyProtocol = edge.proxyProtocol === true;
+    this.plain = createHttpServer(HTTP1_OPTIONS, handler);
+    this.plain.on('upgrade', options.upgrade);
+    if (edge.h2c) {
+      this.h2c = createH2Server(H2_SERVER_OPTIONS, h2Handler(handler));
+      this.h2c.on('session', (session: ServerHttp2Session) => this.onSession(session));
+    }
+    if (edge.h2c || proxyProtocol) this.plainFront = this.front((socket, h2) => (h2 ? this.h2c! : this.plain).emit('connection', socket), edge.h2c === true);
+    if (edge.tlsPort !== undefined) {
+      this.certificates = new CertificateBook();
+      const fallback = defaultCertificate(edge);
+      this.tls = createSecureServer(
+        {
+          ...TLS_BASE,
+          ...H2_SERVER_OPTIONS,
+          ...(fallback ?? {}),
+          allowHTTP1: true,
+          ALPNProtocols: ['h2', 'http/1.1'],
+          SNICallback: this.certificates.sniCallback,
+          handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+        },
+        h2Handler(handler),
+      );
+      // The HTTP/1.1 side of the TLS listener reads these from the server, as http.Server does.
+      Object.assign(this.tls, HTTP1_OPTIONS);
+      this.tls.on('upgrade', options.upgrade);
+      this.tls.on('session', (session: ServerHttp2Session) => this.onSession(session));
+      this.tls.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+        options.logger.debug({ err: { message: err.message, code: err.code }, peer: socket.remoteAddress }, 'TLS handshake failed');
+      });
+      if (proxyProtocol) this.tlsFront = this.front((socket) => this.tls!.emit('connection', socket), false);
+    }
+  }
+
+  /** A net.Server that reads the preamble, then hands the socket on (or closes it, logging why). */
+  private front(handOff: (socket: Socket, h2: boolean) => void, sniffH2: boolean): NetServer {
+    const preamble = { proxyProtocol: this.options.edge.proxyProtocol === true, trusted: this.trusted, sniffH2 };
+    return createNetServer((socket) => {
+      readPreamble(socket, preamble, (result) => {
+        if (result.ok) return handOff(socket, result.h2);
+        this.options.logger.warn({ peer: socket.remoteAddress, reason: result.reason }, 'connection refused before its first request');
+        socket.destroy();
+      });
+    });
+  }
+
+  private onSession(session: ServerHttp2Session): void {
+    guardSession(session, () => this.options.logger.warn({ peer: session.socket?.remoteAddress }, 'HTTP/2 rapid reset: session closed with ENHANCE_YOUR_CALM'));
+    session.setTimeout(H2_IDLE_MS, () => session.close());
+  }
+
+  async listen(): Promise<void> {
+    const { port, host, edge } = this.options;
+    if (this.plainFront) {
+      // The inner servers never listen; 'listening' starts their connection bookkeeping (idle and header timeouts).
+      this.plain.emit('listening');
+      await listenOn(this.plainFront, port, host);
+    } else await listenOn(this.plain, port, host);
+    if (this.tls) {
+      if (this.tlsFront) await listenOn(this.tlsFront, edge.tlsPort!, edge.tlsHost ?? host);
+      else await listenOn(this.tls, edge.tlsPort!, edge.tlsHost ?? host);
+    }
+  }
+
+  /** Use a new generation's certificates for new handshakes; returns the certificates skipped. */
+  useCertificates(certificates: readonly Certificate[]): SkippedCertificate[] {
+    return this.certificates?.update(certificates) ?? [];
+  }
+
+  get address(): AddressInfo {
+    return (this.plainFront ?? this.plain).address() as AddressInfo;
+  }
+
+  get tlsAddress(): AddressInfo | undefined {
+    return (this.tlsFront ?? this.tls)?.address() as AddressInfo | undefined;
+  }
+
+  /**
+   * Every server a graceful stop must close (node/drain.ts): the listening ones and the inner
+   * ones holding connections. Typed as http.Server for the drain; the others are net.Servers
+   * whose missing closeIdleConnections the drain skips.
+   */
+  get servers(): Server[] {
+    const all: unknown[] = [this.plainFront, this.plain, this.h2c, this.tlsFront, this.tls].filter((s) => s !== undefined);
+    return all as Server[];
+  }
+
+  async close(): Promise<void> {
+    const closing = this.servers.map(
+      (server) =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections?.();
+        }),
+    );
+    await Promise.all(closing);
+  }
+}
+
+/** The default certificate's PEMs, from the settings or TLS_CERT_FILE/TLS_KEY_FILE. */
+function defaultCertificate(edge: EdgeSettings): { cert: string; key: string } | undefined {
+  if (edge.defaultCertificate) return edge.defaultCertificate;
+  if (!edge.tlsCertFile || !edge.tlsKeyFile) return undefined;
+  return { cert: readFileSync(edge.tlsCertFile, 'utf8'), key: readFileSync(edge.tlsKeyFile, 'utf8') };
+}
+
+/**
+ * HTTP/2 requests arrive as Http2ServerRequest/Response, Node's HTTP/1-shaped compat objects.
+ * RFC 9113 §8.3.1: `:authority` replaces Host; the rest of the gateway reads `host`, so it is
+ * filled in from `:authority` when the client sent no Host header. HTTP/1.1 requests pass as is.
+ */
+function h2Handler(handler: RequestHandler): (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void {
+  return (req, res) => {
+    if (req.httpVersionMajor === 2) {
+      const headers = req.headers;
+      if (headers.host === undefined && headers[':authority'] !== undefined) headers.host = headers[':authority'] as string;
+    }
+    // The compat objects answer the ServerResponse calls the proxy makes (writeHead, write, end, flushHeaders).
+    handler(req as IncomingMessage, res as ServerResponse);
+  };
+}
+
+function listenOn(server: NetServer, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
