@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Agent, createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { ADMIN, get, seedStore, startGateway, type Answer, type Started } from './lifecycle-harness.js';
+
+const PROBE_INTERVAL_MS = 200;
+
+/** A request on one kept-alive connection: a connection stays with the worker that accepted it. */
+function on(agent: Agent, url: string, init: { method?: string; body?: string; token?: string } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = {};
+    if (init.body) headers['content-type'] = 'application/json';
+    if (init.token) headers.authorization = `Bearer ${init.token}`;
+    const req = request(url, { agent, method: init.method ?? 'GET', headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+/** One kept-alive connection per worker, found by opening connections until each pid has answered. */
+async function connectionPerWorker(publicUrl: string, workers: number): Promise<Map<number, Agent>> {
+  const byPid = new Map<number, Agent>();
+  for (let i = 0; i < 40 && byPid.size < workers; i++) {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const { pid } = JSON.parse((await on(agent, `${publicUrl}/livez`)).body) as { pid: number };
+    if (byPid.has(pid)) agent.destroy();
+    else byPid.set(pid, agent);
+  }
+  return byPid;
+}
+
+async function metric(adminUrl: string, series: string): Promise<number> {
+  const text = (await get(`${adminUrl}/metrics`)).body;
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(series + ' ')) sum += Number(line.slice(series.length + 1));
+  return sum;
+}
+
+test('WORKERS=2: requests land on both processes, a config change reaches both within 2 s, one prober serves both, /metrics counts the sum (promtool passes), a killed worker is replaced', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sb-workers-'));
+  let probes = 0;
+  let healthy = true;
+  const upstream = createServer((req, res) => {
+    if (req.url === '/health') {
+      probes++;
+      res.statusCode = healthy ? 200 : 503;
+      return res.end();
+    }
+    res.setHeader('content-type', 'application/json');
+    res.end('{"answer":"from the upstream"}');
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  const storeUrl = `file:${join(dir, 'store.json')}`;
+  await seedStore(storeUrl, [upstreamUrl], PROBE_INTERVAL_MS);
+  let gateway: Started | undefined;
+  const agents: Agent[] = [];
+  t.after(async () => {
+    for (const a of agents) a.destroy();
+    if (gateway && gateway.child.exitCode === null) gateway.child.kill('SIGKILL');
+    upstream.close();
+    upstream.closeAllConnections();
+    await rm(dir, { recursive: true, force: true });
+  });
+  gateway = await startGateway('node', storeUrl, { WORKERS: '2', DRAIN_DELAY_MS: '0' });
+  const printed = /workers\s+2 processes \(pids (\d+), (\d+)\)/.exec(gateway.output());
+  assert.ok(printed, `the start lines name both workers: ${gateway.output()}`);
+
+  // Both serve: connections are spread over the two processes.
+  const byPid = await connectionPerWorker(gateway.publicUrl, 2);
+  agents.push(...byPid.values());
+  assert.deepEqual([...byPid.keys()].sort(), [Number(printed[1]), Number(printed[2])].sort(), 'both printed workers answer on the one port');
+
+  // One prober: over 3 s, the upstream sees one worker's probes, not two.
+  const probesBefore = probes;
+  await sleep(3_000);
+  const probed = probes - probesBefore;
+  assert.ok(probed >= 8 && probed <= 20, `${probed} probes in 3 s at ${PROBE_INTERVAL_MS} ms (one prober ≈ 15, two ≈ 30)`);
+
+  // The prober's verdict is every worker's: an unhealthy upstream is out on both, then back on both.
+  healthy = false;
+  for (const [pid, agent] of byPid) {
+    const deadline = Date.now() + 3_000;
+    let status = 0;
+    while ((status = (await on(agent, `${gateway.publicUrl}/v1/ping`)).status) !== 503 && Date.now() < deadline) await sleep(50);
+    assert.equal(status, 503, `worker ${pid} stops sending to a target the prober found unhealthy`);
+  }
+  healthy = true;
+  for (const [pid, agent] of byPid) {
+    const deadline = Date.now() + 3_000;
+    let status = 0;
+    while ((status = (await on(agent, `${gateway.publicUrl}/v1/ping`)).status) !== 200 && Date.now() < deadline) await sleep(50);
+    assert.equal(status, 200, `worker ${pid} sends again once the prober found the target healthy`);
+  }
+
+  // A change through the admin API (worker 1) is in force on both within 2 s.
+  const login = await on(agents[0]!, `${gateway.adminUrl}/api/v1/auth/login`, { method: 'POST', body: JSON.stringify(ADMIN) });
+  const token = (JSON.parse(login.body) as { token: string }).token;
+  const created = await on(agents[0]!, `${gateway.adminUrl}/api/v1/routes`, { method: 'POST', token, body: JSON.stringify({ name: 'fresh', paths: ['/fresh'], upstream: 'gpus' }) });
+  assert.equal(created.status, 201, created.body);
+  const committedAt = Date.now();
+  for (const [pid, agent] of byPid) {
+    let status = 0;
+    while ((status = (await on(agent, `${gateway.publicUrl}/fresh`)).status) !== 200 && Date.now() - committedAt < 5_000) await sleep(20);
+    assert.equal(status, 200, `worker ${pid} serves the new route`);
+  }
+  const elapsed = Date.now() - committedAt;
+  assert.ok(elapsed <= 2_000, `both workers serve the change ${elapsed} ms after the commit`);
+
+  // /metrics on the admin port is the node's: the sum of both workers' counts.
+  const routeSeries = 'switchboard_requests_total{route="fresh",status="200"}';
+  const before = await metric(gateway.adminUrl, routeSeries);
+  const perWorker = 10;
+  for (const agent of byPid.values()) for (let i = 0; i < perWorker; i++) assert.equal((await on(agent, `${gateway.publicUrl}/fresh`)).status, 200);
+  assert.equal((await metric(gateway.adminUrl, routeSeries)) - before, perWorker * 2, 'requests answered by either worker are counted once each');
+  const scrape = (await get(`${gateway.adminUrl}/metrics`)).body;
+  assert.match(scrape, /^process_resident_memory_bytes\{worker="1"\} \d+/m, 'gauges are per worker');
+  assert.match(scrape, /^process_resident_memory_bytes\{worker="2"\} \d+/m);
+  assert.match(scrape, /^switchboard_workers 2$/m);
+  const file = join(dir, 'metrics.txt');
+  await writeFile(file, scrape);
+  const checked = await promisify(execFile)('sh', ['-c', `promtool check metrics < ${file}`]).then(
+    () => 'ok',
+    (err: { stdout?: string; stderr?: string }) => `${err.stdout}${err.stderr}`,
+  );
+  assert.equal(checked, 'ok', 'promtool check metrics passes on the merged scrape');
+
+  // SIGKILL worker 2: only its connections are lost; a replacement serves on the same port.
+  let victim = 0;
+  for (const agent of byPid.values()) {
+    const { worker, pid } = JSON.parse((await on(agent, `${gateway.publicUrl}/livez`)).body) as { worker: number; pid: number };
+    if (worker === 2) victim = pid;
+  }
+  assert.ok(victim > 0, 'worker 2 answered /livez with its slot');
+  process.kill(victim, 'SIGKILL');
+  const killedAt = Date.now();
+  let replacement: number | undefined;
+  while (replacement === undefined && Date.now() - killedAt < 20_000) {
+    const answer = await get(`${gateway.publicUrl}/livez`).catch(() => undefined);
+    assert.ok(answer, 'the port keeps accepting while a worker is replaced');
+    const { pid } = JSON.parse(answer.body) as { pid: number };
+    if (!byPid.has(pid)) replacement = pid;
+    else await sleep(50);
+  }
+  assert.ok(replacement, 'a replacement worker serves within 20 s');
+  assert.equal((await get(`${gateway.publicUrl}/fresh`)).status, 200);
+  assert.equal(await metric(gateway.adminUrl, 'switchboard_worker_restarts_total'), 1);
+  assert.equal(await metric(gateway.adminUrl, 'switchboard_workers'), 2);
+
+  gateway.child.kill('SIGTERM');
+  const { code } = await gateway.exited;
+  assert.equal(code, 0, gateway.output());
+});
