@@ -5,6 +5,7 @@ import { registerCollection } from './collection-routes.js';
 import { registerConfigRoutes } from './config-routes.js';
 import { registerConsumerKeyRoutes } from './consumer-keys-routes.js';
 import { registerHealthRoutes } from './health-routes.js';
+import { registerQueueRoute } from './queue-routes.js';
 import { installProblemHandler } from './problem-handler.js';
 import { registerOverviewRoute } from './overview-routes.js';
 import { registerTargetWeightRoute } from './target-weight-route.js';
@@ -32,6 +33,7 @@ export async function adminApi(app: FastifyInstance, options: AdminApiOptions): 
     registerCollection(secured, deps, 'users', 'admin');
     registerConfigRoutes(secured, deps);
     registerHealthRoutes(secured, deps);
+    registerQueueRoute(secured, deps);
     registerTargetWeightRoute(secured, deps, ITEM_SCHEMAS.upstreams);
     registerOverviewRoute(secured, deps, deps.node?.metrics.traffic);
     registerConsumerKeyRoutes(secured, { store: deps.service.store });

@@ -3,6 +3,7 @@ import type { RequestObserver } from '../contracts/request-observer.js';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { Counter, CounterFunction, GaugeFunction, Histogram, MetricsRegistry } from './prometheus.js';
 import { TrafficWindow } from './traffic-window.js';
+import { registerQueueMetrics } from './queue-metrics.js';
 
 /** Latency buckets in seconds, from cache hits to long generations. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -47,6 +48,7 @@ export class GatewayMetrics implements RequestObserver {
         perTarget((t) => t.ewmaMs / 1000),
       ),
     );
+    registerQueueMetrics(this.registry, upstreams);
   }
 
   completed(route: string, status: number, durationMs: number): void {
