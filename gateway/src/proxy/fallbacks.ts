@@ -1,6 +1,8 @@
 import type { Route } from '../../../spec/route.js';
 import type { UpstreamPool } from '../balancer/upstream-pool.js';
-import type { ProxyRoute } from './proxy-route.js';
+import type { FallbackHop, FallbackNotice, ProxyRoute } from './proxy-route.js';
+
+export type { FallbackHop, FallbackNotice } from './proxy-route.js';
 import { retryBudgetFor } from './retry-budget.js';
 
 /**
@@ -9,18 +11,13 @@ import { retryBudgetFor } from './retry-budget.js';
  * worker's 429/503 means it did not start the work, so sending the request elsewhere repeats
  * nothing). Each hop is the route's ProxyRoute with the other pool and that pool's retry
  * budget, built once per generation; `rewrite.model` replaces the JSON body's model for that
- * pool, the one case where the forwarded bytes differ from the received ones.
+ * pool, the one case where the forwarded bytes differ from the received ones. (The hop and
+ * notice types live in proxy-route.ts, beside ProxyRoute, so the two files form no cycle.)
  */
-export interface FallbackHop {
-  readonly route: ProxyRoute;
-  readonly rewriteModel: string | undefined;
-}
 
 /** Statuses a pool answers when it cannot take the request now (429 Too Many Requests, 503 Service Unavailable). */
 export const FALLBACK_STATUS: Record<number, true> = { 429: true, 503: true };
 
-/** Told of each fallback (metrics `switchboard_fallbacks_total`, the log). */
-export type FallbackNotice = (route: string, from: string, to: string, reason: string, requestId: string) => void;
 
 export function fallbackHops(route: Route, primary: ProxyRoute, pools: ReadonlyMap<string, UpstreamPool> | undefined): readonly FallbackHop[] | undefined {
   if (!route.fallbacks?.length || pools === undefined) return undefined;

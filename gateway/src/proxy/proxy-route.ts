@@ -3,7 +3,6 @@ import type { UpstreamPool } from '../balancer/upstream-pool.js';
 import type { AccessLog } from '../contracts/access-log.js';
 import type { RequestObserver } from '../contracts/request-observer.js';
 import type { ErrorFormat } from '../contracts/error-format.js';
-import type { FallbackHop, FallbackNotice } from './fallbacks.js';
 import type { ResponseTap } from '../contracts/response-tap.js';
 import type { ForwardedFacts } from './headers.js';
 import type { RetryBudget } from './retry-budget.js';
@@ -39,6 +38,15 @@ export interface FlowClass {
   readonly weight?: number | undefined;
   readonly priority?: number | undefined;
 }
+
+/** One of a route's fallback pools (fallbacks.ts): the route's settings with that pool, and the model it serves. */
+export interface FallbackHop {
+  readonly route: ProxyRoute;
+  readonly rewriteModel: string | undefined;
+}
+
+/** Told of each fallback (metrics `switchboard_fallbacks_total`, the log). */
+export type FallbackNotice = (route: string, from: string, to: string, reason: string, requestId: string) => void;
 
 /** One request's facts from the stages before the proxy. */
 export interface ForwardRequest extends ForwardedFacts {
