@@ -22,6 +22,7 @@ const LAYERS = [
   ['keys', '^gateway/src/keys/'],
   ['config', '^gateway/src/config/'],
   ['balancer', '^gateway/src/balancer/'],
+  ['tracing', '^gateway/src/tracing/'],
   ['contracts', '^gateway/src/contracts/|^gateway/src/(errors|logger|redact-url)\\.[jt]s$'],
   ['store', '^gateway/src/store/'],
   ['simulator', '^gateway/src/simulator/'],

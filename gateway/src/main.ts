@@ -12,6 +12,8 @@ import type { ConfigStore } from './store/port.js';
 import { defaultStages } from '../../plugins/index.js';
 import { systemRoutes } from './node/system-routes.js';
 import { issueKey } from './keys/key-service.js';
+import { OtelRequestTracer } from './tracing/otel-tracer.js';
+import { readTracingSettings, type TracingSettings } from './tracing/tracing-settings.js';
 import { Lifecycle, registerLifecycleRoutes } from './node/lifecycle.js';
 import { publishVerdicts, VerdictFollower } from './health/shared-verdicts.js';
 import { ClusterPrimary } from './cluster/primary.js';
@@ -29,15 +31,16 @@ type Logger = ReturnType<typeof createLogger>;
  */
 async function main(): Promise<void> {
   const env = readEnv();
+  const tracing = readTracingSettings();
   const logger = createLogger(env.logLevel);
-  if (cluster.isWorker) return runGateway(env, logger, new WorkerLink());
+  if (cluster.isWorker) return runGateway(env, tracing, logger, new WorkerLink());
   const workers = workerCount(env.workers);
-  if (workers > 1) return runPrimary(env, logger, workers);
-  return runGateway(env, logger, undefined);
+  if (workers > 1) return runPrimary(env, tracing, logger, workers);
+  return runGateway(env, tracing, logger, undefined);
 }
 
 /** One gateway process: the whole node when WORKERS=1, else one worker of it (`link`). */
-async function runGateway(env: GatewayEnv, logger: Logger, link: WorkerLink | undefined): Promise<void> {
+async function runGateway(env: GatewayEnv, tracing: TracingSettings | undefined, logger: Logger, link: WorkerLink | undefined): Promise<void> {
   const store = await openStore(env.storeUrl);
   const closers: Array<() => Promise<unknown>> = [];
   // A cluster's demo runs once, in the primary.
@@ -53,6 +56,7 @@ async function runGateway(env: GatewayEnv, logger: Logger, link: WorkerLink | un
     redisUrl: env.redisUrl,
     trustedProxies: env.trustedProxies,
     accessLog: env.accessLog,
+    tracer: tracing && new OtelRequestTracer(tracing),
     stages: defaultStages(),
     systemRoutes: async (app, state, services) => {
       await systemRoutes(app, state, services);
@@ -99,11 +103,11 @@ async function runGateway(env: GatewayEnv, logger: Logger, link: WorkerLink | un
     ...(admin ? { admin: { url: admin.url, initialEmail: admin.initialEmail, initialPassword: admin.initialPassword } } : {}),
   };
   if (link) link.ready(info);
-  else printStarted(env, [info], demoKey);
+  else printStarted(env, tracing, [info], demoKey);
 }
 
 /** The primary of a WORKERS > 1 node: the demo once, then the workers (cluster/primary.ts). */
-async function runPrimary(env: GatewayEnv, logger: Logger, workers: number): Promise<void> {
+async function runPrimary(env: GatewayEnv, tracing: TracingSettings | undefined, logger: Logger, workers: number): Promise<void> {
   const closers: Array<() => Promise<unknown>> = [];
   const store = await openStore(env.storeUrl);
   let demoKey: string | undefined;
@@ -125,7 +129,7 @@ async function runPrimary(env: GatewayEnv, logger: Logger, workers: number): Pro
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
   const ready = await primary.start();
-  printStarted(env, ready, demoKey);
+  printStarted(env, tracing, ready, demoKey);
 }
 
 /** The demo's simulated GPUs (and, on an empty store, its configuration and key); the key if one was issued. */
@@ -144,7 +148,7 @@ async function startDemo(env: GatewayEnv, store: ConfigStore, logger: Logger, cl
 }
 
 /** The lines an operator reads at start; worker 1's report holds the admin listener. */
-function printStarted(env: GatewayEnv, ready: readonly ReadyInfo[], demoKey: string | undefined): void {
+function printStarted(env: GatewayEnv, tracing: TracingSettings | undefined, ready: readonly ReadyInfo[], demoKey: string | undefined): void {
   const first = ready.find((r) => r.admin) ?? ready[0]!;
   const admin = first.admin!;
   const publicUrl = `http://127.0.0.1:${first.port}`;
@@ -158,6 +162,7 @@ function printStarted(env: GatewayEnv, ready: readonly ReadyInfo[], demoKey: str
   ];
   if (ready.length > 1) lines.push(`  workers           ${ready.length} processes (pids ${ready.map((r) => r.pid).join(', ')}), primary ${process.pid}`);
   if (env.redisUrl) lines.push(`  rate-limit redis  ${redactUrl(env.redisUrl)}`);
+  if (tracing) lines.push(`  tracing (OTLP)    ${redactUrl(tracing.url)}   service ${tracing.serviceName}, sampler ${tracing.sampler}`);
   if (admin.initialPassword) lines.push(`  admin login       ${admin.initialEmail} / ${admin.initialPassword}   (shown once; change it)`);
   if (demoKey) {
     lines.push(`  demo API key      ${demoKey}   (shown once)`);

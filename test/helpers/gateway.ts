@@ -32,6 +32,8 @@ export interface StartOptions {
   /** One log line per request, to `logger`. */
   accessLog?: boolean;
   logger?: import('fastify').FastifyBaseLogger;
+  /** Trace requests with this tracer (gateway/src/tracing/). */
+  tracer?: import('../../gateway/src/contracts/request-tracer.js').RequestTracer;
 }
 
 /** A real gateway node on 127.0.0.1 with an embedded store in a temp dir. */
@@ -42,7 +44,7 @@ export async function startGateway(config: unknown, options: StartOptions = {}):
   await store.open();
   if (config !== undefined) await replaceConfig(store, config, 'test');
   const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const node = new GatewayNode({ store, logger, port: 0, host: '127.0.0.1', redisUrl: options.redisUrl, trustedProxies: options.trustedProxies, accessLog: options.accessLog, stages: defaultStages(), systemRoutes });
+  const node = new GatewayNode({ store, logger, port: 0, host: '127.0.0.1', redisUrl: options.redisUrl, trustedProxies: options.trustedProxies, accessLog: options.accessLog, tracer: options.tracer, stages: defaultStages(), systemRoutes });
   const metrics = node.metrics;
   await node.start();
   return {

@@ -13,6 +13,8 @@ export interface AccessEntry {
   consumer: string | undefined;
   clientIp: string;
   attempts: number;
+  /** The request's trace id when tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT), to find its spans. */
+  traceId?: string | undefined;
 }
 
 export interface AccessLog {

@@ -17,6 +17,7 @@ import { pathOf } from '../contracts/access-log.js';
 import type { ErrorFormat } from '../contracts/error-format.js';
 import { CHOSEN_ROUTE, CHOSEN_ROUTE_CONSTRAINT, chosenRouteStrategy, needsSelector, READ_BODY, selector, splitExtension, type Candidate, type Serve } from './route-select.js';
 import { modelsList } from './models-list.js';
+import { traceOf } from '../contracts/request-tracer.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -165,6 +166,7 @@ async function compileInto(
         consumer: request.caller?.name,
         clientIp: deps.services.clientIp(request.raw),
         attempts: 0,
+        traceId: traceOf(request.raw)?.traceId,
       });
       done();
     });

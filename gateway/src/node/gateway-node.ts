@@ -10,6 +10,7 @@ import { compileTimeLimitMs, containCompile } from '../generation/compile-guard.
 import { dryCompiler, type DryCompile } from '../generation/dry-compile.js';
 import type { Generation } from '../generation/generation.js';
 import type { RequestObserver } from '../contracts/request-observer.js';
+import type { RequestTracer } from '../contracts/request-tracer.js';
 import type { ConfigStatus, RouteStage, StageServices } from '../generation/route-stage.js';
 import type { ConfigState, ConfigStore } from '../store/port.js';
 import { attachHealth } from '../health/index.js';
@@ -38,6 +39,8 @@ export interface GatewayNodeOptions {
   observer?: RequestObserver;
   /** TLS listener, h2c, PROXY protocol (TLS_PORT, H2C, PROXY_PROTOCOL…); none = plain HTTP/1.1 only. */
   edge?: EdgeSettings | undefined;
+  /** A SERVER span per request and a CLIENT span per attempt (OTEL_EXPORTER_OTLP_ENDPOINT); none = off. */
+  tracer?: RequestTracer | undefined;
   /** Routes every generation serves besides the configured ones (/healthz, docs); `services` are the node's. */
   systemRoutes?: (app: FastifyInstance, state: ConfigState, services: StageServices) => void | Promise<void>;
 }
@@ -148,9 +151,15 @@ export class GatewayNode {
     await this.reload();
     if (!this.current && this.lastError === undefined) throw new Error('the configuration store could not be read');
     if (!this.current) await this.startOnOlderRevision();
-    const handler = (req: IncomingMessage, res: ServerResponse) => {
-      if (this.admit(req, res)) this.current!.handle(req, res);
-    };
+    const tracer = this.options.tracer;
+    const handler = tracer
+      ? (req: IncomingMessage, res: ServerResponse) => {
+          tracer.begin(req, res);
+          if (this.admit(req, res)) this.current!.handle(req, res);
+        }
+      : (req: IncomingMessage, res: ServerResponse) => {
+          if (this.admit(req, res)) this.current!.handle(req, res);
+        };
     const listeners = new PublicListeners({
       port: this.options.port,
       host: this.options.host,
@@ -313,5 +322,7 @@ export class GatewayNode {
     for (const close of this.closers.splice(0)) await Promise.resolve().then(close).catch((err) => this.options.logger.warn({ err }, 'a stage failed to close'));
     this.upstreams.close();
     await this.targets.close();
+    // Last: the spans of the requests that drained above are flushed to the collector.
+    await this.options.tracer?.close().catch((err) => this.options.logger.warn({ err }, 'tracing export failed to flush'));
   }
 }

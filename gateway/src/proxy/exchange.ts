@@ -6,6 +6,7 @@ import type { AttemptOutcome } from '../balancer/upstream-pool.js';
 import type { FlowQueue, QueueRefusal, QueueTicket } from '../balancer/flow-queue.js';
 import { problem, writeProblem, type ProblemCode } from '../errors.js';
 import { pathOf } from '../contracts/access-log.js';
+import { traceOf, type AttemptSpan, type RequestTrace } from '../contracts/request-tracer.js';
 import { Attempts, classify, RETRYABLE_STATUS, type Failure } from './attempts.js';
 import { FALLBACK_STATUS, withModel } from './fallbacks.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
@@ -42,6 +43,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   readonly startedAt = performance.now();
   controller: Dispatcher.DispatchController | undefined;
   abandoned = false;
+  /** Its CLIENT span, when the request is traced. */
+  span: AttemptSpan | undefined;
 
   constructor(
     private readonly exchange: ProxyExchange,
@@ -90,6 +93,8 @@ export class ProxyExchange {
   private readonly headers: Record<string, string | string[]>;
   private readonly path: string;
   private attempts: Attempts;
+  /** Set only when tracing is on (contracts/request-tracer.ts); off, the proxy pays this one read. */
+  private readonly trace: RequestTrace | undefined;
   /** The next of the route's fallbacks to try (fallbacks.ts). */
   private hop = 0;
   /** The raw request streams to the target (no body read by a stage, none buffered yet). */
@@ -125,6 +130,8 @@ export class ProxyExchange {
       delete this.headers['transfer-encoding'];
     }
     this.attempts = new Attempts(route, req.method ?? 'GET');
+    this.trace = traceOf(req);
+    this.trace?.matched(route.name, fwd.consumerName);
   }
 
   start(): void {
@@ -188,6 +195,7 @@ export class ProxyExchange {
     if (picked === 'all-saturated') return this.fail('all-saturated', `every target of upstream "${pool.name}" is at its connection limit`, { 'retry-after': '1' });
     const attempt = (this.attempt = new Attempt(this, picked));
     pool.begin(picked);
+    if (this.trace) attempt.span = this.trace.attempt(this.headers, { target: picked.target.url, upstream: pool.name, fallback: this.hop > 0 });
     let body: Dispatcher.DispatchOptions['body'] = null;
     if (this.fwd.body !== undefined) body = this.fwd.body;
     else if (this.replayBody !== undefined) body = this.replayBody;
@@ -257,6 +265,7 @@ export class ProxyExchange {
   private closeAttempt(attempt: Attempt, outcome: AttemptOutcome): void {
     if (this.attempt === attempt) this.attempt = undefined;
     this.route.pool.end(attempt.member, outcome);
+    attempt.span?.end(outcome.status, outcome.error);
   }
 
   private canFallBack(): boolean {
@@ -403,6 +412,7 @@ export class ProxyExchange {
       consumer: this.fwd.consumerName,
       clientIp: this.fwd.clientIp,
       attempts: this.attempts.count,
+      traceId: this.trace?.traceId,
     });
   }
 }
