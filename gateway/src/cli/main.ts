@@ -13,7 +13,7 @@ import { DECLARATIVE_USAGE, declarativeCommand } from './declarative.js';
 
 const USAGE = `usage: switchboard <command>
 
-  start                 run the gateway (same as npm start)
+  start                 run the gateway (as npm start, but WORKERS defaults to one per CPU)
   validate FILE         check a configuration file (JSON or YAML); names every bad field
   export [--yaml]       print the configuration in the store (no secrets)
   import FILE           replace the configuration in the store atomically (all or nothing)
@@ -43,6 +43,8 @@ async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'start':
+      // One gateway process per CPU unless WORKERS says otherwise (npm start's default is 1).
+      if (!process.env.WORKERS) process.env.WORKERS = 'auto';
       await import('../main.js');
       return -1; // keeps running
     case 'validate': {
