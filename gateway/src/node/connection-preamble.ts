@@ -17,12 +17,13 @@ export interface PreambleOptions {
   sniffH2: boolean;
 }
 
-export type Preamble = { ok: true; h2: boolean } | { ok: false; reason: string };
+/** `head`: the client's own first bytes, read while looking; the next reader must get them first. */
+export type Preamble = { ok: true; h2: boolean; head?: Buffer } | { ok: false; reason: string };
 
 /**
  * Read what comes before the HTTP bytes of a new connection — a PROXY protocol header, the
- * HTTP/2 preface — and put back everything that belongs to the client's stream (socket.unshift)
- * so the HTTP server it is handed to reads it as if nothing had been taken. The real client's
+ * HTTP/2 preface — and hand back the client's own bytes read meanwhile (`head`), which the
+ * server the socket goes to must read first (node/listeners.ts `handOff`). The real client's
  * address replaces the socket's `remoteAddress` (and port, family): every reader of the peer —
  * x-forwarded-for, ip-restriction, per-IP limits, ip-hash, the access log — sees the client.
  */
@@ -33,18 +34,15 @@ export function readPreamble(socket: Socket, options: PreambleOptions, done: (re
   let checkForHeader = options.proxyProtocol && !fromTrusted;
   let head: Buffer = Buffer.alloc(0);
   let finished = false;
-  const finish = (result: Preamble) => {
+  const finish = (result: { ok: true; h2: boolean } | { ok: false; reason: string }) => {
     if (finished) return;
     finished = true;
     clearTimeout(timer);
     socket.removeListener('data', onData);
     socket.removeListener('close', onClose);
     socket.removeListener('error', onClose);
-    if (result.ok) {
-      socket.pause();
-      if (head.length > 0) socket.unshift(head);
-    }
-    done(result);
+    if (result.ok) socket.pause();
+    done(result.ok ? { ...result, head } : result);
   };
   const step = () => {
     if (expectHeader) {

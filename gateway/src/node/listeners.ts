@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, Server as HttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createSecureServer, createServer as createH2Server, type Http2SecureServer, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -49,6 +49,8 @@ export class PublicListeners {
   private readonly tls: Http2SecureServer | undefined;
   private readonly tlsFront: NetServer | undefined;
   private readonly trusted: TrustedProxies | undefined;
+  /** Open HTTP/2 sessions: an http2 server's close() waits for them, so close() ends them (GOAWAY, in-flight streams finish). */
+  private readonly sessions = new Set<ServerHttp2Session>();
 
   constructor(private readonly options: ListenerOptions) {
     const { edge, handler } = options;
@@ -60,7 +62,7 @@ export class PublicListeners {
       this.h2c = createH2Server(H2_SERVER_OPTIONS, h2Handler(handler));
       this.h2c.on('session', (session: ServerHttp2Session) => this.onSession(session));
     }
-    if (edge.h2c || proxyProtocol) this.plainFront = this.front((socket, h2) => (h2 ? this.h2c! : this.plain).emit('connection', socket), edge.h2c === true);
+    if (edge.h2c || proxyProtocol) this.plainFront = this.front((socket, h2, head) => handOff(h2 ? this.h2c! : this.plain, socket, head), edge.h2c === true);
     if (edge.tlsPort !== undefined) {
       this.certificates = new CertificateBook();
       const fallback = defaultCertificate(edge);
@@ -83,16 +85,16 @@ export class PublicListeners {
       this.tls.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
         options.logger.debug({ err: { message: err.message, code: err.code }, peer: socket.remoteAddress }, 'TLS handshake failed');
       });
-      if (proxyProtocol) this.tlsFront = this.front((socket) => this.tls!.emit('connection', socket), false);
+      if (proxyProtocol) this.tlsFront = this.front((socket, _h2, head) => handOff(this.tls!, socket, head), false);
     }
   }
 
   /** A net.Server that reads the preamble, then hands the socket on (or closes it, logging why). */
-  private front(handOff: (socket: Socket, h2: boolean) => void, sniffH2: boolean): NetServer {
+  private front(handOff: (socket: Socket, h2: boolean, head: Buffer | undefined) => void, sniffH2: boolean): NetServer {
     const preamble = { proxyProtocol: this.options.edge.proxyProtocol === true, trusted: this.trusted, sniffH2 };
     return createNetServer((socket) => {
       readPreamble(socket, preamble, (result) => {
-        if (result.ok) return handOff(socket, result.h2);
+        if (result.ok) return handOff(socket, result.h2, result.head);
         this.options.logger.warn({ peer: socket.remoteAddress, reason: result.reason }, 'connection refused before its first request');
         socket.destroy();
       });
@@ -100,6 +102,8 @@ export class PublicListeners {
   }
 
   private onSession(session: ServerHttp2Session): void {
+    this.sessions.add(session);
+    session.once('close', () => this.sessions.delete(session));
     guardSession(session, () => this.options.logger.warn({ peer: session.socket?.remoteAddress }, 'HTTP/2 rapid reset: session closed with ENHANCE_YOUR_CALM'));
     session.setTimeout(H2_IDLE_MS, () => session.close());
   }
@@ -148,6 +152,7 @@ export class PublicListeners {
           server.closeIdleConnections?.();
         }),
     );
+    for (const session of this.sessions) session.close();
     await Promise.all(closing);
   }
 }
@@ -173,6 +178,23 @@ function h2Handler(handler: RequestHandler): (req: IncomingMessage | Http2Server
     // The compat objects answer the ServerResponse calls the proxy makes (writeHead, write, end, flushHeaders).
     handler(req as IncomingMessage, res as ServerResponse);
   };
+}
+
+/**
+ * Give a socket whose first bytes were already read to a server that did not accept it. Put back
+ * with unshift, they reach a reader of the JS stream (the TLS and HTTP/2 sessions read what is
+ * buffered before their native reads); Node's HTTP/1.1 parser consumes the socket's handle
+ * natively and would never see them, so it is fed them as the 'data' it listens for.
+ */
+function handOff(server: NetServer, socket: Socket, head: Buffer | undefined): void {
+  if (server instanceof HttpServer) {
+    server.emit('connection', socket);
+    if (head !== undefined && head.length > 0) socket.emit('data', head);
+    socket.resume();
+    return;
+  }
+  if (head !== undefined && head.length > 0) socket.unshift(head);
+  server.emit('connection', socket);
 }
 
 function listenOn(server: NetServer, port: number, host: string): Promise<void> {
