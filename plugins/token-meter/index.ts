@@ -51,7 +51,7 @@ function budgetsFor(route: Stored<Route>, consumer: Stored<Consumer> | undefined
     out.push(windowBudget(`${tag}:w:${consumer.tokenLimit.windowMs}:`, consumer.tokenLimit, now, `token limit of ${consumer.tokenLimit.max} tokens per ${consumer.tokenLimit.windowMs / 1000} s`));
   if (consumer?.tokenQuota) {
     const { startMs, endMs } = periodBounds(consumer.tokenQuota.period, now);
-    out.push({ key: `${tag}:q:${consumer.tokenQuota.period}:${startMs}`, max: consumer.tokenQuota.max, resetAtMs: endMs, what: `${consumer.tokenQuota.period}ly token quota of ${consumer.tokenQuota.max} tokens` });
+    out.push({ key: `${tag}:q:${consumer.tokenQuota.period}:${startMs}`, max: consumer.tokenQuota.max, resetAtMs: endMs, what: `${consumer.tokenQuota.period === 'day' ? 'daily' : 'monthly'} token quota of ${consumer.tokenQuota.max} tokens` });
   }
   return out;
 }
@@ -80,7 +80,9 @@ const tokenMeterPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationCont
     const arrivedAt = performance.now();
     const consumer = request.caller?.consumer;
     const now = Date.now();
-    const drawn = limited ? budgetsFor(route, consumer, clientIp(request.raw), now) : [];
+    // Read now: by the time the answer ends the request's socket may be gone.
+    const address = limited ? clientIp(request.raw) : '';
+    const drawn = limited ? budgetsFor(route, consumer, address, now) : [];
     if (drawn.length > 0) {
       const used = await budgets.used(drawn);
       // The budget a client must heed: a spent one (the latest to reset), else the fewest tokens left.
@@ -104,7 +106,7 @@ const tokenMeterPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationCont
     }
     const consumerId = consumer?.id ?? ANONYMOUS;
     const consumerLabel = request.caller?.name ?? ANONYMOUS;
-    const meter = new ResponseMeter((r: MeterReport) => {
+    const meter = new ResponseMeter(logger, (r: MeterReport) => {
       if (r.streamed && r.firstEventAt !== undefined) metrics.ttft.observe(name, () => ({ route: name }), (r.firstEventAt - arrivedAt) / 1000);
       const usage = r.usage;
       if (usage === undefined) return;
@@ -124,7 +126,7 @@ const tokenMeterPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationCont
       const total = usage.prompt + usage.completion;
       // Charged in the window the answer ends in: that is when its tokens were spent.
       if (limited && total > 0) {
-        const charged = budgetsFor(route, consumer, clientIp(request.raw), Date.now());
+        const charged = budgetsFor(route, consumer, address, Date.now());
         if (charged.length > 0) void Promise.resolve(budgets.charge(charged, total)).catch(() => {});
       }
     });

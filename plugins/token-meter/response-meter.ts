@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify';
 import type { ResponseTap } from '../../gateway/src/contracts/response-tap.js';
 import { readUsage, usageFromTail, type UsageReading } from './usage.js';
 
@@ -50,7 +51,10 @@ export class ResponseMeter implements ResponseTap {
   private firstEventAt: number | undefined;
   private done = false;
 
-  constructor(private readonly report: (r: MeterReport) => void) {}
+  constructor(
+    private readonly logger: FastifyBaseLogger,
+    private readonly report: (r: MeterReport) => void,
+  ) {}
 
   started(status: number, headers: Record<string, string | string[] | undefined>): void {
     if (status < 200 || status >= 300) return;
@@ -194,7 +198,12 @@ export class ResponseMeter implements ResponseTap {
   private finish(usage: UsageReading, reason: string | undefined, streamed: boolean): void {
     if (this.done) return;
     this.done = true;
-    this.report({ usage, reason, streamed, firstEventAt: this.firstEventAt, endedAt: performance.now() });
+    // Called from inside the proxy's end of the answer: a metering fault must never keep the client's answer from ending.
+    try {
+      this.report({ usage, reason, streamed, firstEventAt: this.firstEventAt, endedAt: performance.now() });
+    } catch (err) {
+      this.logger.error({ err }, 'token meter failed to record an answer; the answer was served');
+    }
   }
 }
 
