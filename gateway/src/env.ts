@@ -1,5 +1,6 @@
 import { cidrError } from '../../spec/cidr.js';
 import { DEFAULT_STORE_URL } from './store/open-store.js';
+import { readEdgeSettings, type EdgeSettings } from './node/edge-settings.js';
 
 /** The environment of the contract, read once, with defaults. */
 export interface GatewayEnv {
@@ -18,6 +19,8 @@ export interface GatewayEnv {
   accessLog: boolean;
   /** CIDRs of proxies in front of the gateway (TRUSTED_PROXIES, comma-separated). */
   trustedProxies: string[];
+  /** TLS_PORT, TLS_HOST, TLS_CERT_FILE, TLS_KEY_FILE, H2C, PROXY_PROTOCOL (node/edge-settings.ts). */
+  edge: EdgeSettings;
   /** WORKERS: gateway processes on one port (node:cluster); 'auto' = one per CPU; undefined = the entry's default. */
   workers: number | 'auto' | undefined;
   /** DRAIN_DELAY_MS: after SIGTERM, how long /readyz says 503 while the listener still accepts. */
@@ -83,6 +86,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): GatewayEnv {
     logLevel: env.LOG_LEVEL || 'info',
     accessLog: ['1', 'true', 'yes', 'on'].includes((env.ACCESS_LOG ?? '').toLowerCase()),
     trustedProxies: trustedProxies(env.TRUSTED_PROXIES),
+    edge: readEdgeSettings(env),
     workers: workers(env.WORKERS),
     drainDelayMs: milliseconds('DRAIN_DELAY_MS', 5_000, env),
     shutdownTimeoutMs: milliseconds('SHUTDOWN_TIMEOUT_MS', 600_000, env),

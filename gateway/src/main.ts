@@ -55,6 +55,7 @@ async function runGateway(env: GatewayEnv, tracing: TracingSettings | undefined,
     host: env.host,
     redisUrl: env.redisUrl,
     trustedProxies: env.trustedProxies,
+    edge: env.edge,
     accessLog: env.accessLog,
     tracer: tracing && new OtelRequestTracer(tracing),
     stages: defaultStages(),
@@ -99,6 +100,7 @@ async function runGateway(env: GatewayEnv, tracing: TracingSettings | undefined,
     slot: link?.slot ?? 1,
     pid: process.pid,
     port: node.address.port,
+    ...(node.tlsUrl ? { tlsPort: Number(new URL(node.tlsUrl).port) } : {}),
     revision: node.revision,
     ...(admin ? { admin: { url: admin.url, initialEmail: admin.initialEmail, initialPassword: admin.initialPassword } } : {}),
   };
@@ -157,6 +159,7 @@ function printStarted(env: GatewayEnv, tracing: TracingSettings | undefined, rea
     'Switchboard is running',
     `  partner traffic   ${publicUrl}   (listening on ${env.host}:${first.port})`,
     `  partner docs      ${publicUrl}/docs   OpenAPI ${publicUrl}/docs/openapi.json`,
+    ...edgeLines(env, first),
     `  admin console     ${admin.url}/   API ${admin.url}/api/v1   metrics ${admin.url}/metrics`,
     `  store             ${redactUrl(env.storeUrl)}   revision ${first.revision}`,
   ];
@@ -170,6 +173,24 @@ function printStarted(env: GatewayEnv, tracing: TracingSettings | undefined, rea
     lines.push(`    -d '{"model":"switchboard-demo-llm","messages":[{"role":"user","content":"Hello"}],"stream":true}'`);
   }
   process.stdout.write(lines.join('\n') + '\n\n');
+}
+
+/** The TLS listener's line (when TLS_PORT is set) and h2c's; a URL only where one answers without an SNI. */
+function edgeLines(env: GatewayEnv, first: ReadyInfo): string[] {
+  const lines: string[] = [];
+  const { edge } = env;
+  if (first.tlsPort !== undefined) {
+    const bind = `${edge.tlsHost ?? env.host}:${first.tlsPort}`;
+    const hasDefault = edge.tlsCertFile !== undefined || edge.defaultCertificate !== undefined;
+    lines.push(
+      hasDefault
+        ? `  partner TLS       https://127.0.0.1:${first.tlsPort}   (HTTP/2 and HTTP/1.1; listening on ${bind})`
+        : `  partner TLS       listening on ${bind}: HTTP/2 and HTTP/1.1 for server names a stored certificate claims (no TLS_CERT_FILE default)`,
+    );
+  }
+  if (edge.h2c) lines.push(`  h2c               prior-knowledge HTTP/2 on the plain port too (H2C=1)`);
+  if (edge.proxyProtocol) lines.push(`  PROXY protocol    required from TRUSTED_PROXIES (${env.trustedProxies.join(', ') || 'none set: every PROXY header is refused'})`);
+  return lines;
 }
 
 /** The demo partner's key, created through the key store so it is hashed like any other. */

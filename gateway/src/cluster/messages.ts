@@ -5,6 +5,8 @@ export interface ReadyInfo {
   slot: number;
   pid: number;
   port: number;
+  /** The TLS listener's port, when TLS_PORT is set. */
+  tlsPort?: number;
   revision: number;
   admin?: { url: string; initialEmail: string | undefined; initialPassword: string | undefined };
 }

@@ -10,6 +10,7 @@ import { readPreamble } from './connection-preamble.js';
 import type { EdgeSettings } from './edge-settings.js';
 import { guardSession, H2_SERVER_OPTIONS } from './h2-limits.js';
 import { CertificateBook, TLS_BASE, type SkippedCertificate } from './sni.js';
+import { certificateFault } from '../config/certificate-check.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 export type UpgradeHandler = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
@@ -65,7 +66,7 @@ export class PublicListeners {
     if (edge.h2c || proxyProtocol) this.plainFront = this.front((socket, h2, head) => handOff(h2 ? this.h2c! : this.plain, socket, head), edge.h2c === true);
     if (edge.tlsPort !== undefined) {
       this.certificates = new CertificateBook();
-      const fallback = defaultCertificate(edge);
+      const fallback = defaultCertificate(edge, options.logger);
       this.tls = createSecureServer(
         {
           ...TLS_BASE,
@@ -157,11 +158,19 @@ export class PublicListeners {
   }
 }
 
-/** The default certificate's PEMs, from the settings or TLS_CERT_FILE/TLS_KEY_FILE. */
-function defaultCertificate(edge: EdgeSettings): { cert: string; key: string } | undefined {
-  if (edge.defaultCertificate) return edge.defaultCertificate;
-  if (!edge.tlsCertFile || !edge.tlsKeyFile) return undefined;
-  return { cert: readFileSync(edge.tlsCertFile, 'utf8'), key: readFileSync(edge.tlsKeyFile, 'utf8') };
+/**
+ * The default certificate's PEMs, from the settings or TLS_CERT_FILE/TLS_KEY_FILE. A pair that
+ * cannot be served stops the start with the reason (the operator is there to read it); an
+ * expired one is served with a warning, as nginx does, rather than take the listener away.
+ */
+function defaultCertificate(edge: EdgeSettings, logger: FastifyBaseLogger): { cert: string; key: string } | undefined {
+  let pair = edge.defaultCertificate;
+  if (!pair && edge.tlsCertFile && edge.tlsKeyFile) pair = { cert: readFileSync(edge.tlsCertFile, 'utf8'), key: readFileSync(edge.tlsKeyFile, 'utf8') };
+  if (!pair) return undefined;
+  const fault = certificateFault(pair.cert, pair.key);
+  if (fault && /^(expired|is not valid before)/.test(fault.message)) logger.warn({ reason: `${fault.field} ${fault.message}` }, 'the default TLS certificate (TLS_CERT_FILE) is outside its validity period');
+  else if (fault) throw new Error(`TLS_${fault.field === 'cert' ? 'CERT' : 'KEY'}_FILE: the ${fault.field} ${fault.message}`);
+  return pair;
 }
 
 /**
