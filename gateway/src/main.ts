@@ -85,6 +85,7 @@ async function runGateway(env: GatewayEnv, tracing: TracingSettings | undefined,
   installGracefulStop({
     lifecycle,
     listeners: () => node.listeners,
+    closeStreams: (graceMs) => node.streams.close(graceMs),
     drainDelayMs: env.drainDelayMs,
     shutdownTimeoutMs: env.shutdownTimeoutMs,
     logger,

@@ -6,6 +6,8 @@ import type { Lifecycle } from '../node/lifecycle.js';
 export interface GracefulStopOptions {
   lifecycle: Lifecycle;
   listeners: () => readonly HttpServer[];
+  /** TCP (L4) stream listeners: stop accepting after the delay, connections get the rest of the timeout. */
+  closeStreams?: (graceMs: number) => Promise<unknown>;
   drainDelayMs: number;
   shutdownTimeoutMs: number;
   logger: FastifyBaseLogger;
@@ -32,7 +34,7 @@ export function installGracefulStop(options: GracefulStopOptions): void {
       { signal: why, drainDelayMs: options.drainDelayMs, shutdownTimeoutMs: options.shutdownTimeoutMs },
       'shutting down: /readyz answers 503; accepting for the drain delay, then finishing in-flight requests',
     );
-    const { cut } = await drainListeners(options.listeners(), { drainDelayMs: options.drainDelayMs, shutdownTimeoutMs: options.shutdownTimeoutMs, startedAt });
+    const { cut } = await drainListeners(options.listeners(), { drainDelayMs: options.drainDelayMs, shutdownTimeoutMs: options.shutdownTimeoutMs, startedAt, alongside: options.closeStreams });
     if (cut > 0) options.logger.warn({ connections: cut }, 'SHUTDOWN_TIMEOUT_MS reached: connections still open were closed');
     const stuck = setTimeout(() => {
       options.logger.error('shutdown clean-up did not finish; exiting');

@@ -9,6 +9,8 @@ export interface DrainOptions {
   shutdownTimeoutMs: number;
   /** When the signal came (Date.now()); the timeout counts from it. */
   startedAt: number;
+  /** Other listeners (TCP streams) that stop accepting with these, given what is left of the timeout. */
+  alongside?: (remainingMs: number) => Promise<unknown>;
 }
 
 export interface DrainResult {
@@ -25,7 +27,7 @@ export interface DrainResult {
  *    a client sees;
  * 3. they stop accepting, idle connections close, and in-flight requests (long generation
  *    streams, WebSockets) finish, until `shutdownTimeoutMs` after the signal, when the rest are cut.
- * A listener added later (TLS, h2c) drains the same way if it is an http/https or net server.
+ * Every listener of node/listeners.ts drains this way: plain, PROXY-protocol fronts, TLS, h2c.
  */
 export async function drainListeners(servers: readonly (HttpServer | NetServer)[], options: DrainOptions): Promise<DrainResult> {
   for (const server of servers) {
@@ -35,13 +37,16 @@ export async function drainListeners(servers: readonly (HttpServer | NetServer)[
   const remaining = () => options.startedAt + options.shutdownTimeoutMs - Date.now();
   const delay = Math.min(options.drainDelayMs, Math.max(0, remaining()));
   if (delay > 0) await sleep(delay);
-  const closed = servers.map(
+  // A server that never listened (behind a PROXY-protocol front) calls back at once; its front,
+  // which accepted the sockets, is in the list too and calls back when they have all closed.
+  const closed: Promise<unknown>[] = servers.map(
     (server) =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         (server as HttpServer).closeIdleConnections?.();
       }),
   );
+  if (options.alongside) closed.push(options.alongside(Math.max(0, remaining())).catch(() => {}));
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), Math.max(0, remaining()));
@@ -60,7 +65,13 @@ export async function drainListeners(servers: readonly (HttpServer | NetServer)[
   return { cut };
 }
 
-/** Node writes `Connection: close` and ends the socket after a response that may not keep alive. */
-function closeAfterResponse(_req: IncomingMessage, res: ServerResponse): void {
-  res.shouldKeepAlive = false;
+/**
+ * HTTP/1: Node writes `Connection: close` and ends the socket after a response that may not keep
+ * alive. HTTP/2 (RFC 9113 §6.8): GOAWAY — the session's open streams finish, no new ones start.
+ * An HTTP/2 session that sends nothing during the drain closes at its idle timeout.
+ */
+function closeAfterResponse(req: IncomingMessage, res: ServerResponse): void {
+  const stream = (req as { stream?: { session?: { closed: boolean; close(): void } } }).stream;
+  if (stream === undefined) res.shouldKeepAlive = false;
+  else if (stream.session && !stream.session.closed) stream.session.close();
 }
