@@ -16,6 +16,10 @@ export const ALGORITHMS = [
 ] as const;
 export type Algorithm = (typeof ALGORITHMS)[number];
 
+/** HTTP/1.1, HTTP/2 over TLS, or HTTP/2 in the clear with prior knowledge (gRPC servers). */
+export const UPSTREAM_PROTOCOLS = ['http1', 'h2', 'h2c'] as const;
+export type UpstreamProtocol = (typeof UPSTREAM_PROTOCOLS)[number];
+
 export const Target = Type.Object(
   {
     url: Type.String({ pattern: '^https?://[^/\\s]+/?$', description: 'Origin of one worker, e.g. http://10.0.0.5:8000' }),
@@ -49,8 +53,11 @@ export const HashOn = Type.Object(
 
 export const ActiveHealthCheck = Type.Object(
   {
-    type: Type.Union([Type.Literal('http'), Type.Literal('tcp'), Type.Literal('icmp')], { default: 'http' }),
+    type: Type.Union([Type.Literal('http'), Type.Literal('tcp'), Type.Literal('icmp'), Type.Literal('grpc')], { default: 'http' }),
     path: Type.String({ default: '/health', pattern: '^/' }),
+    grpcService: Type.Optional(
+      Type.String({ maxLength: 200, description: 'type "grpc": the service name asked of grpc.health.v1.Health/Check ("" = the whole server).' }),
+    ),
     intervalMs: Type.Integer({ minimum: 100, default: 2000 }),
     timeoutMs: Type.Integer({ minimum: 10, default: 1000 }),
     healthyThreshold: Type.Integer({ minimum: 1, default: 2 }),
@@ -119,6 +126,11 @@ export const Upstream = Type.Object(
       { default: 'round-robin' },
     ),
     hashOn: Type.Optional(HashOn),
+    protocol: Type.Optional(
+      Type.Union(UPSTREAM_PROTOCOLS.map((p) => Type.Literal(p)), {
+        description: 'How the gateway talks to the targets (absent = http1): HTTP/1.1, HTTP/2 over TLS (https targets, ALPN h2) or h2c (HTTP/2 with prior knowledge, http targets; gRPC servers).',
+      }),
+    ),
     targets: Type.Array(Target, { minItems: 1 }),
     healthCheck: Type.Optional(
       Type.Object(

@@ -135,6 +135,12 @@ export function crossReferenceErrors(config: GatewayConfig): FieldError[] {
       errors.push({ path: `/upstreams/${i}/hashOn/name`, message: `is required when source is "${u.hashOn.source}"` });
     if (u.targets.every((t) => t.weight === 0)) errors.push({ path: `/upstreams/${i}/targets`, message: 'needs at least one target with weight > 0' });
     cidrErrors(u.trustedProxies, `/upstreams/${i}/trustedProxies`, errors);
+    // h2 is negotiated by TLS ALPN; h2c is HTTP/2 in the clear (RFC 9113 §3.3): the scheme must agree.
+    const scheme = u.protocol === 'h2' ? 'https:' : u.protocol === 'h2c' ? 'http:' : undefined;
+    if (scheme !== undefined)
+      u.targets.forEach((t, j) => {
+        if (!t.url.startsWith(scheme)) errors.push({ path: `/upstreams/${i}/targets/${j}/url`, message: `must be an ${scheme.slice(0, -1)}:// URL for protocol "${u.protocol}"` });
+      });
   });
 
   const routeKeys = new Map<string, string>();

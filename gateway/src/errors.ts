@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import type { FieldError } from '../../spec/validate.js';
 import { PROBLEMS, type ProblemCode, type ProblemStatus } from './contracts/problem-catalog.js';
 import { renderError, type ErrorFormat } from './contracts/error-format.js';
+import { isGrpcRequest, writeGrpcError } from './contracts/grpc-status.js';
 
 export { codeForStatus, isProblemCode, PROBLEMS, type ProblemCode } from './contracts/problem-catalog.js';
 
@@ -72,6 +73,8 @@ export function writeProblem(res: ServerResponse, p: Problem, headers: Record<st
     res.destroy();
     return;
   }
+  // gRPC clients read a status from trailers, whatever the route's error format (contracts/grpc-status.ts).
+  if (isGrpcRequest(res.req?.headers['content-type'])) return writeGrpcError(res, p, headers);
   const { contentType, body } = renderError(format, p);
   res.writeHead(p.status, {
     ...headers,
@@ -87,6 +90,11 @@ export function writeProblem(res: ServerResponse, p: Problem, headers: Record<st
  * goes with it, as on every answer of the public listener.
  */
 export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<string, string> = {}, format?: ErrorFormat): FastifyReply {
+  if (isGrpcRequest(reply.request.headers['content-type'])) {
+    reply.hijack();
+    writeGrpcError(reply.raw, p, { ...headers, 'x-request-id': reply.request.id });
+    return reply;
+  }
   const { contentType, body } = renderError(format, p);
   return reply.code(p.status).headers(headers).header('x-request-id', reply.request.id).type(contentType).send(body);
 }

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { toFieldErrors, ValidationError } from '../../../spec/validate.js';
 import { codeForStatus, problem, ProblemError, sendProblem } from '../errors.js';
 import { RevisionConflictError, StoreUnavailableError } from '../store/port.js';
+import { CommitOutcomeUnknownError, StoreDuplicateError, StoreItemTooLargeError } from '../store/store-errors.js';
 
 /**
  * Every admin error leaves as RFC 9457 problem+json, made here and only here: our own
@@ -23,6 +24,17 @@ export function installProblemHandler(app: FastifyInstance): void {
       request.log.warn({ store: error.message }, 'configuration store unavailable; answered 503');
       return sendProblem(reply, problem(503, 'store-unavailable', 'the configuration store is unreachable; nothing was changed, try again shortly'), { 'retry-after': '5' });
     }
+    if (error instanceof CommitOutcomeUnknownError) {
+      // Not "nothing was changed": the commit was sent and may be in force (store/mongo-store.ts resolveOutcome).
+      request.log.warn({ store: error.message }, 'configuration commit not confirmed by the store; answered 503');
+      return sendProblem(
+        reply,
+        problem(503, 'commit-outcome-unknown', 'the store lost contact while confirming this change; it may have been applied: read the configuration before trying again'),
+        { 'retry-after': '5' },
+      );
+    }
+    if (error instanceof StoreItemTooLargeError) return sendProblem(reply, problem(413, 'item-too-large', error.message));
+    if (error instanceof StoreDuplicateError) return sendProblem(reply, problem(409, 'duplicate-name', error.message));
     if (error instanceof RevisionConflictError)
       return sendProblem(reply, problem(409, 'concurrent-change', 'the configuration kept changing under this request; try again'));
     const status = error.statusCode ?? 500;

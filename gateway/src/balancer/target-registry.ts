@@ -1,10 +1,13 @@
 import { Pool } from 'undici';
+import type { UpstreamProtocol } from '../../../spec/upstream.js';
 import { TargetState, targetKey } from './target-state.js';
 
 /** A target's shared state and its keep-alive connection pool. */
 export interface TargetEntry {
   readonly state: TargetState;
   readonly dispatcher: Pool;
+  /** HTTP/2 connections (upstream `protocol` h2 or h2c), made when a pool first asks for them. */
+  h2?: Pool | undefined;
   /** How many upstream pools list this target; released at zero. */
   refs: number;
 }
@@ -57,6 +60,27 @@ export class TargetRegistry {
     entry.state.emit('released', entry.state);
     // Let in-flight requests finish before the connections go.
     entry.dispatcher.close().catch(() => {});
+    entry.h2?.close().catch(() => {});
+  }
+
+  /**
+   * The connection pool a pool of `protocol` sends through. HTTP/2 ones are undici's own client
+   * (`allowH2`; h2c with prior knowledge through `useH2c`): one session multiplexes the
+   * requests, more sessions open past its concurrent-stream limit. A target is one protocol; the
+   * first pool to ask fixes which HTTP/2 flavour its sessions use (the scheme decides anyway).
+   */
+  dispatcherFor(entry: TargetEntry, protocol: UpstreamProtocol | undefined): Pool {
+    if (protocol === undefined || protocol === 'http1') return entry.dispatcher;
+    entry.h2 ??= new Pool(entry.state.url, {
+      connections: null,
+      allowH2: true,
+      // The Pool builds the connector itself and reads useH2c at the top level (undici 8).
+      ...(protocol === 'h2c' ? { useH2c: true } : {}),
+      keepAliveTimeout: this.options.keepAliveTimeoutMs ?? 30_000,
+      keepAliveMaxTimeout: 600_000,
+      connect: { timeout: this.options.connectTimeoutMs ?? 5_000 },
+    } as Pool.Options);
+    return entry.h2;
   }
 
   get(url: string): TargetEntry | undefined {
@@ -68,7 +92,7 @@ export class TargetRegistry {
   }
 
   async close(): Promise<void> {
-    const closing = [...this.entries.values()].map((e) => e.dispatcher.destroy().catch(() => {}));
+    const closing = [...this.entries.values()].flatMap((e) => [e.dispatcher.destroy().catch(() => {}), e.h2?.destroy().catch(() => {})]);
     this.entries.clear();
     await Promise.all(closing);
   }

@@ -1,3 +1,4 @@
+import type { Dispatcher } from 'undici';
 import type { Upstream } from '../../../spec/upstream.js';
 import { FlowQueue } from './flow-queue.js';
 import { pickerFor } from './index.js';
@@ -20,6 +21,8 @@ export interface AttemptOutcome {
 
 export interface Member extends PoolMember {
   readonly entry: TargetEntry;
+  /** Where this pool's requests to the target go (its `protocol`'s connections). */
+  readonly dispatcher: Dispatcher;
 }
 
 /** Slow-start weights move at most this often: smooth enough for a ramp, cheap on the hot path. */
@@ -75,6 +78,7 @@ export class UpstreamPool {
       entry.state.on('change', this.onTargetChange);
       return {
         entry,
+        dispatcher: registry.dispatcherFor(entry, spec.protocol),
         target: entry.state,
         index,
         weight: t.weight ?? 1,
@@ -163,7 +167,7 @@ export class UpstreamPool {
   onOutcome: ((member: PoolMember, outcome: AttemptOutcome) => void) | undefined;
 
   dispatcherFor(member: PoolMember) {
-    return (member as Member).entry.dispatcher;
+    return (member as Member).dispatcher;
   }
 
   /**

@@ -199,6 +199,8 @@ export class ConfigService {
   }
 
   async revisions(limit = 50): Promise<Array<Omit<RevisionRecord, 'state'> & { counts: Record<ConfigKind, number> }>> {
+    // MongoDB keeps snapshots apart and counts them without loading one (store/mongo-store.ts).
+    if (this.store.listRevisionSummaries) return this.store.listRevisionSummaries(limit);
     const records = await this.store.listRevisions(limit);
     return records.map(({ state, ...meta }) => ({ ...meta, counts: counts(state) }));
   }

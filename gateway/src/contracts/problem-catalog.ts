@@ -49,6 +49,8 @@ export const PROBLEMS = {
   'precondition-required': { status: 428, title: 'If-Match required' },
   'login-throttled': { status: 429, title: 'Too many sign-in attempts' },
   'store-unavailable': { status: 503, title: 'Configuration store unavailable' },
+  'commit-outcome-unknown': { status: 503, title: 'Change not confirmed by the store' },
+  'item-too-large': { status: 413, title: 'Item too large for the store' },
   // ---- anything else ----
   'internal': { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -70,8 +70,8 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (!this.abandoned) this.exchange.responseData(controller, chunk);
   }
 
-  onResponseEnd(): void {
-    if (!this.abandoned) this.exchange.responseEnded(this);
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+    if (!this.abandoned) this.exchange.responseEnded(this, trailers);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
@@ -108,6 +108,8 @@ export class ProxyExchange {
   /** Server-Sent Events: bounded by the idle timeout only, flushed at once. */
   private streaming = false;
   private onDrain: (() => void) | undefined;
+  /** grpc-status/grpc-message of a head that carried them (a trailers-only gRPC answer). */
+  private grpcHead: Record<string, string | string[] | undefined> | undefined;
   /** A stage's tap on the answer (token metering), from the response head on. */
   private tap: import('../contracts/response-tap.js').ResponseTap | undefined;
   /** Waiting in the pool's queue for a slot (flow control). */
@@ -124,7 +126,7 @@ export class ProxyExchange {
     this.headers = upstreamRequestHeaders(req, fwd);
     this.path = upstreamPath(req.url ?? '/', route.stripPrefix);
     this.streamedBody =
-      fwd.body === undefined && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0);
+      fwd.body === undefined && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0 || hasH2Body(req));
     if (fwd.body !== undefined) {
       this.headers['content-length'] = String(fwd.body.length);
       delete this.headers['transfer-encoding'];
@@ -319,6 +321,8 @@ export class ProxyExchange {
     this.res.writeHead(statusCode, out as Record<string, string>);
     const type = headers['content-type'];
     this.streaming = typeof type === 'string' && type.startsWith('text/event-stream');
+    // gRPC trailers-only answer (status in the head, no body): the client reads it from trailers.
+    if (headers['grpc-status'] !== undefined) this.grpcHead = { 'grpc-status': headers['grpc-status'], 'grpc-message': headers['grpc-message'] };
     if (this.fwd.tap !== undefined) (this.tap = this.fwd.tap).started(statusCode, headers);
     // Server-Sent Events: the client should see the headers now, not with the first event.
     if (this.streaming) this.res.flushHeaders();
@@ -340,12 +344,29 @@ export class ProxyExchange {
     }
   }
 
-  responseEnded(attempt: Attempt): void {
+  responseEnded(attempt: Attempt, trailers?: Record<string, string | string[] | undefined>): void {
     this.closeAttempt(attempt, { status: this.status, latencyMs: performance.now() - attempt.startedAt });
+    // HTTP/2 trailers (gRPC's grpc-status and grpc-message) go on to the client as trailers.
+    if (trailers !== undefined) for (const _ in trailers) return this.endWithTrailers(trailers);
+    if (this.grpcHead !== undefined) return this.endWithTrailers(this.grpcHead);
     const held = this.tap?.ended();
     this.tap = undefined;
     if (held !== undefined && held.length > 0) this.res.end(held);
     else this.res.end();
+    this.finish(this.status);
+  }
+
+  private endWithTrailers(trailers: Record<string, string | string[] | undefined>): void {
+    const out: Record<string, string | string[]> = {};
+    for (const name in trailers) {
+      const value = trailers[name];
+      if (value !== undefined && name.charCodeAt(0) !== 0x3a) out[name] = value;
+    }
+    const held = this.tap?.ended();
+    this.tap = undefined;
+    if (held !== undefined && held.length > 0) this.res.write(held);
+    this.res.addTrailers(out);
+    this.res.end();
     this.finish(this.status);
   }
 
@@ -415,6 +436,16 @@ export class ProxyExchange {
       traceId: this.trace?.traceId,
     });
   }
+}
+
+/**
+ * An HTTP/2 request carries a body unless its HEADERS frame ended the stream (RFC 9113 §8.1):
+ * h2 has no transfer-encoding, and gRPC clients send no content-length.
+ */
+function hasH2Body(req: IncomingMessage): boolean {
+  if (req.httpVersionMajor !== 2) return false;
+  const stream = (req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream;
+  return stream !== undefined && stream.endAfterHeaders !== true;
 }
 
 /**

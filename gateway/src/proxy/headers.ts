@@ -72,11 +72,9 @@ export function upstreamRequestHeaders(req: IncomingMessage, facts: ForwardedFac
   }
   if (facts.remove) for (const name of facts.remove) delete out[name];
   // `te: trailers` is the one TE an HTTP/2 hop may carry (RFC 9113 §8.2.2); gRPC servers require it,
-  // and the gateway relays trailers, so the promise holds on the next hop too.
-  if (source.te === 'trailers') out.te = 'trailers';
-  // `te: trailers` is the one TE an HTTP/2 hop may carry (RFC 9113 §8.2.2); gRPC servers require it,
-  // and the gateway relays trailers, so the promise holds on the next hop too.
-  if (source.te === 'trailers') out.te = 'trailers';
+  // and the gateway relays trailers, so the promise holds on the next hop too. Over HTTP/1.1 TE
+  // stays hop-by-hop (RFC 9110 §10.1.4).
+  if (source.te === 'trailers' && req.httpVersionMajor === 2) out.te = 'trailers';
   // Each hop appends the address it received the request from, not the client it believes in:
   // with trusted proxies in front those differ, and the chain must stay a chain.
   const prior = source['x-forwarded-for'];

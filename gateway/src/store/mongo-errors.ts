@@ -40,3 +40,20 @@ export async function guardUnavailable<T>(what: string, fn: () => Promise<T>): P
     throw err;
   }
 }
+
+/** E11000: a unique index refused the write (the error names the index and the key value). */
+export function duplicateKeyOf(err: unknown): { index: string; key: string } | undefined {
+  if (!(err instanceof MongoError) || Number((err as { code?: unknown }).code) !== 11000) return undefined;
+  const keyValue = (err as { keyValue?: Record<string, unknown> }).keyValue;
+  const index = /index: (\S+)/.exec(err.message)?.[1] ?? 'a unique index';
+  const key = keyValue ? Object.entries(keyValue).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(', ') : (/dup key: \{ (.*) \}/.exec(err.message)?.[1] ?? index);
+  return { index, key };
+}
+
+/**
+ * A transaction error that proves nothing was applied: the driver labels it transient (the
+ * whole transaction may be retried because none of it committed).
+ */
+export function provesNotApplied(err: unknown): boolean {
+  return err instanceof MongoError && err.hasErrorLabel(MongoErrorLabel.TransientTransactionError);
+}

@@ -1,27 +1,33 @@
 import { RevisionListeners } from './revision-listeners.js';
-import { randomBytes } from 'node:crypto';
-import { MongoClient, type ChangeStream, type ClientSession, type Collection, type Db, type Document } from 'mongodb';
-import { guardUnavailable } from './mongo-errors.js';
+import { randomUUID } from 'node:crypto';
+import { Binary, BSON, MongoClient, ReadPreference, type ChangeStream, type ClientSession, type Collection, type Db, type Document } from 'mongodb';
+import { CONFIG_KINDS } from '../../../spec/config.js';
+import { duplicateKeyOf, guardUnavailable, isUnavailable, provesNotApplied } from './mongo-errors.js';
 import { fromMongo, toMongo } from './mongo-keys.js';
+import { mongoSettings, type MongoSettings } from './mongo-settings.js';
 import {
   revisionState,
   RevisionConflictError,
   StoreUnavailableError,
+  withAllCollections,
   type AuditEntry,
   type CommitOptions,
   type ConfigState,
   type ConfigStore,
   type RevisionRecord,
+  type RevisionSummary,
 } from './port.js';
+import { decodeSnapshot, encodeSnapshot } from './revision-snapshot.js';
+import { CommitOutcomeUnknownError, StoreConfigurationError, StoreDuplicateError, StoreItemTooLargeError } from './store-errors.js';
 
 export interface MongoStoreOptions {
   /** Database name; default: the one in the URL, else "switchboard". */
   dbName?: string;
   keepRevisions?: number;
   keepAudit?: number;
-  /** Revision polling interval when change streams are unavailable (standalone server). */
+  /** Revision polling interval when change streams are unavailable. */
   pollMs?: number;
-  /** How long an operation waits for a reachable server before the store reports itself unavailable. */
+  /** How long an operation waits for a reachable server; default: the URL's, else 15 s (see mongo-settings.ts). */
   serverSelectionTimeoutMS?: number;
 }
 
@@ -30,48 +36,63 @@ const KINDS = { upstreams: 'name', routes: 'name', consumers: 'name', certificat
 type Kind = keyof typeof KINDS;
 const KIND_NAMES = Object.keys(KINDS) as Kind[];
 
+/**
+ * The layout this build writes, kept in `meta.schemaVersion` (README "MongoDB in five
+ * minutes", Migrations). 1: revision snapshots inline in one document each, a `writing` marker
+ * for standalone servers. 2: snapshots as gzipped chunks in `revision_chunks`, recent commit
+ * ids on meta, replica sets only. Opening a 1 store migrates it in place (adds fields; old
+ * revisions stay readable); a store written by a newer build is refused.
+ */
+export const SCHEMA_VERSION = 2;
+
 interface MetaDocument {
   _id: 'config';
   revision: number;
   secrets: Record<string, string>;
-  /** CAS-only mode: set while a commit is writing its collections (see commit). */
+  schemaVersion?: number;
+  /** Ids of the last commits, to tell whether an unconfirmed commit applied (see resolveOutcome). */
+  commits?: string[];
+  /** Written by schema 1 on standalone servers; dropped by the migration. */
   writing?: string | null;
-  writingSince?: Date | null;
 }
 
 type StoredDoc = { _id: string; _pos: number; [field: string]: unknown };
 
-/** A commit holding `writing` longer than this is assumed dead; readers stop waiting for it. */
-const STALE_WRITE_MS = 15_000;
+/** How many commit ids meta remembers: far more than can be in doubt at once. */
+const RECENT_COMMITS = 32;
+
+/**
+ * MongoDB refuses documents over 16 MiB of BSON; an item is refused below that with a typed
+ * error naming it, leaving room for the document's own fields.
+ */
+const MAX_ITEM_BYTES = 16 * 2 ** 20 - 64 * 1024;
+
+const MAJORITY = { level: 'majority' } as const;
 
 /**
  * The MongoDB store. One collection per kind (unique index on the name), a `meta` document
- * holding the revision and server secrets, `revisions` and `audit` collections, and key last-use
- * times in `key_usage`.
+ * holding the revision and server secrets, `revisions` (+ `revision_chunks`) and `audit`
+ * collections, and key last-use times in `key_usage`.
  *
- * Commit = compare-and-swap on the meta revision (`{_id:'config', revision: expected}` →
- * `expected + 1`), which serialises writers across every node. On a replica set or sharded
- * cluster the CAS and all collection writes, the revision record and the audit entries run in
- * one transaction: all or nothing, invisible until committed. On a standalone server (no
- * transactions) the CAS still guarantees one writer per revision, and a `writing` marker on the
- * meta document tells readers to wait until the writes are done; the trade-off is that a writer
- * that dies between the CAS and the end of its writes leaves a partly applied revision behind,
- * which readers accept after STALE_WRITE_MS and the next commit overwrites completely (it diffs
- * against what the collections actually hold). Use a replica set in production (docker/ does).
+ * A replica set (or sharded cluster) is required: a commit is one transaction — the
+ * compare-and-swap on the meta revision (which serialises writers across every node), every
+ * collection write, the revision snapshot and the audit entries — all or nothing, invisible
+ * until committed. A standalone server has no transactions; rather than writing a revision in
+ * pieces that a crash can leave half applied, `open()` refuses it and says how to run a
+ * one-member replica set.
  *
- * Reads are consistent in both modes: meta revision, then the collections, then the revision
- * again; if it moved or a write was in progress, read again.
+ * Reads and transactions go to the primary whatever readPreference the URL gives (a transaction
+ * must, and a secondary may lag behind a revision the node was just told about); `read()` reads
+ * meta and every collection in one snapshot session, so it sees exactly one revision.
  */
 export class MongoStore implements ConfigStore {
   readonly kind = 'mongodb' as const;
   private readonly client: MongoClient;
-  private readonly dbName: string | undefined;
+  private readonly settings: MongoSettings;
   private readonly keepRevisions: number;
   private readonly keepAudit: number;
   private readonly pollMs: number;
   private db!: Db;
-  /** Whether the deployment supports multi-document transactions (replica set / mongos). */
-  transactions = false;
   private readonly listeners = new RevisionListeners();
   private changeStream: ChangeStream | undefined;
   private poller: NodeJS.Timeout | undefined;
@@ -79,19 +100,16 @@ export class MongoStore implements ConfigStore {
   private closed = false;
 
   constructor(url: string, options: MongoStoreOptions = {}) {
-    this.client = new MongoClient(url, {
-      serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 5000,
-      // Admin writes must survive a primary failover once acknowledged.
-      writeConcern: { w: 'majority' },
-      retryWrites: true,
-      retryReads: true,
-      // An absent optional field must read back absent, not as null.
-      ignoreUndefined: true,
-    });
-    this.dbName = options.dbName;
+    this.settings = mongoSettings(url, { dbName: options.dbName, serverSelectionTimeoutMS: options.serverSelectionTimeoutMS });
+    this.client = new MongoClient(url, this.settings.clientOptions);
     this.keepRevisions = options.keepRevisions ?? 50;
     this.keepAudit = options.keepAudit ?? 10_000;
     this.pollMs = options.pollMs ?? 1000;
+  }
+
+  /** The database the store uses (the URL's, else "switchboard"). */
+  get dbName(): string {
+    return this.settings.dbName;
   }
 
   private meta(): Collection<MetaDocument> {
@@ -102,19 +120,44 @@ export class MongoStore implements ConfigStore {
   }
 
   async open(): Promise<void> {
-    await guardUnavailable('connect', async () => {
-      await this.client.connect();
-      this.db = this.client.db(this.dbName);
-      const hello = await this.db.admin().command({ hello: 1 });
-      this.transactions = Boolean(hello.setName) || hello.msg === 'isdbgrid';
-      await Promise.all([
-        ...KIND_NAMES.map((kind) => this.items(kind).createIndex({ [KINDS[kind]]: 1 }, { unique: true, name: `unique_${KINDS[kind]}` })),
-        this.items('keys').createIndex({ consumer: 1 }),
-        this.db.collection('revisions').createIndex({ revision: -1 }, { unique: true }),
-        this.db.collection('audit').createIndex({ revision: -1, index: -1 }),
-      ]);
-      await this.meta().updateOne({ _id: 'config' }, { $setOnInsert: { revision: 0, secrets: {}, writing: null } }, { upsert: true });
-    });
+    try {
+      await guardUnavailable('connect', async () => {
+        await this.client.connect();
+        this.db = this.client.db(this.settings.dbName, { readPreference: ReadPreference.primary });
+        const hello = await this.db.command({ hello: 1 }, { readPreference: ReadPreference.primary });
+        checkDeployment(hello, this.settings);
+        await Promise.all([
+          ...KIND_NAMES.map((kind) => this.items(kind).createIndex({ [KINDS[kind]]: 1 }, { unique: true, name: `unique_${KINDS[kind]}` })),
+          this.items('keys').createIndex({ consumer: 1 }),
+          this.db.collection('revisions').createIndex({ revision: -1 }, { unique: true }),
+          this.db.collection('revision_chunks').createIndex({ revision: 1, n: 1 }, { unique: true }),
+          this.db.collection('audit').createIndex({ revision: -1, index: -1 }),
+        ]);
+        await this.meta().updateOne({ _id: 'config' }, { $setOnInsert: { revision: 0, secrets: {}, schemaVersion: SCHEMA_VERSION, commits: [] } }, { upsert: true });
+        await this.migrate();
+      });
+    } catch (err) {
+      // A failed open leaves no client behind (its monitors would keep the process alive).
+      await this.client.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  private async migrate(): Promise<void> {
+    const meta = await this.meta().findOne({ _id: 'config' }, { readConcern: MAJORITY });
+    const version = meta?.schemaVersion ?? 1;
+    if (version > SCHEMA_VERSION) {
+      throw new StoreConfigurationError(
+        `the MongoDB store "${this.settings.dbName}" has schema version ${version}, written by a newer Switchboard; this build reads up to ${SCHEMA_VERSION}: upgrade it, or point STORE_URL at another database`,
+      );
+    }
+    if (version < SCHEMA_VERSION) {
+      // 1 → 2: only adds fields; revisions written inline by schema 1 stay readable as they are.
+      await this.meta().updateOne({ _id: 'config', schemaVersion: meta?.schemaVersion ?? { $exists: false } } as never, {
+        $set: { schemaVersion: SCHEMA_VERSION, commits: [] },
+        $unset: { writing: '', writingSince: '' },
+      });
+    }
   }
 
   async close(): Promise<void> {
@@ -129,81 +172,127 @@ export class MongoStore implements ConfigStore {
 
   async read(): Promise<ConfigState> {
     return guardUnavailable('read', async () => {
-      for (let attempt = 0; ; attempt++) {
-        const before = await this.meta().findOne({ _id: 'config' });
-        if (!before) throw new StoreUnavailableError('the MongoDB store is not initialised (meta document missing)');
-        if (before.writing && !this.writeIsStale(before) && attempt < 200) {
-          await sleep(25);
-          continue;
-        }
-        const lists = await Promise.all(KIND_NAMES.map((kind) => this.items(kind).find({}, { sort: { _pos: 1 } }).toArray()));
-        const after = await this.meta().findOne({ _id: 'config' }, { projection: { revision: 1, writing: 1 } });
-        if (after?.revision !== before.revision || (after.writing && !before.writing)) {
-          if (attempt < 200) continue;
-        }
-        const state = { revision: before.revision, secrets: { ...(before.secrets ?? {}) } } as ConfigState;
+      // One snapshot: the first read fixes the cluster time every later one reads at, so meta
+      // and the collections are one revision, with no re-read loop.
+      const session = this.client.startSession({ snapshot: true });
+      try {
+        const meta = await this.meta().findOne({ _id: 'config' }, { session });
+        if (!meta) throw new StoreUnavailableError('the MongoDB store is not initialised (meta document missing)');
+        const lists = await Promise.all(KIND_NAMES.map((kind) => this.items(kind).find({}, { sort: { _pos: 1 }, session }).toArray()));
+        const state = { revision: meta.revision, secrets: { ...(meta.secrets ?? {}) } } as ConfigState;
         KIND_NAMES.forEach((kind, i) => {
           (state as unknown as Record<Kind, unknown[]>)[kind] = lists[i]!.map(fromDoc);
         });
         return state;
+      } finally {
+        await session.endSession().catch(() => {});
       }
     });
   }
 
-  private writeIsStale(meta: MetaDocument): boolean {
-    return !meta.writingSince || Date.now() - meta.writingSince.getTime() > STALE_WRITE_MS;
-  }
-
   async revision(): Promise<number> {
-    return guardUnavailable('read revision', async () => (await this.meta().findOne({ _id: 'config' }, { projection: { revision: 1 } }))?.revision ?? 0);
+    return guardUnavailable('read revision', async () => (await this.meta().findOne({ _id: 'config' }, { projection: { revision: 1 }, readConcern: MAJORITY }))?.revision ?? 0);
   }
 
   async commit(next: ConfigState, options: CommitOptions): Promise<ConfigState> {
     const state: ConfigState = { ...next, revision: options.expectedRevision + 1 };
-    await guardUnavailable('commit', async () => {
-      if (this.transactions) {
-        const session = this.client.startSession();
-        try {
-          await session.withTransaction(() => this.writeCommit(state, options, session), {
-            readConcern: { level: 'snapshot' },
-            writeConcern: { w: 'majority' },
-          });
-        } finally {
-          await session.endSession();
-        }
-      } else {
-        await this.writeCommit(state, options, undefined);
+    const docs = KIND_NAMES.map((kind) => (state as unknown as Record<Kind, Array<{ id: string }>>)[kind].map((item, pos) => toDoc(item, pos)));
+    KIND_NAMES.forEach((kind, i) => {
+      for (const doc of docs[i]!) {
+        const bytes = BSON.calculateObjectSize(doc);
+        if (bytes > MAX_ITEM_BYTES) throw new StoreItemTooLargeError(kind, String(doc[KINDS[kind]] ?? doc._id), bytes, MAX_ITEM_BYTES);
       }
     });
+    const snapshot = options.keepRevision ? await encodeSnapshot(revisionState(state)) : undefined;
+    const commitId = randomUUID();
+    // Set once the transaction's writes are all done: an error after that came from the commit
+    // itself, whose outcome the error does not tell (it may have applied).
+    let written = false;
+    const session = this.client.startSession();
+    try {
+      await session.withTransaction(
+        async (s) => {
+          written = false;
+          await this.writeCommit(state, docs, options, s, commitId, snapshot);
+          written = true;
+        },
+        { readConcern: { level: 'snapshot' }, readPreference: ReadPreference.primary },
+      );
+    } catch (err) {
+      if (err instanceof RevisionConflictError) throw err;
+      const duplicate = duplicateKeyOf(err);
+      if (duplicate) throw new StoreDuplicateError(duplicate.index.replace(/^unique_/, ''), duplicate.key);
+      if (written && !provesNotApplied(err)) await this.resolveOutcome(commitId, options.expectedRevision, err);
+      else if (isUnavailable(err)) throw new StoreUnavailableError(`MongoDB unavailable during commit: ${(err as Error).message}`, { cause: err });
+      else throw err;
+    } finally {
+      await session.endSession().catch(() => {});
+    }
     void this.check();
     return state;
   }
 
-  private async writeCommit(state: ConfigState, options: CommitOptions, session: ClientSession | undefined): Promise<void> {
+  /**
+   * A commit whose acknowledgement was lost (failover, write-concern timeout, the primary out of
+   * reach): ask the store whether it applied. The question is a majority write to meta: once it
+   * is acknowledged, the earlier commit is either majority-committed before it (its id is in
+   * `commits`) or can no longer commit (a transaction still open on meta conflicts with this
+   * write; one from a deposed primary is rolled back). Returns when it applied; throws when it
+   * did not (store unavailable, or a conflict if another writer moved the revision) and
+   * CommitOutcomeUnknownError when even the question gets no answer.
+   */
+  private async resolveOutcome(commitId: string, expected: number, cause: unknown): Promise<void> {
+    let meta: MetaDocument | null;
+    try {
+      meta = await this.meta().findOneAndUpdate(
+        { _id: 'config' },
+        { $set: { outcomeCheckedAt: new Date() } } as never,
+        { returnDocument: 'after', writeConcern: { w: 'majority', wtimeoutMS: 10_000 } },
+      );
+    } catch (askErr) {
+      throw new CommitOutcomeUnknownError(
+        `MongoDB did not confirm the commit of revision ${expected + 1} (${(cause as Error).message}) and could not be asked afterwards (${(askErr as Error).message}); it may have been applied`,
+        { cause },
+      );
+    }
+    if (meta?.commits?.includes(commitId)) return;
+    if (meta && meta.revision !== expected) throw new RevisionConflictError(expected, meta.revision);
+    throw new StoreUnavailableError(`MongoDB unavailable during commit (not applied): ${(cause as Error).message}`, { cause });
+  }
+
+  private async writeCommit(
+    state: ConfigState,
+    docs: StoredDoc[][],
+    options: CommitOptions,
+    session: ClientSession,
+    commitId: string,
+    snapshot: Buffer[] | undefined,
+  ): Promise<void> {
     const expected = options.expectedRevision;
-    const marker = session ? null : randomBytes(8).toString('hex');
     const claimed = await this.meta().updateOne(
       { _id: 'config', revision: expected },
-      { $set: { revision: state.revision, secrets: state.secrets, writing: marker, writingSince: marker ? new Date() : null } },
+      { $set: { revision: state.revision, secrets: state.secrets }, $push: { commits: { $each: [commitId], $slice: -RECENT_COMMITS } } },
       { session },
     );
     if (claimed.matchedCount === 0) {
       const actual = (await this.meta().findOne({ _id: 'config' }, { projection: { revision: 1 }, session }))?.revision ?? -1;
       throw new RevisionConflictError(expected, actual);
     }
-    for (const kind of KIND_NAMES) await this.writeKind(kind, (state as unknown as Record<Kind, Array<{ id: string }>>)[kind], session);
+    for (const [i, kind] of KIND_NAMES.entries()) await this.writeKind(kind, docs[i]!, session);
     const at = new Date().toISOString();
-    if (options.keepRevision) {
-      const record: RevisionRecord = {
-        revision: state.revision,
-        at,
-        actor: options.actor,
-        action: options.action,
-        state: revisionState(state),
-      };
-      await this.db.collection('revisions').insertOne(toMongo({ _id: state.revision as never, ...record }) as Document, { session });
+    if (snapshot) {
+      const counts = Object.fromEntries(CONFIG_KINDS.map((k) => [k, state[k]?.length ?? 0]));
+      await this.db
+        .collection('revisions')
+        .insertOne({ _id: state.revision as never, revision: state.revision, at, actor: options.actor, action: options.action, counts, chunks: snapshot.length } as Document, { session });
+      await this.db
+        .collection('revision_chunks')
+        .insertMany(snapshot.map((data, n) => ({ _id: `${state.revision}.${n}` as never, revision: state.revision, n, data: new Binary(data) })) as Document[], { session });
       const oldest = await this.db.collection('revisions').find({}, { projection: { revision: 1 }, sort: { revision: -1 }, skip: this.keepRevisions, limit: 1, session }).toArray();
-      if (oldest[0]) await this.db.collection('revisions').deleteMany({ revision: { $lte: oldest[0].revision } }, { session });
+      if (oldest[0]) {
+        await this.db.collection('revisions').deleteMany({ revision: { $lte: oldest[0].revision } }, { session });
+        await this.db.collection('revision_chunks').deleteMany({ revision: { $lte: oldest[0].revision } }, { session });
+      }
     }
     if (options.audit.length) {
       await this.db.collection('audit').insertMany(
@@ -213,18 +302,18 @@ export class MongoStore implements ConfigStore {
       const oldest = await this.db.collection('audit').find({}, { projection: { revision: 1 }, sort: { revision: -1, index: -1 }, skip: this.keepAudit, limit: 1, session }).toArray();
       if (oldest[0]) await this.db.collection('audit').deleteMany({ revision: { $lt: oldest[0].revision } }, { session });
     }
-    if (marker) await this.meta().updateOne({ _id: 'config', writing: marker }, { $set: { writing: null, writingSince: null } });
+    // Last-use times of keys that no longer exist go with them (else key_usage only grows).
+    await this.db.collection<{ _id: string }>('key_usage').deleteMany({ _id: { $nin: state.keys.map((k) => k.id) } }, { session });
   }
 
   /**
-   * Make one kind's collection equal to `items`: delete what went or changed, insert what is
+   * Make one kind's collection equal to `wanted`: delete what went or changed, insert what is
    * new or changed. Deleting changed documents before inserting them keeps the unique name
    * index satisfied even when two items swap names in one commit.
    */
-  private async writeKind(kind: Kind, items: Array<{ id: string }>, session: ClientSession | undefined): Promise<void> {
+  private async writeKind(kind: Kind, wanted: StoredDoc[], session: ClientSession): Promise<void> {
     const collection = this.items(kind);
     const existing = new Map((await collection.find({}, { session }).toArray()).map((d) => [d._id, JSON.stringify(d)] as const));
-    const wanted = items.map((item, pos) => toDoc(item, pos));
     const changed = wanted.filter((d) => existing.get(d._id) !== JSON.stringify(d));
     const keep = new Set(wanted.map((d) => d._id));
     const drop = [...existing.keys()].filter((id) => !keep.has(id));
@@ -240,7 +329,7 @@ export class MongoStore implements ConfigStore {
   }
 
   private startWatching(): void {
-    if (this.transactions) this.openChangeStream();
+    this.openChangeStream();
     // Polling also backs up a change stream (e.g. while it resumes after a failover).
     this.poller = setInterval(() => void this.check(), this.changeStream ? Math.max(this.pollMs, 5000) : this.pollMs);
     this.poller.unref();
@@ -269,9 +358,8 @@ export class MongoStore implements ConfigStore {
     if (this.checking || this.listeners.size === 0 || this.closed) return;
     this.checking = true;
     try {
-      const meta = await this.meta().findOne({ _id: 'config' }, { projection: { revision: 1, writing: 1, writingSince: 1 } });
-      if (!meta || (meta.writing && !this.writeIsStale(meta as MetaDocument))) return;
-      this.listeners.tell(meta.revision);
+      const meta = await this.meta().findOne({ _id: 'config' }, { projection: { revision: 1 }, readConcern: MAJORITY });
+      if (meta) this.listeners.tell(meta.revision);
     } catch {
       // Unreachable: the node keeps its configuration; the next tick tries again.
     } finally {
@@ -279,17 +367,45 @@ export class MongoStore implements ConfigStore {
     }
   }
 
+  /** Newest first, snapshots included (a node falling back to an older revision needs them). */
   async listRevisions(limit = 50): Promise<RevisionRecord[]> {
-    return guardUnavailable('list revisions', async () =>
-      (await this.db.collection('revisions').find({}, { sort: { revision: -1 }, limit, projection: { _id: 0 } }).toArray()).map((d) => fromMongo<RevisionRecord>(d)),
-    );
+    return guardUnavailable('list revisions', async () => {
+      const docs = await this.db.collection('revisions').find({}, { sort: { revision: -1 }, limit, projection: { _id: 0 }, readConcern: MAJORITY }).toArray();
+      const records = await Promise.all(docs.map((doc) => this.recordOf(doc)));
+      return records.filter((r): r is RevisionRecord => r !== undefined);
+    });
+  }
+
+  /** Newest first, without the snapshots: what the admin API's history list shows. */
+  async listRevisionSummaries(limit = 50): Promise<RevisionSummary[]> {
+    return guardUnavailable('list revisions', async () => {
+      const sizes = Object.fromEntries(CONFIG_KINDS.map((k) => [k, { $size: { $ifNull: [`$state.${k}`, []] } }]));
+      const docs = await this.db
+        .collection('revisions')
+        .aggregate([{ $sort: { revision: -1 } }, { $limit: limit }, { $project: { _id: 0, revision: 1, at: 1, actor: 1, action: 1, counts: { $ifNull: ['$counts', sizes] } } }], {
+          readConcern: MAJORITY,
+        })
+        .toArray();
+      return docs as RevisionSummary[];
+    });
   }
 
   async getRevision(revision: number): Promise<RevisionRecord | undefined> {
     return guardUnavailable('read revision', async () => {
-      const doc = await this.db.collection('revisions').findOne({ revision }, { projection: { _id: 0 } });
-      return doc ? fromMongo<RevisionRecord>(doc) : undefined;
+      const doc = await this.db.collection('revisions').findOne({ revision }, { projection: { _id: 0 }, readConcern: MAJORITY });
+      return doc ? this.recordOf(doc) : undefined;
     });
+  }
+
+  /** A revision document as a record: schema 2 reads its chunks, schema 1 holds its state inline. */
+  private async recordOf(doc: Document): Promise<RevisionRecord | undefined> {
+    const { revision, at, actor, action } = doc as RevisionRecord;
+    if (doc.state) return { revision, at, actor, action, state: withAllCollections(fromMongo<RevisionRecord['state']>(doc.state)) };
+    const chunks = await this.db.collection('revision_chunks').find({ revision }, { sort: { n: 1 }, readConcern: MAJORITY }).toArray();
+    // Pruned between the two reads: the revision is no longer kept.
+    if (chunks.length !== doc.chunks) return undefined;
+    const state = await decodeSnapshot(chunks.map((c) => (c.data as Binary).buffer));
+    return { revision, at, actor, action, state: withAllCollections(state) };
   }
 
   async listAudit(options: { limit?: number; offset?: number } = {}): Promise<AuditEntry[]> {
@@ -298,7 +414,7 @@ export class MongoStore implements ConfigStore {
       (
         await this.db
           .collection('audit')
-          .find({}, { sort: { revision: -1, index: -1 }, skip: offset, limit, projection: { _id: 0, index: 0 } })
+          .find({}, { sort: { revision: -1, index: -1 }, skip: offset, limit, projection: { _id: 0, index: 0 }, readConcern: MAJORITY })
           .toArray()
       ).map((d) => fromMongo<AuditEntry>(d)),
     );
@@ -318,9 +434,31 @@ export class MongoStore implements ConfigStore {
 
   async readKeyUsage(): Promise<Record<string, string>> {
     return guardUnavailable('read key usage', async () => {
-      const docs = await this.db.collection<{ _id: string; at: string }>('key_usage').find({}).toArray();
+      const docs = await this.db.collection<{ _id: string; at: string }>('key_usage').find({}, { readConcern: MAJORITY }).toArray();
       return Object.fromEntries(docs.map((d) => [d._id, d.at]));
     });
+  }
+}
+
+/**
+ * Refuse, at start, a deployment the store cannot commit on: a standalone server (no
+ * transactions) or a directConnection to a member that is not the primary (every write would
+ * answer NotWritablePrimary, an endless 503).
+ */
+export function checkDeployment(hello: Document, settings: Pick<MongoSettings, 'directConnection'>): void {
+  if (hello.msg === 'isdbgrid') return; // mongos: transactions since MongoDB 4.2
+  if (!hello.setName) {
+    throw new StoreConfigurationError(
+      'MongoDB at STORE_URL is a standalone server: configuration commits need transactions, which only a replica set has. ' +
+        'Run it as a replica set (one member is enough: mongod --replSet rs0, then rs.initiate() in mongosh) and add replicaSet=rs0 to STORE_URL',
+    );
+  }
+  if (!hello.isWritablePrimary) {
+    const role = hello.secondary ? 'a secondary' : hello.arbiterOnly ? 'an arbiter' : 'not the primary';
+    throw new StoreConfigurationError(
+      `STORE_URL connects directly${settings.directConnection ? ' (directConnection=true)' : ''} to ${hello.me ?? 'a member'}, ${role} of replica set "${hello.setName}": ` +
+        `the store writes on the primary. Remove directConnection=true and name the set (replicaSet=${hello.setName}) so the driver finds the primary`,
+    );
   }
 }
 
@@ -333,6 +471,3 @@ function fromDoc(doc: StoredDoc): unknown {
   return fromMongo(item);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -1,3 +1,4 @@
+import type { ConfigKind } from '../../../spec/config.js';
 import type { Certificate } from '../../../spec/certificate.js';
 import type { ApiKeyRecord, Consumer } from '../../../spec/consumer.js';
 import type { Route } from '../../../spec/route.js';
@@ -59,6 +60,9 @@ export interface RevisionRecord {
   state: Omit<ConfigState, 'secrets' | 'users' | 'keys' | 'revision'>;
 }
 
+/** A kept revision without its snapshot: what a history list shows. */
+export type RevisionSummary = Omit<RevisionRecord, 'state'> & { counts: Record<ConfigKind, number> };
+
 /** Thrown by `commit` when `expectedRevision` is no longer current; callers re-read and retry. */
 export class RevisionConflictError extends Error {
   constructor(
@@ -107,6 +111,8 @@ export interface ConfigStore {
   /** Called after the revision changes, whoever changed it (this node or another). */
   watch(listener: (revision: number) => void): () => void;
   listRevisions(limit?: number): Promise<RevisionRecord[]>;
+  /** Newest first, without loading the snapshots; stores that keep them apart implement it (MongoDB). */
+  listRevisionSummaries?(limit?: number): Promise<RevisionSummary[]>;
   getRevision(revision: number): Promise<RevisionRecord | undefined>;
   listAudit(options?: { limit?: number; offset?: number }): Promise<AuditEntry[]>;
   /**
