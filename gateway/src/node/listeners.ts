@@ -86,7 +86,10 @@ export class PublicListeners {
       this.tls.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
         options.logger.debug({ err: { message: err.message, code: err.code }, peer: socket.remoteAddress }, 'TLS handshake failed');
       });
-      if (proxyProtocol) this.tlsFront = this.front((socket, _h2, head) => handOff(this.tls!, socket, head), false);
+      if (proxyProtocol) {
+        this.tlsFront = this.front((socket, _h2, head) => handOff(this.tls!, socket, head), false);
+        this.tls.on('secureConnection', carryClientAddress);
+      }
     }
   }
 
@@ -204,6 +207,19 @@ function handOff(server: NetServer, socket: Socket, head: Buffer | undefined): v
   }
   if (head !== undefined && head.length > 0) socket.unshift(head);
   server.emit('connection', socket);
+}
+
+/**
+ * The TLSSocket wraps the socket whose PROXY header named the client (node/connection-preamble.ts)
+ * and reads its own peer from the kernel; give it the client's address too. `_parent` is the
+ * wrapped socket (Node sets it for a TLSSocket made from one, on 22 and 24 alike); requests are
+ * read only after 'secureConnection', so every reader sees the client.
+ */
+function carryClientAddress(tlsSocket: TLSSocket): void {
+  const parent = (tlsSocket as TLSSocket & { _parent?: Socket })._parent;
+  if (!parent || !Object.prototype.hasOwnProperty.call(parent, 'remoteAddress')) return;
+  for (const field of ['remoteAddress', 'remotePort', 'remoteFamily'] as const)
+    Object.defineProperty(tlsSocket, field, { value: parent[field], configurable: true });
 }
 
 function listenOn(server: NetServer, port: number, host: string): Promise<void> {
