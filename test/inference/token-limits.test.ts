@@ -5,6 +5,7 @@ import { startGpuWorker, type GpuWorker } from '../../gateway/src/simulator/gpu-
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { call } from '../plugins/fixtures.js';
 import { simulatedUsage } from './fixtures.js';
+import { awayFromWindowEdge } from './window-edge.js';
 
 let worker: GpuWorker;
 let gw: TestGateway;
@@ -14,6 +15,8 @@ const messages = [{ role: 'user', content: 'Count to three.' }];
 const MAX_TOKENS = 10;
 /** Tokens one request spends: the simulated worker's prompt estimate plus max_tokens. */
 const PER_REQUEST = simulatedUsage(messages, MAX_TOKENS).total_tokens;
+/** An hour: the fixed windows must not roll over mid-test (see window-edge.ts). */
+const WINDOW_MS = 3_600_000;
 const RESET = /^(\d+ms|\d+s|\d+m\d+s|\d+h\d+m\d+s)$/;
 
 before(async () => {
@@ -22,11 +25,11 @@ before(async () => {
     upstreams: [{ name: 'gpus', targets: [{ url: worker.url }] }],
     routes: [
       { name: 'chat', methods: ['POST'], paths: ['/v1/chat/completions'], upstream: 'gpus', auth: 'api-key', meterTokens: true, rateLimit: { max: 1000, windowMs: 60_000 } },
-      { name: 'open', methods: ['POST'], paths: ['/open/v1/chat/completions'], upstream: 'gpus', stripPrefix: '/open', tokenLimit: { max: 2 * PER_REQUEST - 1, windowMs: 60_000 } },
+      { name: 'open', methods: ['POST'], paths: ['/open/v1/chat/completions'], upstream: 'gpus', stripPrefix: '/open', tokenLimit: { max: 2 * PER_REQUEST - 1, windowMs: WINDOW_MS } },
       { name: 'unmetered', methods: ['POST'], paths: ['/plain/v1/chat/completions'], upstream: 'gpus', stripPrefix: '/plain', auth: 'api-key' },
     ],
     consumers: [
-      { name: 'acme', tokenLimit: { max: 3 * PER_REQUEST, windowMs: 60_000 } },
+      { name: 'acme', tokenLimit: { max: 3 * PER_REQUEST, windowMs: WINDOW_MS } },
       { name: 'globex', tokenQuota: { max: PER_REQUEST, period: 'day' } },
       { name: 'initech' },
     ],
@@ -34,6 +37,9 @@ before(async () => {
   for (const name of ['acme', 'globex', 'initech']) keys[name] = (await issueKey(gw.store, name, { actor: 'test' })).key;
   const revision = await gw.store.revision();
   await waitFor(() => gw.node.revision >= revision, 5000, 'keys in force');
+  // The daily quota's window is the UTC day, which holds the hour's.
+  await awayFromWindowEdge(86_400_000);
+  await awayFromWindowEdge(WINDOW_MS);
 });
 after(async () => {
   await gw.close();
@@ -68,7 +74,7 @@ describe('token limits and quotas', () => {
     assert.equal(refused.status, 429);
     assert.match(refused.headers.get('content-type')!, /^application\/problem\+json/);
     assert.equal(refused.body.type, 'urn:switchboard:problem:rate-limited');
-    assert.match(refused.body.detail, /token limit of \d+ tokens per 60 s is used up/);
+    assert.match(refused.body.detail, /token limit of \d+ tokens per 3600 s is used up/);
     assert.ok(Number(refused.headers.get('retry-after')) >= 1);
     assert.equal(refused.headers.get('x-ratelimit-remaining-tokens'), '0');
     assert.equal(worker.stats().requests, 3, 'the refused request never reached the worker');
