@@ -27,6 +27,9 @@ export interface BalanceWorkersOptions {
   prefillMs: number;
   tokenMs: number;
   maxQueue: number;
+  /** The inference bench's prefill per uncached prompt token and prefix cache (default: none). */
+  prefillMsPerToken?: number;
+  prefixCacheBlocks?: number;
 }
 
 async function main(): Promise<void> {
@@ -42,6 +45,8 @@ async function main(): Promise<void> {
       prefillMs: options.prefillMs,
       tokenMs: options.tokenMs,
       maxQueue: options.maxQueue,
+      prefillMsPerToken: options.prefillMsPerToken ?? 0,
+      prefixCacheBlocks: options.prefixCacheBlocks ?? 0,
     }));
   }
 
