@@ -6,6 +6,7 @@ import { describeError } from './probe.js';
 import { createHttpProbe } from './probe-http.js';
 import { createTcpProbe } from './probe-tcp.js';
 import { createIcmpProbe } from './probe-icmp.js';
+import { createGrpcProbe } from './probe-grpc.js';
 
 /** `healthCheck.active` with every default filled in. */
 export interface ActiveConfig extends ProbeConfig {
@@ -35,6 +36,8 @@ export function createProbe(origin: string, config: ActiveConfig): Probe {
       return createTcpProbe(origin, config);
     case 'icmp':
       return createIcmpProbe(origin, config);
+    case 'grpc':
+      return createGrpcProbe(origin, config);
     default:
       return createHttpProbe(origin, config);
   }
@@ -51,6 +54,7 @@ export function activeConfigOf(pool: UpstreamPool): ActiveConfig | undefined {
     healthyThreshold: a.healthyThreshold ?? 2,
     unhealthyThreshold: a.unhealthyThreshold ?? 3,
     expectedStatus: a.expectedStatus ?? [200],
+    grpcService: a.grpcService,
   };
 }
 
@@ -269,6 +273,7 @@ function sameProbe(a: ActiveConfig, b: ActiveConfig): boolean {
   return (
     a.type === b.type &&
     a.path === b.path &&
+    a.grpcService === b.grpcService &&
     a.timeoutMs === b.timeoutMs &&
     a.expectedStatus.length === b.expectedStatus.length &&
     a.expectedStatus.every((s, i) => s === b.expectedStatus[i])

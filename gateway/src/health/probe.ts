@@ -8,8 +8,10 @@ export interface ProbeResult {
 
 /** The part of `healthCheck.active` a probe needs. */
 export interface ProbeConfig {
-  type: 'http' | 'tcp' | 'icmp';
+  type: 'http' | 'tcp' | 'icmp' | 'grpc';
   path: string;
+  /** type "grpc": the service asked about ("" = the whole server). */
+  grpcService?: string | undefined;
   timeoutMs: number;
   expectedStatus: readonly number[];
 }
