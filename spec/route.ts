@@ -80,6 +80,16 @@ export const Route = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    hsts: Type.Optional(
+      Type.Object(
+        {
+          maxAgeSeconds: Type.Integer({ minimum: 0, maximum: 63072000, default: 31536000, description: 'max-age of Strict-Transport-Security (RFC 6797 §6.1.1); 0 tells browsers to forget it.' }),
+          includeSubDomains: Type.Boolean({ default: false }),
+          preload: Type.Boolean({ default: false, description: 'Ask for the browsers\' preload list (needs includeSubDomains and a max-age of a year or more).' }),
+        },
+        { additionalProperties: false, description: 'Strict-Transport-Security on this route\'s answers over TLS (never over plain HTTP, RFC 6797 §7.2).' },
+      ),
+    ),
     docs: Type.Optional(
       Type.Object(
         {

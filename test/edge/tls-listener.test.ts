@@ -48,7 +48,11 @@ describe('TLS listener: certificates by SNI, TLS 1.2+ only, x-forwarded-proto ht
     upstream = await startEchoUpstream('tls-echo');
     const config = {
       upstreams: [{ name: 'echo', targets: [{ url: upstream.url }] }],
-      routes: [{ name: 'all', paths: ['/echo/*'], upstream: 'echo' }],
+      routes: [
+        { name: 'all', paths: ['/echo/*'], upstream: 'echo' },
+        { name: 'secure', paths: ['/secure/*'], upstream: 'echo', hsts: { maxAgeSeconds: 600, includeSubDomains: true } },
+        { name: 'secure-keyed', paths: ['/keyed/*'], upstream: 'echo', auth: 'api-key', hsts: {} },
+      ],
       certificates: [
         { name: 'api', snis: ['api.example.test'], cert: certs.api.cert, key: certs.api.key },
         { name: 'apps', snis: ['*.apps.example.test'], cert: certs.apps.cert, key: certs.apps.key },
@@ -118,6 +122,27 @@ describe('TLS listener: certificates by SNI, TLS 1.2+ only, x-forwarded-proto ht
     }
     const plain = await fetch(`${gw.url}/echo/y`);
     assert.equal(((await plain.json()) as { headers: Record<string, string> }).headers['x-forwarded-proto'], 'http');
+  });
+
+  test('a route with hsts sends Strict-Transport-Security over TLS (HTTP/1.1 and HTTP/2, its refusals too), never over plain HTTP', async () => {
+    const resolve = `api.example.test:${gw.tlsPort}:127.0.0.1`;
+    const headerOf = async (args: string[], url: string) => {
+      const { stdout } = await run('curl', ['-s', '-o', '/dev/null', '-D', '-', ...args, url]);
+      return { status: Number(/^HTTP\/[\d.]+ (\d{3})/.exec(stdout)?.[1]), hsts: /^strict-transport-security: (.*)\r$/im.exec(stdout)?.[1] };
+    };
+    const tls = ['--cacert', certs.api.certFile, '--resolve', resolve];
+    for (const version of ['--http1.1', '--http2']) {
+      assert.deepEqual(await headerOf([...tls, version], `https://api.example.test:${gw.tlsPort}/secure/a`), { status: 200, hsts: 'max-age=600; includeSubDomains' }, version);
+      assert.deepEqual(await headerOf([...tls, version], `https://api.example.test:${gw.tlsPort}/keyed/a`), { status: 401, hsts: 'max-age=31536000' }, version);
+      assert.deepEqual(await headerOf([...tls, version], `https://api.example.test:${gw.tlsPort}/echo/a`), { status: 200, hsts: undefined }, version);
+    }
+    assert.deepEqual(await headerOf([], `${gw.url}/secure/a`), { status: 200, hsts: undefined });
+  });
+
+  test('hsts.preload without includeSubDomains and a year is refused with 400 naming it', async () => {
+    const answer = await harness.api('POST', '/routes', { token, body: { name: 'preload', paths: ['/preload/*'], upstream: 'echo', hsts: { maxAgeSeconds: 600, preload: true } } });
+    assert.equal(answer.status, 400, answer.text);
+    assert.match(answer.text, /hsts\.preload needs includeSubDomains/);
   });
 
   test('a certificate replaced through the admin API is served to new connections within 2 s on a second node', async () => {
