@@ -70,6 +70,16 @@ describe('TCP streams: each enabled stream is a listener joined to its upstream 
     assert.match(scrape, new RegExp(`switchboard_stream_connect_failures_total\\{stream="proxied",target="http://127.0.0.1:${deadPort}"\\} [1-9]`));
   });
 
+  test('a refused connect counts for passive health: with consecutiveFailures 1 the dead target is ejected after one connection', async () => {
+    const dead = `http://127.0.0.1:${deadPort}`;
+    await gw.apply(config({ streams: [{ name: 'ejecting', port: ports.spare, upstream: 'ejecting' }], upstreams: [{ name: 'ejecting', targets: [{ url: dead }, { url: c.url }], healthCheck: { passive: { consecutiveFailures: 1, ejectMs: 60000, maxEjectionPercent: 50 } } }] }));
+    for (let i = 0; i < 2; i++) assert.equal(await whoAnswers(ports.spare), 'c');
+    const state = gw.node.targets.get(dead)!.state;
+    assert.ok(state.ejectedUntil > Date.now(), 'the dead target is ejected');
+    assert.deepEqual(gw.node.upstreams.get('ejecting')!.eligibleMembers().map((m) => m.target.url), [c.url]);
+    await gw.apply(config());
+  });
+
   test("with proxyProtocol the target's first bytes are a PROXY v2 header carrying the client's address and port", async () => {
     const before = a.firstChunks.length + b.firstChunks.length;
     const client = await tcpClient(ports.proxied);
@@ -128,6 +138,44 @@ describe('TCP streams: each enabled stream is a listener joined to its upstream 
       pool.setDraining(target.url, false);
       held.socket.destroy();
     }
+  });
+
+  test('bytes in and out are counted per stream, open connections included', async () => {
+    const client = await tcpClient(ports.echo);
+    const before = String(await gw.metrics.scrape());
+    const read = (text: string, name: string) => Number(new RegExp(`${name}\\{stream="echo"\\} (\\d+)`).exec(text)?.[1] ?? NaN);
+    await client.ask('0123456789');
+    const after = String(await gw.metrics.scrape());
+    assert.equal(read(after, 'switchboard_stream_received_bytes_total') - read(before, 'switchboard_stream_received_bytes_total'), 10);
+    assert.equal(read(after, 'switchboard_stream_sent_bytes_total') - read(before, 'switchboard_stream_sent_bytes_total'), 12, '"x:" + the ten bytes');
+    assert.match(after, /switchboard_stream_active_connections\{stream="echo"\} 1/);
+    client.socket.destroy();
+  });
+
+  test('a revision that changes only the upstream keeps the listener and its open connection; new connections use the new pool', async () => {
+    const open = await tcpClient(ports.echo);
+    const first = (await open.ask('one')).split(':')[0];
+    const listener = gw.node.streams.get('echo');
+    await gw.apply(config({ streams: [{ name: 'echo', port: ports.echo, upstream: 'only-c' }, { name: 'proxied', port: ports.proxied, upstream: 'half-dead', proxyProtocol: true }, { name: 'idle', port: ports.idle, upstream: 'least', idleTimeoutMs: 300 }], upstreams: [{ name: 'only-c', targets: [{ url: c.url }] }] }));
+    assert.equal(gw.node.streams.get('echo'), listener, 'same listener');
+    assert.equal(await open.ask('two'), `${first}:two`, 'the open connection still reaches its target');
+    for (let i = 0; i < 3; i++) assert.equal(await whoAnswers(ports.echo), 'c');
+    open.socket.destroy();
+    await gw.apply(config());
+  });
+
+  test('ip-hash on a stream sends every connection from one client address to one target', async () => {
+    await gw.apply(config({ streams: [{ name: 'hashed', port: ports.spare, upstream: 'by-ip' }], upstreams: [{ name: 'by-ip', algorithm: 'ip-hash', targets: [{ url: a.url }, { url: b.url }, { url: c.url }] }] }));
+    const answers = new Set<string>();
+    for (let i = 0; i < 6; i++) answers.add(await whoAnswers(ports.spare));
+    assert.equal(answers.size, 1, [...answers].join(','));
+  });
+
+  test('a stream moved to another port is a new listener there; the old port stops accepting', async () => {
+    await gw.apply(config({ streams: [{ name: 'hashed', port: ports.echo, upstream: 'echo-pool' }] }));
+    assert.match(await whoAnswers(ports.echo), /^[abc]$/);
+    await assert.rejects(tcpClient(ports.spare), /ECONNREFUSED/);
+    await gw.apply(config());
   });
 
   test('a new stream from a revision answers within 2 s; a removed one stops accepting while its open connection finishes', async () => {

@@ -27,7 +27,7 @@ export interface JoinOptions {
  * the pool as a connect failure (passive health ejects on it) and the next eligible target is
  * tried, each at most once (the pool's `tried` set, as the HTTP proxy's retries use). The member
  * stays counted in flight (`pool.begin`) from the pick: least-connections sees connections
- * being opened as well as open ones. The caller ends it with `pool.end` when the connection closes.
+ * being opened as well as open ones. The caller reports the joined connection's outcome with `pool.end`.
  */
 export async function joinTarget(pool: UpstreamPool, ctx: PickContext, options: JoinOptions): Promise<Joined | JoinFailure> {
   const tried: Member[] = [];

@@ -142,12 +142,16 @@ export class StreamListener {
       const { socket, member, connectMs } = joined;
       target = socket;
       this.deps.counters.connected(stream, member.target.url);
+      // The outcome is known at the handshake (only connects that fail are target failures at
+      // L4, as in Envoy's TCP proxy): report it now, so passive health clears the target's
+      // failure count and latency-aware pickers learn the connect time, but keep the connection
+      // counted in flight until it closes (least-connections, maxConnections).
+      pool.end(member, { latencyMs: connectMs, status: undefined });
+      member.target.inFlight++;
       socket.on('error', () => socket.destroy());
       socket.once('close', () => {
         client.destroy();
-        // The connection counts as in flight from pick to close (least-connections), and as a
-        // success for passive health: only connects that fail are target failures at L4.
-        pool.end(member, { latencyMs: connectMs, status: undefined });
+        member.target.inFlight--;
       });
       if (spec.proxyProtocol) {
         socket.write(

@@ -39,6 +39,8 @@ export class StreamSet {
   private readonly listeners = new Map<string, StreamListener>();
   private readonly draining = new Set<StreamListener>();
   private readonly counters: StreamCounters;
+  /** Closed (node stopping): a reload that lands after this opens nothing. */
+  private closed = false;
 
   constructor(private readonly options: StreamSetOptions) {
     this.counters = new StreamCounters(options.metrics, {
@@ -48,6 +50,7 @@ export class StreamSet {
 
   /** Bring the listeners in line with `streams`; never throws (bind errors are per stream). */
   async apply(streams: readonly Stream[]): Promise<void> {
+    if (this.closed) return;
     const wanted = new Map(streams.filter((s) => s.enabled !== false).map((s) => [s.name, s]));
     const opening: StreamListener[] = [];
     for (const [name, listener] of this.listeners) {
@@ -102,6 +105,7 @@ export class StreamSet {
 
   /** Stop every listener; open connections get `graceMs` (0 = closed now). */
   async close(graceMs = 0): Promise<void> {
+    this.closed = true;
     const all = [...this.listeners.values(), ...this.draining];
     this.listeners.clear();
     await Promise.all(all.map((l) => l.close(graceMs)));
