@@ -15,6 +15,17 @@ export const JwtCredential = Type.Object(
 );
 export type JwtCredential = Static<typeof JwtCredential>;
 
+/**
+ * A partner's client certificate (auth "mtls" routes, TLS_CLIENT_CA_FILE): the SHA-256
+ * fingerprint of the leaf (`AA:BB:…`, as openssl x509 -fingerprint -sha256 prints it), or its
+ * subject as `C=US, O=Acme, CN=partner-1` (RDNs in certificate order, comma and space between).
+ */
+export const MtlsCredential = Type.Union([
+  Type.Object({ fingerprint256: Type.String({ pattern: '^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$' }) }, { additionalProperties: false }),
+  Type.Object({ subject: Type.String({ minLength: 3 }) }, { additionalProperties: false }),
+]);
+export type MtlsCredential = Static<typeof MtlsCredential>;
+
 export const Consumer = Type.Object(
   {
     ...StoredFields,
@@ -45,6 +56,7 @@ export const Consumer = Type.Object(
     priority: Type.Optional(Type.Integer({ minimum: -100, maximum: 100, default: 0, description: 'Queued requests of a higher priority are released first (strict).' })),
     routes: Type.Optional(Type.Array(Name, { uniqueItems: true })),
     jwt: Type.Optional(Type.Array(JwtCredential)),
+    mtls: Type.Optional(Type.Array(MtlsCredential, { description: 'Client certificates that identify this consumer on auth "mtls" routes.' })),
     tags: Type.Optional(Type.Array(Type.String())),
   },
   { additionalProperties: false },

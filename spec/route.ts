@@ -4,7 +4,7 @@ import { Name, RateLimit, StoredFields, TokenLimit } from './common.js';
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
-export const AUTH_MODES = ['none', 'api-key', 'jwt', 'api-key-or-jwt'] as const;
+export const AUTH_MODES = ['none', 'api-key', 'jwt', 'api-key-or-jwt', 'mtls'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
 const JsonSchema = Type.Object({}, { additionalProperties: true, description: 'A JSON Schema (draft 2020-12 subset supported by ajv).' });

@@ -4,6 +4,7 @@ import type { GenerationContext, RouteStage } from '../../gateway/src/generation
 import { KEY_MARKER } from '../../gateway/src/keys/api-key.js';
 import { ApiKeyVerifier } from '../api-key/index.js';
 import { JwtVerifier } from '../jwt/index.js';
+import { MtlsVerifier } from '../mtls/index.js';
 import { routePlugin, unauthorized } from '../stage-plugin.js';
 
 /**
@@ -24,6 +25,16 @@ function bearer(value: string | undefined): string | undefined {
 
 const authPlugin = routePlugin<{ route: Route; ctx: GenerationContext }>('auth', async (scope, { route, ctx }) => {
   const mode = route.auth;
+  if (mode === 'mtls') {
+    const certificates = new MtlsVerifier(ctx);
+    scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+      const caller = certificates.verify(request.raw);
+      if (caller === undefined) return done(unauthorized());
+      request.caller = caller;
+      done();
+    });
+    return;
+  }
   const keys = mode === 'api-key' || mode === 'api-key-or-jwt' ? new ApiKeyVerifier(ctx) : undefined;
   const jwt = mode === 'jwt' || mode === 'api-key-or-jwt' ? new JwtVerifier(ctx) : undefined;
   if (jwt) await jwt.register(scope, route);
@@ -55,7 +66,7 @@ const authPlugin = routePlugin<{ route: Route; ctx: GenerationContext }>('auth',
   });
 });
 
-/** Who is calling: `auth: api-key | jwt | api-key-or-jwt`. The same 401 for every failure. */
+/** Who is calling: `auth: api-key | jwt | api-key-or-jwt | mtls`. The same 401 for every failure. */
 export const authStage: RouteStage = {
   name: 'auth',
   applies: (route) => route.auth !== undefined && route.auth !== 'none',

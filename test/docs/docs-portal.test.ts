@@ -135,7 +135,7 @@ test('paths, parameters, schemas, docs and security come from the routes', async
   assert.ok(byName['header:x-tenant']);
   assert.equal(byName['header:content-type'], undefined, 'OpenAPI ignores a content-type header parameter');
 
-  assert.deepEqual(Object.keys(body.components.securitySchemes).sort(), ['apiKey', 'bearerKey', 'jwt']);
+  assert.deepEqual(Object.keys(body.components.securitySchemes).sort(), ['apiKey', 'bearerKey', 'jwt', 'mtls']);
   assert.deepEqual(body.components.securitySchemes.apiKey, { type: 'apiKey', in: 'header', name: 'x-api-key', description: body.components.securitySchemes.apiKey.description });
   assert.deepEqual(body.tags.map((t: any) => t.name), ['catalog', 'inference']);
 });

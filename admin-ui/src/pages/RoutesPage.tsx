@@ -4,7 +4,7 @@ import { ItemEditor } from '../components/ItemEditor';
 import { useItem, useList } from '../items';
 import { useSession } from '../session';
 
-const AUTH = ['none', 'api-key', 'jwt', 'api-key-or-jwt'];
+const AUTH = ['none', 'api-key', 'jwt', 'api-key-or-jwt', 'mtls'];
 
 export function RouteList() {
   const { canEdit } = useSession();

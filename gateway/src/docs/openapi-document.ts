@@ -45,6 +45,11 @@ const SECURITY_SCHEMES = {
     bearerFormat: 'JWT',
     description: 'A JWT signed by one of your registered issuers (`iss`), with `exp`, as `Authorization: Bearer <jwt>`.',
   },
+  // OpenAPI 3.1 §4.8.27: a client certificate presented in the TLS handshake.
+  mtls: {
+    type: 'mutualTLS',
+    description: 'Your client certificate, issued by the CA the gateway trusts, presented to the TLS listener.',
+  },
 } as const;
 
 const SECURITY: Record<NonNullable<Route['auth']>, Array<Record<string, string[]>>> = {
@@ -52,6 +57,7 @@ const SECURITY: Record<NonNullable<Route['auth']>, Array<Record<string, string[]
   'api-key': [{ apiKey: [] }, { bearerKey: [] }],
   jwt: [{ jwt: [] }],
   'api-key-or-jwt': [{ apiKey: [] }, { bearerKey: [] }, { jwt: [] }],
+  mtls: [{ mtls: [] }],
 };
 
 const PROBLEM_SCHEMA = {

@@ -9,6 +9,13 @@ export interface EdgeSettings {
   tlsKeyFile?: string | undefined;
   /** The default certificate's PEMs themselves (embedders, tests); win over the files. */
   defaultCertificate?: { cert: string; key: string } | undefined;
+  /**
+   * TLS_CLIENT_CA_FILE: ask TLS clients for a certificate and verify it against these CAs (PEM).
+   * Requested, not required: `auth: "mtls"` routes refuse a request without a verified one.
+   */
+  tlsClientCaFile?: string | undefined;
+  /** The client CAs' PEM itself (embedders, tests); wins over the file. */
+  clientCa?: string | undefined;
   /** H2C=1: HTTP/2 with prior knowledge on the plain port, beside HTTP/1.1. */
   h2c?: boolean | undefined;
   /**
@@ -36,5 +43,7 @@ export function readEdgeSettings(env: NodeJS.ProcessEnv = process.env): EdgeSett
   const tlsKeyFile = env.TLS_KEY_FILE || undefined;
   if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) throw new Error('TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither');
   if (tlsCertFile && tlsPort === undefined) throw new Error('TLS_CERT_FILE is set but TLS_PORT is not: set TLS_PORT to open the TLS listener');
-  return { tlsPort, tlsHost: env.TLS_HOST || undefined, tlsCertFile, tlsKeyFile, h2c: flag(env, 'H2C'), proxyProtocol: flag(env, 'PROXY_PROTOCOL') };
+  const tlsClientCaFile = env.TLS_CLIENT_CA_FILE || undefined;
+  if (tlsClientCaFile && tlsPort === undefined) throw new Error('TLS_CLIENT_CA_FILE is set but TLS_PORT is not: client certificates are asked for on the TLS listener');
+  return { tlsPort, tlsHost: env.TLS_HOST || undefined, tlsCertFile, tlsKeyFile, tlsClientCaFile, h2c: flag(env, 'H2C'), proxyProtocol: flag(env, 'PROXY_PROTOCOL') };
 }

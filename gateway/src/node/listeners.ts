@@ -65,13 +65,17 @@ export class PublicListeners {
     }
     if (edge.h2c || proxyProtocol) this.plainFront = this.front((socket, h2, head) => handOff(h2 ? this.h2c! : this.plain, socket, head), edge.h2c === true);
     if (edge.tlsPort !== undefined) {
-      this.certificates = new CertificateBook();
+      const clientCa = edge.clientCa ?? (edge.tlsClientCaFile ? readFileSync(edge.tlsClientCaFile, 'utf8') : undefined);
+      // mTLS: every context (the default and each SNI one) verifies against the client CAs; asked, not required.
+      const mtls = clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: false } : {};
+      this.certificates = new CertificateBook(TLS_BASE, clientCa ? { ca: clientCa } : {});
       const fallback = defaultCertificate(edge, options.logger);
       this.tls = createSecureServer(
         {
           ...TLS_BASE,
           ...H2_SERVER_OPTIONS,
           ...(fallback ?? {}),
+          ...mtls,
           allowHTTP1: true,
           ALPNProtocols: ['h2', 'http/1.1'],
           SNICallback: this.certificates.sniCallback,
