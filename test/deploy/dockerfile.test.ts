@@ -45,8 +45,9 @@ test('the build stage installs devDependencies and builds; the image installs pr
   }
 });
 
-test('node runs directly under tini, so SIGTERM reaches the gateway', async () => {
+test('node runs directly under tini, so SIGTERM reaches the gateway; one worker per CPU by default', async () => {
   const runtime = await runtimeStage();
+  assert.equal(stageEnv(runtime).WORKERS, 'auto');
   assert.ok(ops(runtime, 'RUN').some((r) => /apt-get install .*\btini\b/.test(r.args)));
   assert.deepEqual(execForm(ops(runtime, 'ENTRYPOINT').at(-1)!.args), ['/usr/bin/tini', '--']);
   const cmd = execForm(ops(runtime, 'CMD').at(-1)!.args);
@@ -96,7 +97,7 @@ test("the image's start command serves from the image's files alone, production 
 
   const [bin, ...args] = execForm(ops(runtime, 'CMD').at(-1)!.args);
   assert.equal(bin, 'node');
-  const env = { ...stageEnv(runtime), STORE_URL: `file:${store}`, HOST: '127.0.0.1', PORT: '0', ADMIN_HOST: '127.0.0.1', ADMIN_PORT: '0', DEMO: '0', ADMIN_EMAIL: 'ops@example.test', ADMIN_PASSWORD: 'image-start-password', PATH: process.env.PATH ?? '' };
+  const env = { ...stageEnv(runtime), STORE_URL: `file:${store}`, HOST: '127.0.0.1', PORT: '0', ADMIN_HOST: '127.0.0.1', ADMIN_PORT: '0', DEMO: '0', ADMIN_EMAIL: 'ops@example.test', ADMIN_PASSWORD: 'image-start-password', DRAIN_DELAY_MS: '200', PATH: process.env.PATH ?? '' };
   const child = spawn(process.execPath, args, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
@@ -131,4 +132,9 @@ test("the image's start command serves from the image's files alone, production 
     );
     assert.equal(result, 0, 'the HEALTHCHECK command reports healthy');
   }
+
+  // `docker stop` sends SIGTERM to tini, which passes it to this process: it drains and exits 0.
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0, `exit code after SIGTERM\n${out}`);
 });
