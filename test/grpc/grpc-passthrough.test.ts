@@ -19,7 +19,7 @@ interface EchoClient extends grpc.Client {
 function loadPackage() {
   const definition = protoLoader.loadSync(PROTO, { keepCase: true, defaults: true });
   return grpc.loadPackageDefinition(definition) as unknown as {
-    switchboard: { test: { Echo: grpc.ServiceClientConstructor; Dead: grpc.ServiceClientConstructor } };
+    switchboard: { test: Record<'Echo' | 'Dead' | 'Slow' | 'Limited', grpc.ServiceClientConstructor> };
   };
 }
 
@@ -42,6 +42,16 @@ async function startGrpcServer(): Promise<{ server: grpc.Server; url: string }> 
       const trailer = new grpc.Metadata();
       trailer.set('x-counted', String(call.request.upTo));
       call.end(trailer);
+    },
+  });
+  server.addService(pkg.switchboard.test.Slow.service, {
+    Say(_call: unknown, callback: grpc.sendUnaryData<{ text: string }>) {
+      setTimeout(() => callback(null, { text: 'too late' }), 1500).unref();
+    },
+  });
+  server.addService(pkg.switchboard.test.Limited.service, {
+    Say(call: grpc.ServerUnaryCall<{ text: string }, { text: string }>, callback: grpc.sendUnaryData<{ text: string }>) {
+      callback(null, { text: `limited: ${call.request.text}` });
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
@@ -69,6 +79,8 @@ describe('gRPC through Switchboard: a @grpc/grpc-js client, h2c to the gateway, 
   let key: string;
   let echo: EchoClient;
   let dead: EchoClient;
+  let slow: EchoClient;
+  let limited: EchoClient;
 
   before(async () => {
     upstream = await startGrpcServer();
@@ -82,6 +94,8 @@ describe('gRPC through Switchboard: a @grpc/grpc-js client, h2c to the gateway, 
         routes: [
           { name: 'echo', methods: ['POST'], paths: ['/switchboard.test.Echo/*'], upstream: 'grpc-pool', auth: 'api-key' },
           { name: 'dead', methods: ['POST'], paths: ['/switchboard.test.Dead/*'], upstream: 'dead-pool' },
+          { name: 'slow', methods: ['POST'], paths: ['/switchboard.test.Slow/*'], upstream: 'grpc-pool', timeoutMs: 300 },
+          { name: 'limited', methods: ['POST'], paths: ['/switchboard.test.Limited/*'], upstream: 'grpc-pool', rateLimit: { max: 1, windowMs: 60000, by: 'ip' } },
         ],
         consumers: [{ name: 'acme' }],
       },
@@ -93,10 +107,14 @@ describe('gRPC through Switchboard: a @grpc/grpc-js client, h2c to the gateway, 
     const address = `127.0.0.1:${gw.port}`;
     echo = new pkg.switchboard.test.Echo(address, grpc.credentials.createInsecure()) as unknown as EchoClient;
     dead = new pkg.switchboard.test.Dead(address, grpc.credentials.createInsecure()) as unknown as EchoClient;
+    slow = new pkg.switchboard.test.Slow(address, grpc.credentials.createInsecure()) as unknown as EchoClient;
+    limited = new pkg.switchboard.test.Limited(address, grpc.credentials.createInsecure()) as unknown as EchoClient;
   });
   after(async () => {
     echo?.close();
     dead?.close();
+    slow?.close();
+    limited?.close();
     await gw?.close();
     upstream?.server.forceShutdown();
   });
@@ -146,5 +164,18 @@ describe('gRPC through Switchboard: a @grpc/grpc-js client, h2c to the gateway, 
     const { err } = await unary(dead, 'anyone?');
     assert.equal(err?.code, grpc.status.UNAVAILABLE, err?.message);
     assert.match(err?.details ?? '', /dead-pool/);
+  });
+
+  test("a call past the route's timeout is DEADLINE_EXCEEDED", async () => {
+    const { err } = await unary(slow, 'wait');
+    assert.equal(err?.code, grpc.status.DEADLINE_EXCEEDED, err?.message);
+    assert.match(err?.details ?? '', /timeout/);
+  });
+
+  test('a call over the rate limit is RESOURCE_EXHAUSTED', async () => {
+    const first = await unary(limited, 'one');
+    assert.equal(first.value?.text, 'limited: one', first.err?.message);
+    const second = await unary(limited, 'two');
+    assert.equal(second.err?.code, grpc.status.RESOURCE_EXHAUSTED, second.err?.message);
   });
 });
