@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BSON, MongoClient } from 'mongodb';
+import { BSON, MongoClient, MongoServerSelectionError } from 'mongodb';
 import { fromMongo, toMongo } from '../../gateway/src/store/mongo-keys.js';
 import { DEFAULT_DB_NAME, mongoSettings } from '../../gateway/src/store/mongo-settings.js';
-import { checkDeployment, MongoStore } from '../../gateway/src/store/mongo-store.js';
+import { checkDeployment, MongoStore, notInitiated } from '../../gateway/src/store/mongo-store.js';
+import { StoreUnavailableError } from '../../gateway/src/store/port.js';
 import type { ConfigState } from '../../gateway/src/store/port.js';
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_CHUNK_BYTES } from '../../gateway/src/store/revision-snapshot.js';
 import { StoreConfigurationError, StoreItemTooLargeError } from '../../gateway/src/store/store-errors.js';
@@ -135,4 +136,13 @@ test('an item over 16 MiB is refused with a typed error naming it, before anythi
     return true;
   });
   await store.close();
+});
+
+test('a replica set never initiated is told apart from one that is down (every member answers as RSGhost)', () => {
+  const selection = (types: string[]) =>
+    new MongoServerSelectionError('Server selection timed out after 15000 ms', { servers: new Map(types.map((type, i) => [`m${i}:27017`, { type }])) } as never);
+  assert.equal(notInitiated(new StoreUnavailableError('MongoDB unavailable during connect', { cause: selection(['RSGhost']) })), true);
+  assert.equal(notInitiated(selection(['RSGhost', 'RSGhost'])), true);
+  assert.equal(notInitiated(selection(['Unknown'])), false, 'unreachable is an outage, not a configuration error');
+  assert.equal(notInitiated(selection(['RSGhost', 'Unknown'])), false);
 });

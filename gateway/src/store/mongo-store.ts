@@ -139,6 +139,11 @@ export class MongoStore implements ConfigStore {
     } catch (err) {
       // A failed open leaves no client behind (its monitors would keep the process alive).
       await this.client.close().catch(() => {});
+      if (notInitiated(err)) {
+        throw new StoreConfigurationError(
+          'MongoDB at STORE_URL runs with --replSet but its replica set is not initiated (no member can be primary): run rs.initiate() in mongosh (docker/compose.yaml\'s mongo-init does), then start again',
+        );
+      }
       throw err;
     }
   }
@@ -460,6 +465,13 @@ export function checkDeployment(hello: Document, settings: Pick<MongoSettings, '
         `the store writes on the primary. Remove directConnection=true and name the set (replicaSet=${hello.setName}) so the driver finds the primary`,
     );
   }
+}
+
+/** Server selection failed because every member answers as an uninitiated replica-set member (RSGhost). */
+export function notInitiated(err: unknown): boolean {
+  const servers = ((err as { cause?: unknown }).cause ?? err) as { reason?: { servers?: Map<string, { type: string }> } };
+  const described = [...(servers.reason?.servers?.values() ?? [])];
+  return described.length > 0 && described.every((server) => server.type === 'RSGhost');
 }
 
 function toDoc(item: { id: string }, pos: number): StoredDoc {
