@@ -1,0 +1,215 @@
+/**
+ * `npm run bench -- tcp`: TCP (L4) streams side by side with HAProxy `mode tcp` (and the target
+ * directly, as the floor), in one run, rounds interleaved. Two loads per contender: bulk transfer
+ * over long-lived connections (MB/s, proxy CPU seconds per GB) and connection churn (one 32-byte
+ * exchange per connection: connections/s, proxy CPU µs per connection). Both proxies run one
+ * process on one thread (HAProxy nbthread 1; Switchboard WORKERS=1), to one echo target process.
+ * The loader runs inside the bench process; on a small machine it shares cores with the proxy, so
+ * compare the proxies' CPU per unit of work, not their absolute rates.
+ */
+import { availableParallelism } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { replaceConfig } from '../../gateway/src/config/replace-config.js';
+import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
+import { FileStore } from '../../gateway/src/store/file-store.js';
+import { readyOrStop, startChild, type Child } from './child-processes.js';
+import { benchScript, nodeBinary, repoRoot } from './paths.js';
+import { BENCH_HOST, freePorts, waitForHttpOk } from './ports.js';
+import { cpuSecondsBetween, cpuSnapshot } from './proc-stats.js';
+import { formatNumber, formatTable, NOT_APPLICABLE, writeResults } from './report.js';
+import type { BenchSettings } from './settings.js';
+import { connectionRate, echoes, throughput } from './tcp-load.js';
+import { findTool, missingToolLine } from './tools.js';
+
+interface Running {
+  name: string;
+  description: string;
+  port: number;
+  /** The proxy process (none for the direct floor). */
+  child: Child | undefined;
+}
+
+async function waitForEcho(port: number, child: Child | undefined, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child?.hasExited()) throw new Error(`${child.name} exited before port ${port} echoed:\n${child.outputTail()}`);
+    if (await echoes(port)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`port ${port} did not echo within ${timeoutMs} ms${child ? `\n${child.outputTail()}` : ''}`);
+}
+
+async function startHaproxy(workDir: string, targetPort: number): Promise<Running | string> {
+  const binary = findTool('haproxy');
+  if (binary === undefined) return missingToolLine('haproxy', 'skipping the HAProxy contender');
+  const [port] = await freePorts(1);
+  const configFile = join(workDir, 'tcp-haproxy.cfg');
+  writeFileSync(
+    configFile,
+    `global
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend tcp_in
+    bind ${BENCH_HOST}:${port}
+    default_backend tcp_pool
+backend tcp_pool
+    balance roundrobin
+    server s0 ${BENCH_HOST}:${targetPort}
+`,
+  );
+  const child = startChild('haproxy (mode tcp)', binary, ['-db', '-f', configFile], { cwd: workDir });
+  await readyOrStop(child, () => waitForEcho(port!, child));
+  return { name: 'haproxy', description: 'HAProxy mode tcp, nbthread 1, roundrobin', port: port!, child };
+}
+
+async function startSwitchboard(workDir: string, targetPort: number): Promise<Running> {
+  const storePath = join(workDir, 'tcp-switchboard.json');
+  const [port, streamPort, adminPort] = await freePorts(3);
+  const store = new FileStore(storePath);
+  await store.open();
+  try {
+    await replaceConfig(
+      store,
+      {
+        upstreams: [{ name: 'tcp-pool', targets: [{ url: `http://${BENCH_HOST}:${targetPort}` }] }],
+        routes: [],
+        streams: [{ name: 'bench', port: streamPort, upstream: 'tcp-pool' }],
+      },
+      'bench',
+    );
+  } finally {
+    await store.close();
+  }
+  const child = startChild('switchboard (stream)', nodeBinary, [...GATEWAY_V8_FLAGS, join(repoRoot, 'dist/gateway/src/main.js')], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      WORKERS: '1',
+      STORE_URL: `file:${storePath}`,
+      DEMO: '0',
+      PORT: String(port),
+      HOST: BENCH_HOST,
+      ADMIN_PORT: String(adminPort),
+      ADMIN_EMAIL: 'bench@example.test',
+      ADMIN_PASSWORD: 'bench-password-not-secret',
+      LOG_LEVEL: 'warn',
+      DRAIN_DELAY_MS: '0',
+    },
+  });
+  await readyOrStop(child, async () => {
+    await waitForHttpOk(`http://${BENCH_HOST}:${port}/healthz`, 60_000, child);
+    await waitForEcho(streamPort!, child);
+  });
+  return { name: 'switchboard', description: 'Switchboard TCP stream, WORKERS=1, round robin', port: streamPort!, child };
+}
+
+interface Figures {
+  bytes: number;
+  bulkSeconds: number;
+  bulkCpu: number;
+  connections: number;
+  churnSeconds: number;
+  churnCpu: number;
+  errors: number;
+}
+
+export async function runTcpBench(settings: BenchSettings, workDir: string): Promise<void> {
+  const [targetPort] = await freePorts(1);
+  const target = startChild('tcp echo target', nodeBinary, [benchScript('tcp-echo-server.js'), JSON.stringify({ port: targetPort })]);
+  const running: Running[] = [];
+  const notes: string[] = [];
+  try {
+    await readyOrStop(target, () => waitForEcho(targetPort!, target));
+    running.push({ name: 'direct', description: 'the echo target itself (no proxy): the floor', port: targetPort!, child: undefined });
+    const haproxy = await startHaproxy(workDir, targetPort!);
+    if (typeof haproxy === 'string') notes.push(haproxy);
+    else running.push(haproxy);
+    running.push(await startSwitchboard(workDir, targetPort!));
+    const connections = Math.max(1, Math.min(settings.connections, 16));
+    const figures = new Map<string, Figures>(running.map((r) => [r.name, { bytes: 0, bulkSeconds: 0, bulkCpu: 0, connections: 0, churnSeconds: 0, churnCpu: 0, errors: 0 }]));
+    process.stdout.write(`\ntcp: warming up ${running.map((r) => r.name).join(', ')}…\n`);
+    for (const r of running) {
+      await throughput(r.port, connections, settings.warmupSeconds / 2);
+      await connectionRate(r.port, connections, settings.warmupSeconds / 2);
+    }
+    const window = settings.durationSeconds / settings.rounds / 2;
+    const cpuOf = async (r: Running, work: () => Promise<void>): Promise<number> => {
+      if (r.child === undefined) {
+        await work();
+        return NaN;
+      }
+      const before = cpuSnapshot(r.child.pid);
+      await work();
+      return cpuSecondsBetween(before, cpuSnapshot(r.child.pid));
+    };
+    for (let round = 0; round < settings.rounds; round++)
+      for (const r of running) {
+        const f = figures.get(r.name)!;
+        f.bulkCpu += await cpuOf(r, async () => {
+          const got = await throughput(r.port, connections, window);
+          f.bytes += got.bytes;
+          f.bulkSeconds += got.seconds;
+          f.errors += got.errors;
+        });
+        f.churnCpu += await cpuOf(r, async () => {
+          const got = await connectionRate(r.port, connections, window);
+          f.connections += got.connections;
+          f.churnSeconds += got.seconds;
+          f.errors += got.errors;
+        });
+      }
+    const rows = running.map((r) => {
+      const f = figures.get(r.name)!;
+      return {
+        contender: r.name,
+        description: r.description,
+        megabytesPerSecond: f.bytes / f.bulkSeconds / 1e6,
+        cpuSecondsPerGigabyte: f.bulkCpu / (f.bytes / 1e9),
+        connectionsPerSecond: f.connections / f.churnSeconds,
+        cpuUsPerConnection: (f.churnCpu / f.connections) * 1e6,
+        errors: f.errors,
+      };
+    });
+    const sb = rows.find((r) => r.contender === 'switchboard');
+    const ha = rows.find((r) => r.contender === 'haproxy');
+    const ratios = sb && ha ? { cpuPerGigabyte: sb.cpuSecondsPerGigabyte / ha.cpuSecondsPerGigabyte, cpuPerConnection: sb.cpuUsPerConnection / ha.cpuUsPerConnection } : undefined;
+    const cpus = availableParallelism();
+    notes.push(`${cpus} CPUs: the loader (this process), the echo target and the proxy share them; compare CPU per GB and per connection, not absolute rates`);
+    process.stdout.write(
+      `\nTCP streams: ${connections} connections, ${settings.rounds} round(s) interleaved, ${window.toFixed(1)} s per load per round\n\n` +
+        formatTable(
+          [{ header: 'contender' }, { header: 'MB/s (echoed)' }, { header: 'CPU s/GB' }, { header: 'conn/s' }, { header: 'CPU µs/conn' }, { header: 'errors' }],
+          rows.map((r) => [
+            r.contender,
+            formatNumber(r.megabytesPerSecond, 1),
+            Number.isFinite(r.cpuSecondsPerGigabyte) ? formatNumber(r.cpuSecondsPerGigabyte, 2) : NOT_APPLICABLE,
+            formatNumber(r.connectionsPerSecond),
+            Number.isFinite(r.cpuUsPerConnection) ? formatNumber(r.cpuUsPerConnection, 1) : NOT_APPLICABLE,
+            formatNumber(r.errors),
+          ]),
+        ) +
+        '\n\n' +
+        [
+          ...(ratios ? [`Switchboard / HAProxy: CPU per GB ×${ratios.cpuPerGigabyte.toFixed(2)}, CPU per connection ×${ratios.cpuPerConnection.toFixed(2)}`] : []),
+          ...notes,
+        ].join('\n') +
+        '\n',
+    );
+    const files = writeResults('tcp', { cpus, connections, rounds: settings.rounds, windowSeconds: window, rows, ratios, notes });
+    process.stdout.write(`wrote ${files.map((f) => f.slice(repoRoot.length)).join(', ')}\n`);
+  } finally {
+    for (const r of running) await r.child?.stop();
+    await target.stop();
+  }
+}
+
+export const tcpBenchmark = {
+  summary: 'TCP streams vs HAProxy mode tcp: MB/s and CPU per GB (bulk), connections/s and CPU per connection (churn)',
+  budgetSeconds: (settings: BenchSettings) => settings.warmupSeconds * 3 + settings.durationSeconds * 3 + 180,
+  run: runTcpBench,
+};
