@@ -1,0 +1,90 @@
+/**
+ * What token metering costs per request: the same chat POST (a small JSON answer with usage)
+ * through a plain route, a keyed route, and the same keyed route with meterTokens and a consumer
+ * token limit, side by side in one run; the gateway alone in a child process so only its CPU
+ * is counted. The machine it runs on should be quiet; a loaded one widens every figure.
+ *
+ *   node_modules/.bin/node dist/test/inference/token-meter-cost.js
+ */
+import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
+import { fork } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { issueKey } from '../../gateway/src/keys/key-service.js';
+import { startEchoUpstream } from '../helpers/echo-upstream.js';
+import { startGateway } from '../helpers/gateway.js';
+import { caughtUp } from '../plugins/fixtures.js';
+
+// autocannon ships no type declarations.
+const autocannon = createRequire(import.meta.url)('autocannon') as (options: Record<string, unknown>) => Promise<{ non2xx: number }>;
+
+const BODY = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'Hello there' }], max_tokens: 16 });
+const ANSWER = JSON.stringify({
+  id: 'chatcmpl-1',
+  object: 'chat.completion',
+  created: 1,
+  model: 'sim-llm',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'the gateway routes each request to a healthy worker' }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 9, completion_tokens: 16, total_tokens: 25 },
+});
+const PATHS = ['/plain', '/keyed', '/metered'] as const;
+
+async function serve(upstreamUrl: string): Promise<void> {
+  const gw = await startGateway({
+    upstreams: [{ name: 'echo', targets: [{ url: upstreamUrl }] }],
+    routes: [
+      { name: 'plain', methods: ['POST'], paths: ['/plain'], upstream: 'echo' },
+      { name: 'keyed', methods: ['POST'], paths: ['/keyed'], upstream: 'echo', auth: 'api-key' },
+      { name: 'metered', methods: ['POST'], paths: ['/metered'], upstream: 'echo', auth: 'api-key', meterTokens: true },
+    ],
+    consumers: [{ name: 'acme', tokenLimit: { max: 1_000_000_000_000, windowMs: 3_600_000 } }],
+  });
+  const { key } = await issueKey(gw.store, 'acme', { actor: 'bench' });
+  await caughtUp(gw);
+  process.send!({ url: gw.url, key });
+  process.on('message', (m: string) => {
+    if (m === 'cpu') {
+      const u = process.cpuUsage();
+      process.send!({ cpu: u.user + u.system });
+    } else if (m === 'exit') void gw.close().then(() => process.exit(0));
+  });
+}
+
+async function measure(): Promise<void> {
+  const upstream = await startEchoUpstream('echo');
+  upstream.handler = (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(ANSWER) });
+    res.end(ANSWER);
+    return true;
+  };
+  const child = fork(fileURLToPath(import.meta.url), ['serve', upstream.url], { execArgv: [...GATEWAY_V8_FLAGS] });
+  const next = () => new Promise<any>((resolve) => child.once('message', resolve));
+  const { url, key } = await next();
+  const cpu = async () => {
+    child.send('cpu');
+    return (await next()).cpu as number;
+  };
+  const run = async (path: string, amount: number) => {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (path !== '/plain') headers['x-api-key'] = key;
+    const before = await cpu();
+    const result = await autocannon({ url: url + path, method: 'POST', body: BODY, headers, connections: 16, amount });
+    const used = (await cpu()) - before;
+    if (result.non2xx) throw new Error(`${path}: ${result.non2xx} non-2xx answers`);
+    return used / amount;
+  };
+  for (const path of PATHS) await run(path, 5000);
+  const samples: Record<string, number[]> = { '/plain': [], '/keyed': [], '/metered': [] };
+  for (let round = 0; round < 5; round++) for (const path of PATHS) samples[path]!.push(await run(path, 10_000));
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const [p, k, m] = PATHS.map((path) => median(samples[path]!)) as [number, number, number];
+  console.log(`gateway CPU per request (median of 5 rounds × 10 000 requests, 16 connections)`);
+  console.log(`  plain route                                ${p.toFixed(1)} µs`);
+  console.log(`  api-key route                              ${k.toFixed(1)} µs`);
+  console.log(`  api-key + meterTokens + consumer tokenLimit ${m.toFixed(1)} µs   (+${(m - k).toFixed(1)} µs over the same keyed route)`);
+  child.send('exit');
+  await upstream.close();
+}
+
+if (process.argv[2] === 'serve') void serve(process.argv[3]!);
+else void measure();
