@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BSON, MongoClient, MongoServerSelectionError } from 'mongodb';
+import { BSON, MongoClient, MongoServerError, MongoServerSelectionError } from 'mongodb';
+import { duplicateKeyOf } from '../../gateway/src/store/mongo-errors.js';
 import { fromMongo, toMongo } from '../../gateway/src/store/mongo-keys.js';
 import { DEFAULT_DB_NAME, mongoSettings } from '../../gateway/src/store/mongo-settings.js';
 import { checkDeployment, MongoStore, notInitiated } from '../../gateway/src/store/mongo-store.js';
@@ -145,4 +146,12 @@ test('a replica set never initiated is told apart from one that is down (every m
   assert.equal(notInitiated(selection(['RSGhost', 'RSGhost'])), true);
   assert.equal(notInitiated(selection(['Unknown'])), false, 'unreachable is an outage, not a configuration error');
   assert.equal(notInitiated(selection(['RSGhost', 'Unknown'])), false);
+});
+
+test('a duplicate-key error names the collection and the key, for the 409 it becomes', () => {
+  const err = new MongoServerError({ message: 'E11000 duplicate key error collection: switchboard.routes index: unique_name dup key: { name: "chat" }', code: 11000, keyValue: { name: 'chat' } });
+  assert.deepEqual(duplicateKeyOf(err), { collection: 'routes', index: 'unique_name', key: 'name "chat"' });
+  const bulk = new MongoServerError({ message: 'E11000 duplicate key error collection: sb.users index: unique_email dup key: { email: "a@b.c" }', code: 11000 });
+  assert.deepEqual(duplicateKeyOf(bulk), { collection: 'users', index: 'unique_email', key: 'email: "a@b.c"' });
+  assert.equal(duplicateKeyOf(new MongoServerError({ message: 'other', code: 112 })), undefined);
 });

@@ -42,12 +42,14 @@ export async function guardUnavailable<T>(what: string, fn: () => Promise<T>): P
 }
 
 /** E11000: a unique index refused the write (the error names the index and the key value). */
-export function duplicateKeyOf(err: unknown): { index: string; key: string } | undefined {
+export function duplicateKeyOf(err: unknown): { collection: string; index: string; key: string } | undefined {
   if (!(err instanceof MongoError) || Number((err as { code?: unknown }).code) !== 11000) return undefined;
   const keyValue = (err as { keyValue?: Record<string, unknown> }).keyValue;
   const index = /index: (\S+)/.exec(err.message)?.[1] ?? 'a unique index';
   const key = keyValue ? Object.entries(keyValue).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(', ') : (/dup key: \{ (.*) \}/.exec(err.message)?.[1] ?? index);
-  return { index, key };
+  // "E11000 duplicate key error collection: switchboard.routes index: unique_name dup key: { name: "a" }"
+  const collection = /collection: [^.\s]+\.(\S+)/.exec(err.message)?.[1] ?? 'configuration';
+  return { collection, index, key };
 }
 
 /**

@@ -183,7 +183,9 @@ export class MongoStore implements ConfigStore {
       try {
         const meta = await this.meta().findOne({ _id: 'config' }, { session });
         if (!meta) throw new StoreUnavailableError('the MongoDB store is not initialised (meta document missing)');
-        const lists = await Promise.all(KIND_NAMES.map((kind) => this.items(kind).find({}, { sort: { _pos: 1 }, session }).toArray()));
+        // One at a time: a session is not for concurrent operations (the driver's advice).
+        const lists: StoredDoc[][] = [];
+        for (const kind of KIND_NAMES) lists.push(await this.items(kind).find({}, { sort: { _pos: 1 }, session }).toArray());
         const state = { revision: meta.revision, secrets: { ...(meta.secrets ?? {}) } } as ConfigState;
         KIND_NAMES.forEach((kind, i) => {
           (state as unknown as Record<Kind, unknown[]>)[kind] = lists[i]!.map(fromDoc);
@@ -226,7 +228,7 @@ export class MongoStore implements ConfigStore {
     } catch (err) {
       if (err instanceof RevisionConflictError) throw err;
       const duplicate = duplicateKeyOf(err);
-      if (duplicate) throw new StoreDuplicateError(duplicate.index.replace(/^unique_/, ''), duplicate.key);
+      if (duplicate) throw new StoreDuplicateError(duplicate.collection, duplicate.key);
       if (written && !provesNotApplied(err)) await this.resolveOutcome(commitId, options.expectedRevision, err);
       else if (isUnavailable(err)) throw new StoreUnavailableError(`MongoDB unavailable during commit: ${(err as Error).message}`, { cause: err });
       else throw err;
@@ -409,7 +411,7 @@ export class MongoStore implements ConfigStore {
     const chunks = await this.db.collection('revision_chunks').find({ revision }, { sort: { n: 1 }, readConcern: MAJORITY }).toArray();
     // Pruned between the two reads: the revision is no longer kept.
     if (chunks.length !== doc.chunks) return undefined;
-    const state = await decodeSnapshot(chunks.map((c) => (c.data as Binary).buffer));
+    const state = await decodeSnapshot(chunks.map((c) => (c.data as Binary).buffer.subarray(0, (c.data as Binary).position)));
     return { revision, at, actor, action, state: withAllCollections(state) };
   }
 

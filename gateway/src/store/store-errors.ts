@@ -46,7 +46,7 @@ export class StoreDuplicateError extends Error {
     readonly kind: string,
     readonly key: string,
   ) {
-    super(`another ${kind} item already has ${key}`);
+    super(`another item in ${kind} already has ${key}`);
     this.name = 'StoreDuplicateError';
   }
 }
