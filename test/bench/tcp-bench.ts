@@ -1,6 +1,6 @@
 /**
- * `npm run bench -- tcp`: TCP (L4) streams side by side with HAProxy `mode tcp` (and the target
- * directly, as the floor), in one run, rounds interleaved. Two loads per contender: bulk transfer
+ * `npm run bench -- tcp`: TCP (L4) streams side by side with HAProxy `mode tcp`, a bare Node
+ * proxy (accept, connect, pipe: Node's own floor) and the target directly, in one run, rounds interleaved. Two loads per contender: bulk transfer
  * over long-lived connections (MB/s, proxy CPU seconds per GB) and connection churn (one 32-byte
  * exchange per connection: connections/s, proxy CPU µs per connection). Both proxies run one
  * process on one thread (HAProxy nbthread 1; Switchboard WORKERS=1), to one echo target process.
@@ -67,6 +67,13 @@ backend tcp_pool
   return { name: 'haproxy', description: 'HAProxy mode tcp, nbthread 1, roundrobin', port: port!, child };
 }
 
+async function startBareProxy(targetPort: number): Promise<Running> {
+  const [port] = await freePorts(1);
+  const child = startChild('bare node proxy', nodeBinary, [benchScript('tcp-bare-proxy.js'), JSON.stringify({ port, target: targetPort })]);
+  await readyOrStop(child, () => waitForEcho(port!, child));
+  return { name: 'node-bare', description: 'net.createServer + connect + pipe both ways: what any Node TCP proxy pays', port: port!, child };
+}
+
 async function startSwitchboard(workDir: string, targetPort: number): Promise<Running> {
   const storePath = join(workDir, 'tcp-switchboard.json');
   const [port, streamPort, adminPort] = await freePorts(3);
@@ -129,6 +136,7 @@ export async function runTcpBench(settings: BenchSettings, workDir: string): Pro
     const haproxy = await startHaproxy(workDir, targetPort!);
     if (typeof haproxy === 'string') notes.push(haproxy);
     else running.push(haproxy);
+    running.push(await startBareProxy(targetPort!));
     running.push(await startSwitchboard(workDir, targetPort!));
     const connections = Math.max(1, Math.min(settings.connections, 16));
     const figures = new Map<string, Figures>(running.map((r) => [r.name, { bytes: 0, bulkSeconds: 0, bulkCpu: 0, connections: 0, churnSeconds: 0, churnCpu: 0, errors: 0 }]));
@@ -177,7 +185,9 @@ export async function runTcpBench(settings: BenchSettings, workDir: string): Pro
     });
     const sb = rows.find((r) => r.contender === 'switchboard');
     const ha = rows.find((r) => r.contender === 'haproxy');
+    const bare = rows.find((r) => r.contender === 'node-bare');
     const ratios = sb && ha ? { cpuPerGigabyte: sb.cpuSecondsPerGigabyte / ha.cpuSecondsPerGigabyte, cpuPerConnection: sb.cpuUsPerConnection / ha.cpuUsPerConnection } : undefined;
+    const overNode = sb && bare ? { cpuPerGigabyte: sb.cpuSecondsPerGigabyte / bare.cpuSecondsPerGigabyte, cpuPerConnection: sb.cpuUsPerConnection / bare.cpuUsPerConnection } : undefined;
     const cpus = availableParallelism();
     notes.push(`${cpus} CPUs: the loader (this process), the echo target and the proxy share them; compare CPU per GB and per connection, not absolute rates`);
     process.stdout.write(
@@ -196,11 +206,12 @@ export async function runTcpBench(settings: BenchSettings, workDir: string): Pro
         '\n\n' +
         [
           ...(ratios ? [`Switchboard / HAProxy: CPU per GB ×${ratios.cpuPerGigabyte.toFixed(2)}, CPU per connection ×${ratios.cpuPerConnection.toFixed(2)}`] : []),
+          ...(overNode ? [`Switchboard / bare Node proxy: CPU per GB ×${overNode.cpuPerGigabyte.toFixed(2)}, CPU per connection ×${overNode.cpuPerConnection.toFixed(2)}`] : []),
           ...notes,
         ].join('\n') +
         '\n',
     );
-    const files = writeResults('tcp', { cpus, connections, rounds: settings.rounds, windowSeconds: window, rows, ratios, notes });
+    const files = writeResults('tcp', { cpus, connections, rounds: settings.rounds, windowSeconds: window, rows, ratios, overNode, notes });
     process.stdout.write(`wrote ${files.map((f) => f.slice(repoRoot.length)).join(', ')}\n`);
   } finally {
     for (const r of running) await r.child?.stop();
