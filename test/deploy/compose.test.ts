@@ -5,6 +5,9 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import { readConfigFile } from '../../gateway/src/cli/read-config-file.js';
+import { substituteEnv } from '../../gateway/src/cli/env-substitution.js';
+import { validateConfig } from '../../spec/validate.js';
 
 const DOCKER = fileURLToPath(new URL('../../../docker/', import.meta.url));
 const COMPOSE = join(DOCKER, 'compose.yaml');
@@ -87,4 +90,17 @@ test('haproxy -c refuses a broken configuration (the check can fail)', async () 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('docker/gpu-pool.yaml is a valid configuration for the compose file\'s three GPUs once GPU_TIMEOUT_MS is set', async () => {
+  const path = join(DOCKER, 'gpu-pool.yaml');
+  await assert.rejects(readConfigFile(path, (text) => substituteEnv(text, {}, path)), /GPU_TIMEOUT_MS is not set/);
+  const config = validateConfig(await readConfigFile(path, (text) => substituteEnv(text, { GPU_TIMEOUT_MS: '120000' }, path)));
+  assert.equal(config.routes[0]!.timeoutMs, 120000);
+  const { services } = await composeConfig({ ADMIN_PASSWORD: 'a-test-passphrase' });
+  const gpus = Object.entries(services).filter(([, s]) => s.command?.includes('dist/gateway/src/simulator/main.js'));
+  assert.deepEqual(
+    config.upstreams[0]!.targets.map((t) => t.url).sort(),
+    gpus.map(([name, s]) => `http://${name}:${s.command![s.command!.indexOf('--port') + 1]}`).sort(),
+  );
 });
