@@ -26,6 +26,7 @@ before(async () => {
     routes: [
       { name: 'chat', methods: ['POST'], paths: ['/v1/chat/completions'], upstream: 'gpus', auth: 'api-key', meterTokens: true, rateLimit: { max: 1000, windowMs: 60_000 } },
       { name: 'open', methods: ['POST'], paths: ['/open/v1/chat/completions'], upstream: 'gpus', stripPrefix: '/open', tokenLimit: { max: 2 * PER_REQUEST - 1, windowMs: WINDOW_MS } },
+      { name: 'openai', methods: ['POST'], paths: ['/oa/v1/chat/completions'], upstream: 'gpus', stripPrefix: '/oa', errorFormat: 'openai', tokenLimit: { max: 1, windowMs: WINDOW_MS } },
       { name: 'unmetered', methods: ['POST'], paths: ['/plain/v1/chat/completions'], upstream: 'gpus', stripPrefix: '/plain', auth: 'api-key' },
     ],
     consumers: [
@@ -92,6 +93,17 @@ describe('token limits and quotas', () => {
     const refused = await chat('/open/v1/chat/completions');
     assert.equal(refused.status, 429);
     assert.match(refused.body.detail, /route's token limit/);
+  });
+
+  test('on a route with errorFormat "openai" the token 429 is OpenAI-shaped, with the same status and headers', async () => {
+    assert.equal((await chat('/oa/v1/chat/completions')).status, 200);
+    const refused = await chat('/oa/v1/chat/completions');
+    assert.equal(refused.status, 429);
+    assert.equal(refused.body.error.code, 'rate_limit_exceeded');
+    assert.match(refused.body.error.message, /token limit of 1 tokens/);
+    assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+    assert.equal(refused.headers.get('x-ratelimit-limit-tokens'), '1');
+    assert.equal(refused.headers.get('x-ratelimit-remaining-tokens'), '0');
   });
 
   test('a daily token quota refuses with quota-exceeded once spent', async () => {
