@@ -38,7 +38,8 @@ export class AdminClient {
    * terminal (the password is not echoed). Without either there is no way to ask: say how.
    */
   static async connect(adminUrl: string, env: NodeJS.ProcessEnv, terminal: Terminal): Promise<AdminClient> {
-    const base = `${adminUrl.replace(/\/+$/, '')}/api/v1`;
+    // The admin listener's URL; one that already ends in the API's path works too.
+    const base = `${adminUrl.replace(/\/+$/, '').replace(/\/api\/v1$/, '')}/api/v1`;
     if (!/^https?:\/\//.test(adminUrl)) throw new Error(`--admin must be an http(s):// URL, got "${adminUrl}"`);
     const token = env.SWITCHBOARD_TOKEN?.trim();
     if (token) return new AdminClient(base, token);
