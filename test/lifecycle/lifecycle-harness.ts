@@ -106,6 +106,7 @@ export function get(url: string): Promise<Answer> {
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
     });
     req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error(`no answer in 10 s: GET ${url}`)));
     req.end();
   });
 }

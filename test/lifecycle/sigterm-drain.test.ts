@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startGpuWorker } from '../../gateway/src/simulator/gpu-worker.js';
 import { accepts, get, seedStore, sseSummary, startGateway, streamChat, type Answer, type Started } from './lifecycle-harness.js';
 
-const DRAIN_DELAY_MS = 3_000;
+/** Long enough that the checks inside it still fit on a machine shared with the rest of the suite. */
+const DRAIN_DELAY_MS = 6_000;
 
 /** A request on a keep-alive connection opened before the signal. */
 function onKeptAlive(agent: Agent, url: string): Promise<Answer> {
@@ -62,8 +63,13 @@ async function sigtermDuringStream(how: 'npm' | 'node', workers: number, streamS
     assert.ok(Date.now() - signalledAt < DRAIN_DELAY_MS, 'these checks ran inside the drain delay');
 
     // After it: refused.
-    await sleep(Math.max(0, signalledAt + DRAIN_DELAY_MS + 1_500 - Date.now()));
-    assert.equal(await accepts(gateway.port), false, 'new connections are refused after the drain delay');
+    await sleep(Math.max(0, signalledAt + DRAIN_DELAY_MS - Date.now()));
+    let refusedAt: number | undefined;
+    while (refusedAt === undefined && Date.now() - signalledAt < DRAIN_DELAY_MS + 5_000) {
+      if (!(await accepts(gateway.port))) refusedAt = Date.now();
+      else await sleep(100);
+    }
+    assert.ok(refusedAt !== undefined, 'new connections are refused after the drain delay');
 
     const { status, body } = await stream.done;
     assert.equal(status, 200);

@@ -25,6 +25,7 @@ function on(agent: Agent, url: string, init: { method?: string; body?: string; t
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
     });
     req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error(`no answer in 10 s: ${init.method ?? 'GET'} ${url}`)));
     req.end(init.body);
   });
 }
@@ -160,6 +161,6 @@ test('WORKERS=2: requests land on both processes, a config change reaches both w
   assert.equal(await metric(gateway.adminUrl, 'switchboard_workers'), 2);
 
   gateway.child.kill('SIGTERM');
-  const { code } = await gateway.exited;
+  const { code } = await Promise.race([gateway.exited, sleep(30_000).then(() => ({ code: 'no exit within 30 s of SIGTERM' }))]);
   assert.equal(code, 0, gateway.output());
 });
