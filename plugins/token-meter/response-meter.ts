@@ -45,6 +45,7 @@ export class ResponseMeter implements ResponseTap {
   private chunks: Buffer[] = [];
   private bytes = 0;
   private tail: Buffer | undefined;
+  private headModel: string | undefined;
   private pending: Buffer | undefined;
   private usage: UsageReading;
   private reason: string | undefined;
@@ -111,6 +112,8 @@ export class ResponseMeter implements ResponseTap {
       this.chunks.push(chunk);
       return;
     }
+    // Answers name their model first: read it from the head before only the tail is kept.
+    if (this.tail === undefined) this.headModel = modelIn(Buffer.concat(this.chunks).subarray(0, 4096).toString('utf8'));
     const joined = Buffer.concat(this.tail === undefined ? [...this.chunks, chunk] : [this.tail, chunk]);
     this.chunks = [];
     this.tail = joined.length > JSON_TAIL_BYTES ? Buffer.from(joined.subarray(joined.length - JSON_TAIL_BYTES)) : joined;
@@ -118,7 +121,7 @@ export class ResponseMeter implements ResponseTap {
 
   private endJson(): void {
     if (this.tail !== undefined) {
-      const reading = usageFromTail(this.tail.toString('utf8'));
+      const reading = usageFromTail(this.tail.toString('utf8'), this.headModel);
       return this.finish(reading, reading === 'malformed' ? 'the usage at the end of a large answer could not be read' : undefined, false);
     }
     const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
@@ -205,6 +208,10 @@ export class ResponseMeter implements ResponseTap {
       this.logger.error({ err }, 'token meter failed to record an answer; the answer was served');
     }
   }
+}
+
+function modelIn(text: string): string | undefined {
+  return /"model"\s*:\s*"([^"\\]{1,200})"/.exec(text)?.[1];
 }
 
 /** `"usage": null` (any spaces): the common chunk of an include_usage stream, skipped without parsing. */

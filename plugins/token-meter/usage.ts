@@ -36,7 +36,7 @@ export function readUsage(body: unknown): UsageReading {
  * The `usage` of a JSON answer too large to keep whole, from its last bytes: the last `"usage"`
  * key and the object after it (answers put usage last; a key inside a string would be escaped).
  */
-export function usageFromTail(tail: string): UsageReading {
+export function usageFromTail(tail: string, headModel?: string): UsageReading {
   const at = tail.lastIndexOf('"usage"');
   if (at < 0) return undefined;
   const open = tail.indexOf('{', at);
@@ -52,7 +52,7 @@ export function usageFromTail(tail: string): UsageReading {
       } catch {
         return 'malformed';
       }
-      const model = /"model"\s*:\s*"([^"\\]{1,200})"/.exec(tail)?.[1];
+      const model = /"model"\s*:\s*"([^"\\]{1,200})"/.exec(tail)?.[1] ?? headModel;
       const reading = readUsage({ usage: parsed, model });
       return reading === undefined ? 'malformed' : reading;
     }
