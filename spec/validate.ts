@@ -134,6 +134,13 @@ export function crossReferenceErrors(config: GatewayConfig): FieldError[] {
     if ((u.hashOn?.source === 'header' || u.hashOn?.source === 'cookie' || u.hashOn?.source === 'query') && !u.hashOn.name)
       errors.push({ path: `/upstreams/${i}/hashOn/name`, message: `is required when source is "${u.hashOn.source}"` });
     if (u.targets.every((t) => t.weight === 0)) errors.push({ path: `/upstreams/${i}/targets`, message: 'needs at least one target with weight > 0' });
+    // Requests wait only while every eligible target is at its cap: one target without a cap
+    // means the queue would never hold anything, which is surely not what was meant.
+    if (u.queue !== undefined) {
+      const uncapped = u.targets.findIndex((t) => t.maxConnections === undefined);
+      if (uncapped !== -1)
+        errors.push({ path: `/upstreams/${i}/targets/${uncapped}/maxConnections`, message: 'is required on every target when the upstream has a queue (requests wait only while every target is at its cap)' });
+    }
     cidrErrors(u.trustedProxies, `/upstreams/${i}/trustedProxies`, errors);
     // h2 is negotiated by TLS ALPN; h2c is HTTP/2 in the clear (RFC 9113 §3.3): the scheme must agree.
     const scheme = u.protocol === 'h2' ? 'https:' : u.protocol === 'h2c' ? 'http:' : undefined;

@@ -95,3 +95,21 @@ test('a waiter past timeoutMs is refused with "timeout" and leaves the queue; a 
   assert.equal(queue.flows().get('b')!.cancelled, 1);
   assert.ok(queue.flows().get('a')!.waitSeconds >= 0.04);
 });
+
+test('a queue on an upstream whose targets have no maxConnections is refused, naming the target', async () => {
+  const { validateConfig, ValidationError } = await import('../../spec/validate.js');
+  const config = {
+    upstreams: [{ name: 'gpus', targets: [{ url: 'http://127.0.0.1:9001', maxConnections: 4 }, { url: 'http://127.0.0.1:9002' }], queue: { maxSize: 10, timeoutMs: 1000 } }],
+    routes: [],
+    consumers: [],
+  };
+  assert.throws(
+    () => validateConfig(config),
+    (err: unknown) =>
+      err instanceof ValidationError &&
+      JSON.stringify(err.errors).includes('/upstreams/0/targets/1/maxConnections') &&
+      JSON.stringify(err.errors).includes('required on every target'),
+  );
+  config.upstreams[0]!.targets[1]!.maxConnections = 4;
+  assert.doesNotThrow(() => validateConfig(config));
+});
