@@ -115,6 +115,20 @@ async function startSwitchboard(workDir: string, targetPort: number): Promise<Ru
   return { name: 'switchboard', description: 'Switchboard TCP stream, WORKERS=1, round robin', port: streamPort!, child };
 }
 
+/**
+ * Wait until the process is idle: a gateway that just answered keeps loading and compiling
+ * (Fastify, schemas, the console's routes) for seconds, which would read as CPU per byte.
+ */
+async function settle(child: Child | undefined, limitMs = 30_000): Promise<void> {
+  if (child === undefined) return;
+  const until = Date.now() + limitMs;
+  while (Date.now() < until) {
+    const before = cpuSnapshot(child.pid);
+    await new Promise((r) => setTimeout(r, 500));
+    if (cpuSecondsBetween(before, cpuSnapshot(child.pid)) < 0.02) return;
+  }
+}
+
 interface Figures {
   bytes: number;
   bulkSeconds: number;
@@ -141,10 +155,12 @@ export async function runTcpBench(settings: BenchSettings, workDir: string): Pro
     const connections = Math.max(1, Math.min(settings.connections, 16));
     const figures = new Map<string, Figures>(running.map((r) => [r.name, { bytes: 0, bulkSeconds: 0, bulkCpu: 0, connections: 0, churnSeconds: 0, churnCpu: 0, errors: 0 }]));
     process.stdout.write(`\ntcp: warming up ${running.map((r) => r.name).join(', ')}…\n`);
+    for (const r of running) await settle(r.child);
     for (const r of running) {
       await throughput(r.port, connections, settings.warmupSeconds / 2);
       await connectionRate(r.port, connections, settings.warmupSeconds / 2);
     }
+    for (const r of running) await settle(r.child, 5_000);
     const window = settings.durationSeconds / settings.rounds / 2;
     const cpuOf = async (r: Running, work: () => Promise<void>): Promise<number> => {
       if (r.child === undefined) {
