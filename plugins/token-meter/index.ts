@@ -38,7 +38,7 @@ const MAX_LABEL = 100;
 
 function windowBudget(prefix: string, limit: { max: number; windowMs: number }, now: number, what: string): Budget {
   const start = Math.floor(now / limit.windowMs) * limit.windowMs;
-  return { key: `${prefix}${start}`, max: limit.max, resetAtMs: start + limit.windowMs, what };
+  return { key: `${prefix}${start}`, max: limit.max, resetAtMs: start + limit.windowMs, what, quota: false };
 }
 
 /** Every budget one request draws on, all under the caller's one hash tag. */
@@ -51,7 +51,7 @@ function budgetsFor(route: Stored<Route>, consumer: Stored<Consumer> | undefined
     out.push(windowBudget(`${tag}:w:${consumer.tokenLimit.windowMs}:`, consumer.tokenLimit, now, `token limit of ${consumer.tokenLimit.max} tokens per ${consumer.tokenLimit.windowMs / 1000} s`));
   if (consumer?.tokenQuota) {
     const { startMs, endMs } = periodBounds(consumer.tokenQuota.period, now);
-    out.push({ key: `${tag}:q:${consumer.tokenQuota.period}:${startMs}`, max: consumer.tokenQuota.max, resetAtMs: endMs, what: `${consumer.tokenQuota.period === 'day' ? 'daily' : 'monthly'} token quota of ${consumer.tokenQuota.max} tokens` });
+    out.push({ key: `${tag}:q:${consumer.tokenQuota.period}:${startMs}`, max: consumer.tokenQuota.max, resetAtMs: endMs, what: `${consumer.tokenQuota.period === 'day' ? 'daily' : 'monthly'} token quota of ${consumer.tokenQuota.max} tokens`, quota: true });
   }
   return out;
 }
@@ -100,7 +100,7 @@ const tokenMeterPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationCont
       if (spent >= 0) {
         countRejection(ctx, name);
         const seconds = Math.max(1, Math.ceil(resetMs / 1000));
-        const code = budget.key.includes(':q:') ? 'quota-exceeded' : 'rate-limited';
+        const code = budget.quota ? 'quota-exceeded' : 'rate-limited';
         throw new ProblemError(429, code, `the ${budget.what} is used up (${used[shown]} used); it resets in ${seconds} s`, {}, { 'retry-after': String(seconds) });
       }
     }

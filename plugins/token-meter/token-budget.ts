@@ -21,6 +21,8 @@ export interface Budget {
   readonly resetAtMs: number;
   /** For the 429's detail: "token limit of 1000 per 60 s", "daily token quota of 50000". */
   readonly what: string;
+  /** A calendar quota (refused as quota-exceeded) rather than a window limit (rate-limited). */
+  readonly quota: boolean;
 }
 
 /** One script for both jobs: ARGV[2] = tokens to add (0 = read); ARGV[3..] = each key's reset (epoch ms). */
