@@ -1,6 +1,7 @@
 import { cidrError } from '../../spec/cidr.js';
 import { DEFAULT_STORE_URL } from './store/open-store.js';
 import { readEdgeSettings, type EdgeSettings } from './node/edge-settings.js';
+import { redisUrlFromEnv } from '../../plugins/rate-limit/redis-connection.js';
 
 /** The environment of the contract, read once, with defaults. */
 export interface GatewayEnv {
@@ -79,7 +80,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): GatewayEnv {
     adminPort: port('ADMIN_PORT', 9080, env),
     adminHost: env.ADMIN_HOST || '127.0.0.1',
     storeUrl: env.STORE_URL || DEFAULT_STORE_URL,
-    redisUrl: env.REDIS_URL || undefined,
+    redisUrl: redisUrlFromEnv(env.REDIS_URL, env.REDIS_CLUSTER),
     adminEmail: env.ADMIN_EMAIL || undefined,
     adminPassword: env.ADMIN_PASSWORD || undefined,
     demo: demo === undefined || demo === '' ? undefined : !['0', 'false', 'no', 'off'].includes(demo.toLowerCase()),

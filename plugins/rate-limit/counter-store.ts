@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { Counter, GaugeFunction, type MetricsRegistry } from '../../gateway/src/metrics/prometheus.js';
+import { connectRedis, parseRedisUrl } from './redis-connection.js';
 
 /** What @fastify/rate-limit's store interface hands back. */
 export interface WindowCount {
@@ -49,7 +50,12 @@ interface LocalWindow {
   resetAtMs: number;
 }
 
-type CountingRedis = Redis & {
+/**
+ * One server, a master through Sentinel, or a Redis Cluster (redis-connection.ts). Every script
+ * here and in the token counters names its keys in KEYS, one key or several under one hash tag
+ * (`{…}`), so in a cluster each runs on the one node that owns its slot.
+ */
+type CountingRedis = (Redis | Cluster) & {
   sbWindow(key: string, deadlineMs: number, windowMs: number): Promise<[number, number]>;
   sbQuota(key: string, deadlineMs: number, resetAtMs: number): Promise<[number, number]>;
 };
@@ -110,7 +116,7 @@ export class CounterStore {
 
   constructor(private readonly options: CounterStoreOptions) {
     if (options.redisUrl) {
-      const redis = new Redis(options.redisUrl, {
+      const redis = connectRedis(parseRedisUrl(options.redisUrl), {
         // Drop, don't queue: a command that cannot be sent now is counted locally now.
         enableOfflineQueue: false,
         maxRetriesPerRequest: 0,
@@ -205,7 +211,9 @@ export class CounterStore {
       if (redis !== undefined) this.countFallback();
       return local();
     }
-    return remote(redis, this.deadline()).then(
+    // A Cluster has the same command and defineCommand surface as a Redis (ioredis' Commander):
+    // the families' scripts run on it unchanged, routed by their keys' slot.
+    return remote(redis as Redis, this.deadline()).then(
       (r) => {
         if (r !== undefined) return r;
         this.trip(new Error(`Redis ran a command later than ${COMMAND_TIMEOUT_MS - DEADLINE_MARGIN_MS} ms after it was sent`));
