@@ -6,6 +6,7 @@ import { registerConfigRoutes } from './config-routes.js';
 import { registerConsumerKeyRoutes } from './consumer-keys-routes.js';
 import { registerHealthRoutes } from './health-routes.js';
 import { registerQueueRoute } from './queue-routes.js';
+import { registerStreamStatusRoute } from './stream-status-route.js';
 import { installProblemHandler } from './problem-handler.js';
 import { registerOverviewRoute } from './overview-routes.js';
 import { registerTargetWeightRoute } from './target-weight-route.js';
@@ -34,6 +35,7 @@ export async function adminApi(app: FastifyInstance, options: AdminApiOptions): 
     registerConfigRoutes(secured, deps);
     registerHealthRoutes(secured, deps);
     registerQueueRoute(secured, deps);
+    registerStreamStatusRoute(secured, deps);
     registerTargetWeightRoute(secured, deps, ITEM_SCHEMAS.upstreams);
     registerOverviewRoute(secured, deps, deps.node?.metrics.traffic);
     registerConsumerKeyRoutes(secured, { store: deps.service.store });
