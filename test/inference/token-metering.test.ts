@@ -26,6 +26,9 @@ before(async () => {
       { name: 'chat-meter-only', methods: ['POST'], paths: ['/plain/v1/chat/completions'], upstream: 'gpus', stripPrefix: '/plain', meterTokens: true },
       { name: 'unmetered', methods: ['POST'], paths: ['/open/v1/chat/completions'], upstream: 'gpus', stripPrefix: '/open' },
       { name: 'bad', methods: ['POST'], paths: ['/v1/*'], upstream: 'bad', meterStreams: true },
+      // Two routes on one path told apart by a header: the selector (route-select.ts) must read the body for meterStreams.
+      { name: 'by-header', methods: ['POST'], paths: ['/m/v1/chat/completions'], stripPrefix: '/m', upstream: 'gpus', meterStreams: true, match: { headers: { 'x-pool': 'gpus' } } },
+      { name: 'by-header-other', methods: ['POST'], paths: ['/m/v1/chat/completions'], stripPrefix: '/m', upstream: 'bad', match: { headers: { 'x-pool': 'bad' } } },
     ],
     consumers: [{ name: 'acme' }],
   });
@@ -95,6 +98,14 @@ describe('token metering', () => {
     const plain = { model: 'm', messages: [] };
     await chat('/v1/echo', plain);
     assert.equal(bad.bodies.at(-1)!.body, JSON.stringify(plain), 'a request that is not streamed goes byte for byte');
+  });
+
+  test('meterStreams works on a route chosen among several on one path: usage added, counted, and removed for the client', async () => {
+    const before = tokens('anonymous', 'completion', 'by-header');
+    const answer = await chat('/m/v1/chat/completions', { model: 'sim-llm', messages, max_tokens: 4, stream: true }, { 'x-pool': 'gpus' });
+    assert.equal(answer.status, 200, answer.text);
+    assert.ok(!answer.text.includes('usage'));
+    await waitFor(() => tokens('anonymous', 'completion', 'by-header') === before + 4, 2000, 'tokens counted on the header-matched route');
   });
 
   test('meterTokens alone reads usage but leaves a stream without include_usage untouched (nothing to count)', async () => {

@@ -96,7 +96,8 @@ export function splitExtension(path: string): { routerPath: string; extension: s
 
 /** Does the route read its body before the proxy? */
 export function routeNeedsBody(route: Route): boolean {
-  return route.match?.body !== undefined || (route.fallbacks?.length ?? 0) > 0 || route.schema?.body !== undefined;
+  // meterStreams: the token meter may add stream_options.include_usage to the body it forwards.
+  return route.match?.body !== undefined || (route.fallbacks?.length ?? 0) > 0 || route.schema?.body !== undefined || route.meterStreams === true;
 }
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
