@@ -91,7 +91,7 @@ export class ClusterPrimary {
       // A worker that outlives its own timeout is stuck: end it rather than hang the node's exit.
       const force = setTimeout(() => {
         for (const s of live()) {
-          this.options.logger.error({ worker: s.slot, pid: s.worker!.process.pid }, 'worker did not exit after its shutdown timeout; killing it');
+          this.options.logger.error({ worker: s.slot, workerPid: s.worker!.process.pid }, 'worker did not exit after its shutdown timeout; killing it');
           s.worker!.process.kill('SIGKILL');
         }
       }, this.options.shutdownTimeoutMs + 15_000);
@@ -117,7 +117,7 @@ export class ClusterPrimary {
         return;
       case 'ready':
         s.ready = message.info;
-        if (this.started) this.options.logger.warn({ worker: s.slot, pid: message.info.pid }, 'replacement worker serving');
+        if (this.started) this.options.logger.warn({ worker: s.slot, workerPid: message.info.pid }, 'replacement worker serving');
         this.onReady?.();
         return;
       case 'verdict':
@@ -178,7 +178,7 @@ export class ClusterPrimary {
     s.exits = [...s.exits.filter((at) => now - at < CRASH_WINDOW_MS), now];
     // Immediate for a one-off death; a crash loop backs off (1 s, 2 s, … 30 s) instead of spinning.
     const delay = s.exits.length <= 3 ? 0 : Math.min(30_000, 1000 * 2 ** (s.exits.length - 4));
-    this.options.logger.error({ worker: s.slot, pid: worker.process.pid, code, signal, restartInMs: delay }, 'worker died; starting a replacement');
+    this.options.logger.error({ worker: s.slot, workerPid: worker.process.pid, code, signal, restartInMs: delay }, 'worker died; starting a replacement');
     this.restarts++;
     s.restartTimer = setTimeout(() => this.fork(s), delay);
   }

@@ -12,15 +12,14 @@ import { publishVerdicts, VerdictFollower } from '../health/shared-verdicts.js';
 import type { WorkerLink } from './worker-link.js';
 import { installGracefulStop } from './graceful-stop.js';
 import type { ReadyInfo } from './messages.js';
-import { startDemo } from './start-demo.js';
 import { printStarted } from './start-lines.js';
 
 /** One gateway process: the whole node when WORKERS=1, else one worker of it (`link`). */
 export async function runGateway(env: GatewayEnv, tracing: TracingSettings | undefined, logger: Logger, link: WorkerLink | undefined): Promise<void> {
   const store = await openStore(env.storeUrl);
   const closers: Array<() => Promise<unknown>> = [];
-  // A cluster's demo runs once, in the primary.
-  const demoKey = link ? undefined : await startDemo(env, store, logger, closers);
+  // A cluster's demo runs once, in the primary; DEMO=0 does not even load the simulator.
+  const demoKey = link || env.demo === false ? undefined : await (await import('./start-demo.js')).startDemo(env, store, logger, closers);
 
   const lifecycle = new Lifecycle();
   const identity = link ? { worker: link.slot, pid: process.pid } : undefined;
