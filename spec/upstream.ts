@@ -126,6 +126,15 @@ export const Upstream = Type.Object(
       { default: 'round-robin' },
     ),
     hashOn: Type.Optional(HashOn),
+    tls: Type.Optional(
+      Type.Object(
+        {
+          clientCertificate: Type.Optional(Type.String({ minLength: 1, description: 'Name of a stored certificate (and its key) presented to https targets that require a client certificate.' })),
+          ca: Type.Optional(Type.String({ minLength: 1, description: "PEM CA certificate(s) the targets' certificates are verified against, instead of the system's." })),
+        },
+        { additionalProperties: false, description: 'TLS towards https targets: mutual TLS and a private CA.' },
+      ),
+    ),
     protocol: Type.Optional(
       Type.Union(UPSTREAM_PROTOCOLS.map((p) => Type.Literal(p)), {
         description: 'How the gateway talks to the targets (absent = http1): HTTP/1.1, HTTP/2 over TLS (https targets, ALPN h2) or h2c (HTTP/2 with prior knowledge, http targets; gRPC servers).',

@@ -121,7 +121,7 @@ export function crossReferenceErrors(config: GatewayConfig): FieldError[] {
   const upstreams = unique('upstreams');
   const routes = unique('routes');
   unique('consumers');
-  unique('certificates');
+  const certificates = unique('certificates');
   unique('streams');
 
   config.upstreams.forEach((u, i) => {
@@ -142,6 +142,8 @@ export function crossReferenceErrors(config: GatewayConfig): FieldError[] {
         errors.push({ path: `/upstreams/${i}/targets/${uncapped}/maxConnections`, message: 'is required on every target when the upstream has a queue (requests wait only while every target is at its cap)' });
     }
     cidrErrors(u.trustedProxies, `/upstreams/${i}/trustedProxies`, errors);
+    if (u.tls?.clientCertificate !== undefined && !certificates.has(u.tls.clientCertificate))
+      errors.push({ path: `/upstreams/${i}/tls/clientCertificate`, message: `names unknown certificate "${u.tls.clientCertificate}"` });
     // h2 is negotiated by TLS ALPN; h2c is HTTP/2 in the clear (RFC 9113 §3.3): the scheme must agree.
     const scheme = u.protocol === 'h2' ? 'https:' : u.protocol === 'h2c' ? 'http:' : undefined;
     if (scheme !== undefined)

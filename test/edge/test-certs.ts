@@ -17,6 +17,8 @@ export interface CertOptions {
   cn: string;
   /** More DNS subjectAltNames. */
   sans?: string[];
+  /** IP subjectAltNames (an upstream reached as https://127.0.0.1:port). */
+  ips?: string[];
   /** 'ec' = ECDSA P-256 (default), 'rsa' = RSA 2048. */
   type?: 'ec' | 'rsa';
   /** Days of validity from now. */
@@ -33,7 +35,7 @@ export function makeCertificate(options: CertOptions): TestCertificate {
   const certFile = join(dir, 'cert.pem');
   const keyFile = join(dir, 'key.pem');
   const keyArgs = options.type === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
-  const sans = [options.cn, ...(options.sans ?? [])].map((n) => `DNS:${n}`).join(',');
+  const sans = [...[options.cn, ...(options.sans ?? [])].map((n) => `DNS:${n}`), ...(options.ips ?? []).map((ip) => `IP:${ip}`)].join(',');
   const ext = join(dir, 'ext.cnf');
   writeFileSync(ext, `subjectAltName=${sans}\nbasicConstraints=critical,CA:${options.ca ? 'FALSE' : 'TRUE'}\n`);
   if (!options.ca && !options.expired) {

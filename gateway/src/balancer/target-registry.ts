@@ -8,8 +8,18 @@ export interface TargetEntry {
   readonly dispatcher: Pool;
   /** HTTP/2 connections (upstream `protocol` h2 or h2c), made when a pool first asks for them. */
   h2?: Pool | undefined;
+  /** Connections carrying a TLS identity (upstream `tls`: client certificate, CA), one pool per identity and protocol. */
+  withTls?: Map<string, Pool> | undefined;
   /** How many upstream pools list this target; released at zero. */
   refs: number;
+}
+
+/** What an upstream's `tls` resolves to: the PEMs (the key from the certificates collection) and their digest. */
+export interface TlsIdentity {
+  cert?: string | undefined;
+  key?: string | undefined;
+  ca?: string | undefined;
+  digest: string;
 }
 
 export interface TargetRegistryOptions {
@@ -61,6 +71,7 @@ export class TargetRegistry {
     // Let in-flight requests finish before the connections go.
     entry.dispatcher.close().catch(() => {});
     entry.h2?.close().catch(() => {});
+    for (const pool of entry.withTls?.values() ?? []) pool.close().catch(() => {});
   }
 
   /**
@@ -69,7 +80,8 @@ export class TargetRegistry {
    * requests, more sessions open past its concurrent-stream limit. A target is one protocol; the
    * first pool to ask fixes which HTTP/2 flavour its sessions use (the scheme decides anyway).
    */
-  dispatcherFor(entry: TargetEntry, protocol: UpstreamProtocol | undefined): Pool {
+  dispatcherFor(entry: TargetEntry, protocol: UpstreamProtocol | undefined, tls?: TlsIdentity): Pool {
+    if (tls !== undefined) return this.tlsDispatcher(entry, protocol, tls);
     if (protocol === undefined || protocol === 'http1') return entry.dispatcher;
     entry.h2 ??= new Pool(entry.state.url, {
       connections: null,
@@ -83,6 +95,29 @@ export class TargetRegistry {
     return entry.h2;
   }
 
+  /**
+   * An upstream that presents a client certificate (or trusts a private CA) gets connections of
+   * its own: a TLS session belongs to one identity, so sharing the target's pool with upstreams
+   * that present none (or another) would send requests under the wrong certificate.
+   */
+  private tlsDispatcher(entry: TargetEntry, protocol: UpstreamProtocol | undefined, tls: TlsIdentity): Pool {
+    const key = `${protocol ?? 'http1'}#${tls.digest}`;
+    entry.withTls ??= new Map();
+    let pool = entry.withTls.get(key);
+    if (pool === undefined) {
+      const h2 = protocol === 'h2' || protocol === 'h2c';
+      pool = new Pool(entry.state.url, {
+        connections: null,
+        ...(h2 ? { allowH2: true, ...(protocol === 'h2c' ? { useH2c: true } : {}) } : { pipelining: 1 }),
+        keepAliveTimeout: this.options.keepAliveTimeoutMs ?? 30_000,
+        keepAliveMaxTimeout: 600_000,
+        connect: { timeout: this.options.connectTimeoutMs ?? 5_000, ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}), ...(tls.ca ? { ca: tls.ca } : {}) },
+      } as Pool.Options);
+      entry.withTls.set(key, pool);
+    }
+    return pool;
+  }
+
   get(url: string): TargetEntry | undefined {
     return this.entries.get(targetKey(url));
   }
@@ -92,7 +127,7 @@ export class TargetRegistry {
   }
 
   async close(): Promise<void> {
-    const closing = [...this.entries.values()].flatMap((e) => [e.dispatcher.destroy().catch(() => {}), e.h2?.destroy().catch(() => {})]);
+    const closing = [...this.entries.values()].flatMap((e) => [e.dispatcher.destroy().catch(() => {}), e.h2?.destroy().catch(() => {}), ...[...(e.withTls?.values() ?? [])].map((p) => p.destroy().catch(() => {}))]);
     this.entries.clear();
     await Promise.all(closing);
   }

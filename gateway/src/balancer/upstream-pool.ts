@@ -4,7 +4,7 @@ import { FlowQueue } from './flow-queue.js';
 import { pickerFor } from './index.js';
 import { recordLatency } from './peak-ewma.js';
 import type { PickContext, Picker, PoolMember } from './picker.js';
-import type { TargetRegistry, TargetEntry } from './target-registry.js';
+import type { TargetRegistry, TargetEntry, TlsIdentity } from './target-registry.js';
 import { targetKey } from './target-state.js';
 
 /** Why a pool could not offer a target. */
@@ -70,6 +70,8 @@ export class UpstreamPool {
   constructor(
     readonly spec: Upstream,
     private readonly registry: TargetRegistry,
+    /** The upstream's `tls` with its client certificate looked up (upstream-registry.ts). */
+    tls?: TlsIdentity,
   ) {
     this.name = spec.name;
     this.slowStartMs = spec.slowStartMs ?? 0;
@@ -78,7 +80,7 @@ export class UpstreamPool {
       entry.state.on('change', this.onTargetChange);
       return {
         entry,
-        dispatcher: registry.dispatcherFor(entry, spec.protocol),
+        dispatcher: registry.dispatcherFor(entry, spec.protocol, tls),
         target: entry.state,
         index,
         weight: t.weight ?? 1,

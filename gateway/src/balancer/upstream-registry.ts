@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Upstream } from '../../../spec/upstream.js';
-import type { TargetRegistry } from './target-registry.js';
+import { createHash } from 'node:crypto';
+import type { Certificate } from '../../../spec/certificate.js';
+import type { TargetRegistry, TlsIdentity } from './target-registry.js';
 import { UpstreamPool } from './upstream-pool.js';
 
 /** Pools for a new revision, not yet in force: commit when the generation is live, else roll back. */
@@ -35,20 +37,22 @@ export class UpstreamRegistry extends EventEmitter {
    * Build the pools `upstreams` needs, reusing unchanged ones. Nothing already in force is
    * closed until `commit()`, so a revision that fails to compile leaves the running one intact.
    */
-  plan(upstreams: readonly Upstream[]): PoolPlan {
+  plan(upstreams: readonly Upstream[], certificates: readonly Certificate[] = []): PoolPlan {
     const next = new Map<string, { json: string; pool: UpstreamPool }>();
     const created: UpstreamPool[] = [];
     /** Target URLs the pool being replaced had, per replacement pool. */
     const previousUrls = new Map<UpstreamPool, Set<string>>();
     for (const spec of upstreams) {
       const { id: _id, version: _v, createdAt: _c, updatedAt: _u, ...shape } = spec;
-      const json = JSON.stringify(shape);
+      const tls = tlsIdentity(spec, certificates);
+      // A renewed client certificate changes the digest, so the pool (and its connections) is rebuilt.
+      const json = JSON.stringify(shape) + (tls ? `#${tls.digest}` : '');
       const current = this.pools.get(spec.name);
       if (current && current.json === json) {
         next.set(spec.name, current);
         continue;
       }
-      const pool = new UpstreamPool(spec, this.targets);
+      const pool = new UpstreamPool(spec, this.targets, tls);
       // Draining set through the admin API survives an edit of the upstream.
       if (current)
         for (const [url, draining] of current.pool.drainOverrides) if (draining) pool.setDraining(url, true);
@@ -140,4 +144,18 @@ function warmUpNewTargets(previousUrls: ReadonlyMap<UpstreamPool, Set<string>>, 
       m.target.changed();
     }
   }
+}
+
+/** An upstream's `tls` with the named certificate's PEMs; throws (the revision does not compile) if it names none. */
+function tlsIdentity(spec: Upstream, certificates: readonly Certificate[]): TlsIdentity | undefined {
+  const tls = spec.tls;
+  if (tls === undefined) return undefined;
+  let cert: Certificate | undefined;
+  if (tls.clientCertificate !== undefined) {
+    cert = certificates.find((c) => c.name === tls.clientCertificate);
+    if (cert === undefined || cert.key === undefined)
+      throw Object.assign(new Error(`upstream "${spec.name}": tls.clientCertificate names no stored certificate with a key ("${tls.clientCertificate}")`), { field: '/upstreams' });
+  }
+  const digest = createHash('sha256').update(cert?.cert ?? '').update('\0').update(cert?.key ?? '').update('\0').update(tls.ca ?? '').digest('base64');
+  return { cert: cert?.cert, key: cert?.key, ca: tls.ca, digest };
 }

@@ -18,7 +18,7 @@ export function dryCompiler(deps: Omit<CompileDeps, 'pools' | 'unavailable'>): D
     // Pools are built on their own registry: nothing a running node holds is touched, and a
     // target's connection pool is created but never dialled.
     const targets = new TargetRegistry();
-    const plan = new UpstreamRegistry(targets).plan(state.upstreams);
+    const plan = new UpstreamRegistry(targets).plan(state.upstreams, state.certificates ?? []);
     try {
       const generation = await containCompile(
         () => compileGeneration(state, { ...deps, pools: plan.pools }),

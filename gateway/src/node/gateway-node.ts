@@ -267,7 +267,7 @@ export class GatewayNode {
     let plan: PoolPlan | undefined;
     let next: Generation;
     try {
-      plan = this.upstreams.plan(state.upstreams);
+      plan = this.upstreams.plan(state.upstreams, state.certificates ?? []);
       const pools = plan.pools;
       next = await containCompile(
         () =>
