@@ -16,7 +16,8 @@
  * Switchboard runs in this process (a GatewayNode on 127.0.0.1, as the tests start it), so the
  * benchmark can issue the consumers' API keys; the workers and the load generator are child
  * processes. Environment: BENCH_QUICK=1 (short runs), BENCH_INFERENCE_SECONDS (default 10),
- * BENCH_INFERENCE_WARMUP (3), BENCH_INFERENCE_CONTENDERS=round-robin,prefix-affinity,nginx,…
+ * BENCH_INFERENCE_WARMUP (3), BENCH_INFERENCE_CONTENDERS=round-robin,prefix-affinity,nginx,…,
+ * BENCH_INFERENCE_NOISY=0 (skip the noisy-neighbour runs).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -406,7 +407,7 @@ export const inferenceBenchmark = {
     const gateway = async () => (gw ??= await startGateway(undefined));
     try {
       const affinity = await affinityScenario(workDir, settings, gateway);
-      const noisy = await noisyScenario(workDir, settings, gateway);
+      const noisy = process.env.BENCH_INFERENCE_NOISY === '0' ? { capacity: 0, rows: [] } : await noisyScenario(workDir, settings, gateway);
       printTables(affinity, noisy);
       const files = writeResults('inference', { startedAt, loadAverageAtStart, loadAverageAtEnd: loadavg(), settings, affinity, noisy });
       log(`\nwrote ${files.join(' and ')}`);
