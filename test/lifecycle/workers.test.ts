@@ -162,8 +162,9 @@ test('WORKERS=2: requests land on both processes, a config change reaches both w
   const lost: string[] = [];
   let replacement: number | undefined;
   while (replacement === undefined && Date.now() - killedAt < 20_000) {
+    const sentAt = Date.now() - killedAt;
     const answer = await get(`${gateway.publicUrl}/livez`).catch((err: Error) => {
-      lost.push(`${Date.now() - killedAt} ms: ${err.message}`);
+      lost.push(`sent ${sentAt} ms after the kill: ${err.message}`);
       return undefined;
     });
     if (!answer) continue;
@@ -173,8 +174,9 @@ test('WORKERS=2: requests land on both processes, a config change reaches both w
   }
   assert.ok(replacement, 'a replacement worker serves within 20 s');
   if (lost.length > 0) t.diagnostic(`lost while worker 2 was replaced: ${lost.join('; ')}`);
-  // The primary may have handed the dying worker a connection in its last moment; after that, none.
-  assert.ok(lost.length <= 1 && lost.every((l) => Number.parseInt(l) < 1_000), `new connections kept being served while worker 2 was replaced; lost: ${lost.join('; ')}`);
+  // A connection the primary was handing to worker 2 as it died is stranded (node:cluster's
+  // round-robin hand-off gets no reply from a dead worker); any later one is served.
+  assert.ok(lost.length <= 1 && lost.every((l) => Number(/sent (\d+) ms/.exec(l)?.[1]) < 1_000), `new connections kept being served while worker 2 was replaced; lost: ${lost.join('; ')}`);
   assert.equal((await get(`${gateway.publicUrl}/fresh`)).status, 200);
   assert.equal(await metric(gateway.adminUrl, 'switchboard_worker_restarts_total'), 1);
   assert.equal(await metric(gateway.adminUrl, 'switchboard_workers'), 2);

@@ -44,8 +44,11 @@ export class ClusterPrimary {
 
   constructor(private readonly options: PrimaryOptions) {
     // Round-robin in the primary (Linux' default, made explicit): the kernel's own accept()
-    // balancing across processes is known to favour a few of them under load.
-    cluster.schedulingPolicy = cluster.SCHED_RR;
+    // balancing across processes is known to favour a few of them. Its one cost: a connection
+    // being handed to a worker at the instant it dies is stranded (the hand-off waits for a reply
+    // that never comes). NODE_CLUSTER_SCHED_POLICY=none, Node's own switch, trades that for the
+    // kernel's uneven balance.
+    if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_RR;
     cluster.setupPrimary({ exec: options.exec });
     for (let slot = 1; slot <= options.count; slot++) this.slots.push({ slot, worker: undefined, ready: undefined, exits: [], restartTimer: undefined });
   }
