@@ -52,6 +52,21 @@ function samplerFor(settings: TracingSettings): Sampler {
   }
 }
 
+/**
+ * Targets come from the configuration, so this holds about the target list, each parsed once;
+ * emptied past a bound so targets that come and go (pods) over months cannot grow it forever.
+ */
+const targetUrls = new Map<string, URL>();
+const MAX_TARGET_URLS = 10_000;
+function targetUrl(target: string): URL {
+  let url = targetUrls.get(target);
+  if (url === undefined) {
+    if (targetUrls.size >= MAX_TARGET_URLS) targetUrls.clear();
+    targetUrls.set(target, (url = new URL(target)));
+  }
+  return url;
+}
+
 const headerGetter: TextMapGetter<IncomingMessage['headers']> = {
   keys: (carrier) => Object.keys(carrier),
   get: (carrier, key) => carrier[key],
@@ -131,7 +146,7 @@ class ServedRequest implements RequestTrace {
     const span = this.tracer.startSpan(this.method, { kind: SpanKind.CLIENT }, this.context);
     const resend = this.sent++;
     if (span.isRecording()) {
-      const url = new URL(info.target);
+      const url = targetUrl(info.target);
       span.setAttribute(ATTR_HTTP_REQUEST_METHOD, this.method);
       span.setAttribute(ATTR_TARGET, info.target);
       span.setAttribute(ATTR_URL_FULL, info.target);
@@ -163,7 +178,8 @@ class ServedRequest implements RequestTrace {
   end(res: ServerResponse): void {
     const span = this.span;
     if (span.isRecording()) {
-      const status = res.writableFinished ? res.statusCode : 0;
+      // writableEnded, not writableFinished: HTTP/2's compatibility response has only the former.
+      const status = res.writableEnded ? res.statusCode : 0;
       if (status !== 0) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
       else span.setAttribute(ATTR_ERROR_TYPE, 'client-cut');
       // Server spans: only 5xx is the server's error (semantic conventions, HTTP spans).
