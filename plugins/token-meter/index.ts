@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Route } from '../../spec/route.js';
 import type { Consumer } from '../../spec/consumer.js';
 import type { Stored } from '../../gateway/src/store/port.js';
@@ -76,37 +76,32 @@ const tokenMeterPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationCont
   const anyConsumerBudget = ctx.state.consumers.some((c) => c.tokenLimit || c.tokenQuota);
   const limited = route.tokenLimit !== undefined || (anyConsumerBudget && route.auth !== 'none');
 
-  scope.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    const arrivedAt = performance.now();
-    const consumer = request.caller?.consumer;
-    const now = Date.now();
-    // Read now: by the time the answer ends the request's socket may be gone.
-    const address = limited ? clientIp(request.raw) : '';
-    const drawn = limited ? budgetsFor(route, consumer, address, now) : [];
-    if (drawn.length > 0) {
-      const used = await budgets.used(drawn);
-      // The budget a client must heed: a spent one (the latest to reset), else the fewest tokens left.
-      let tightest = 0;
-      let spent = -1;
-      for (let i = 0; i < drawn.length; i++) {
-        if (used[i]! >= drawn[i]!.max) {
-          if (spent < 0 || drawn[i]!.resetAtMs > drawn[spent]!.resetAtMs) spent = i;
-        } else if (drawn[i]!.max - used[i]! < drawn[tightest]!.max - used[tightest]!) tightest = i;
-      }
-      const shown = spent >= 0 ? spent : tightest;
-      const budget = drawn[shown]!;
-      const resetMs = budget.resetAtMs - now;
-      setOpenAiLimitHeaders(reply, 'tokens', budget.max, budget.max - used[shown]!, resetMs);
-      if (spent >= 0) {
-        countRejection(ctx, name);
-        const seconds = Math.max(1, Math.ceil(resetMs / 1000));
-        const code = budget.quota ? 'quota-exceeded' : 'rate-limited';
-        throw new ProblemError(429, code, `the ${budget.what} is used up (${used[shown]} used); it resets in ${seconds} s`, {}, { 'retry-after': String(seconds) });
-      }
+  /** Headers for the tightest budget, and the 429 when one is spent. */
+  function judge(reply: FastifyReply, drawn: Budget[], used: number[], now: number): ProblemError | undefined {
+    // The budget a client must heed: a spent one (the latest to reset), else the fewest tokens left.
+    let tightest = 0;
+    let spent = -1;
+    for (let i = 0; i < drawn.length; i++) {
+      if (used[i]! >= drawn[i]!.max) {
+        if (spent < 0 || drawn[i]!.resetAtMs > drawn[spent]!.resetAtMs) spent = i;
+      } else if (drawn[i]!.max - used[i]! < drawn[tightest]!.max - used[tightest]!) tightest = i;
     }
+    const shown = spent >= 0 ? spent : tightest;
+    const budget = drawn[shown]!;
+    const resetMs = budget.resetAtMs - now;
+    setOpenAiLimitHeaders(reply, 'tokens', budget.max, budget.max - used[shown]!, resetMs);
+    if (spent < 0) return undefined;
+    countRejection(ctx, name);
+    const seconds = Math.max(1, Math.ceil(resetMs / 1000));
+    const code = budget.quota ? 'quota-exceeded' : 'rate-limited';
+    return new ProblemError(429, code, `the ${budget.what} is used up (${used[shown]} used); it resets in ${seconds} s`, {}, { 'retry-after': String(seconds) });
+  }
+
+  /** The tap that reads this request's answer and books its tokens. */
+  function meterFor(request: FastifyRequest, consumer: Stored<Consumer> | undefined, address: string, arrivedAt: number): ResponseMeter {
     const consumerId = consumer?.id ?? ANONYMOUS;
     const consumerLabel = request.caller?.name ?? ANONYMOUS;
-    const meter = new ResponseMeter(logger, (r: MeterReport) => {
+    return new ResponseMeter(logger, (r: MeterReport) => {
       if (r.streamed && r.firstEventAt !== undefined) metrics.ttft.observe(name, () => ({ route: name }), (r.firstEventAt - arrivedAt) / 1000);
       const usage = r.usage;
       if (usage === undefined) return;
@@ -130,18 +125,39 @@ const tokenMeterPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationCont
         if (charged.length > 0) void Promise.resolve(budgets.charge(charged, total)).catch(() => {});
       }
     });
-    request.responseTap = meter;
+  }
+
+  // A callback hook, not an async one: without Redis the budgets answer at once, and the common
+  // request then costs no promise.
+  scope.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const arrivedAt = performance.now();
+    const consumer = request.caller?.consumer;
+    // Read now: by the time the answer ends the request's socket may be gone.
+    const address = limited ? clientIp(request.raw) : '';
+    const now = Date.now();
+    const drawn = limited ? budgetsFor(route, consumer, address, now) : [];
+    const admit = (used: number[] | undefined): void => {
+      const refusal = used === undefined ? undefined : judge(reply, drawn, used, now);
+      if (refusal !== undefined) return done(refusal);
+      request.responseTap = meterFor(request, consumer, address, arrivedAt);
+      done();
+    };
+    if (drawn.length === 0) return admit(undefined);
+    const used = budgets.used(drawn);
+    if (Array.isArray(used)) return admit(used);
+    used.then(admit, (err: Error) => done(err));
   });
 
   if (route.meterStreams === true)
     // After validation, before the proxy: the body is parsed (compile.ts reads it for meterStreams routes).
-    scope.addHook('preHandler', async (request: FastifyRequest) => {
+    scope.addHook('preHandler', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
       const meter = request.responseTap as ResponseMeter | undefined;
-      if (meter === undefined || request.rawBody === undefined) return;
-      const rewritten = withIncludeUsage(request.body);
-      if (rewritten === undefined) return;
-      request.rawBody = rewritten;
-      meter.strip = true;
+      const rewritten = meter !== undefined && request.rawBody !== undefined ? withIncludeUsage(request.body) : undefined;
+      if (rewritten !== undefined) {
+        request.rawBody = rewritten;
+        meter!.strip = true;
+      }
+      done();
     });
 });
 
