@@ -39,6 +39,7 @@ const config = () => ({
   routes: [
     { name: 'chat', methods: ['GET', 'POST'], paths: ['/v1/*'], upstream: 'echo' },
     { name: 'retried', methods: ['GET'], paths: ['/flaky/*'], upstream: 'flaky', retries: 1 },
+    { name: 'keyed', methods: ['GET'], paths: ['/keyed'], upstream: 'echo', auth: 'api-key' },
   ],
   consumers: [],
 });
@@ -155,6 +156,19 @@ test('each upstream attempt is its own client span: a retried 503 shows both, th
   for (const a of attempts) assert.equal(a.parentSpanId, server.spanId);
   assert.equal(server.attributes['http.response.status_code'], 200);
   assert.equal(server.statusCode, 0, 'the request succeeded');
+});
+
+test('a refusal by a route stage is a server span named by its route, with the 401', async () => {
+  const trace = 'ddddddddddddddddddddddddddddddd4';
+  const res = await request(`${traced.url}/keyed`, { headers: { traceparent: `00-${trace}-${CLIENT_SPAN}-01`, 'x-api-key': 'sb_live_notarealkeyatall' } });
+  assert.equal(res.statusCode, 401);
+  await res.body.dump();
+  const [server] = await spansOf(trace, 1);
+  assert.equal(server!.name, 'GET keyed');
+  assert.equal(server!.attributes['switchboard.route'], 'keyed');
+  assert.equal(server!.attributes['http.response.status_code'], 401);
+  const line = lines.find((l) => l.msg === 'access' && l.path === '/keyed');
+  assert.equal(line?.traceId, trace, 'the refusal is logged with its trace id');
 });
 
 test("a refusal by the gateway itself (no route) is a server span with the gateway's status", async () => {

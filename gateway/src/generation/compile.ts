@@ -155,6 +155,9 @@ async function compileInto(
     app.addHook('onResponse', (request, reply, done) => {
       if (request.proxied) return done();
       observer?.completed(request.routeOptions.config.route ?? 'none', reply.statusCode, reply.elapsedTime);
+      // A refusal's server span names its route and consumer too ('finish' runs before 'close', where the span ends).
+      const trace = traceOf(request.raw);
+      if (trace !== undefined && request.routeOptions.config.route !== undefined) trace.matched(request.routeOptions.config.route, request.caller?.name);
       accessLog?.write({
         requestId: request.id,
         method: request.method,
@@ -166,7 +169,7 @@ async function compileInto(
         consumer: request.caller?.name,
         clientIp: deps.services.clientIp(request.raw),
         attempts: 0,
-        traceId: traceOf(request.raw)?.traceId,
+        traceId: trace?.traceId,
       });
       done();
     });
