@@ -50,8 +50,8 @@ export class PublicListeners {
   private readonly tls: Http2SecureServer | undefined;
   private readonly tlsFront: NetServer | undefined;
   private readonly trusted: TrustedProxies | undefined;
-  /** Open HTTP/2 sessions: an http2 server's close() waits for them, so close() ends them (GOAWAY, in-flight streams finish). */
-  private readonly sessions = new Set<ServerHttp2Session>();
+  /** Open HTTP/2 sessions per server: closing the server closes them (GOAWAY, in-flight streams finish). */
+  private readonly sessions = new Map<Http2Server | Http2SecureServer, Set<ServerHttp2Session>>();
 
   constructor(private readonly options: ListenerOptions) {
     const { edge, handler } = options;
@@ -61,7 +61,7 @@ export class PublicListeners {
     this.plain.on('upgrade', options.upgrade);
     if (edge.h2c) {
       this.h2c = createH2Server(H2_SERVER_OPTIONS, h2Handler(handler));
-      this.h2c.on('session', (session: ServerHttp2Session) => this.onSession(session));
+      this.trackSessions(this.h2c);
     }
     if (edge.h2c || proxyProtocol) this.plainFront = this.front((socket, h2, head) => handOff(h2 ? this.h2c! : this.plain, socket, head), edge.h2c === true);
     if (edge.tlsPort !== undefined) {
@@ -86,7 +86,7 @@ export class PublicListeners {
       // The HTTP/1.1 side of the TLS listener reads these from the server, as http.Server does.
       Object.assign(this.tls, HTTP1_OPTIONS);
       this.tls.on('upgrade', options.upgrade);
-      this.tls.on('session', (session: ServerHttp2Session) => this.onSession(session));
+      this.trackSessions(this.tls);
       this.tls.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
         options.logger.debug({ err: { message: err.message, code: err.code }, peer: socket.remoteAddress }, 'TLS handshake failed');
       });
@@ -109,9 +109,28 @@ export class PublicListeners {
     });
   }
 
+  /**
+   * Node 24's Http2Server#close sends its sessions GOAWAY; Node 22's waits for them to end by
+   * themselves, so a graceful stop (node/drain.ts calls close()) would hang on every idle
+   * keep-alive session until its timeout. The server's close does it here, on both.
+   */
+  private trackSessions(server: Http2Server | Http2SecureServer): void {
+    const open = new Set<ServerHttp2Session>();
+    this.sessions.set(server, open);
+    server.on('session', (session: ServerHttp2Session) => {
+      open.add(session);
+      session.once('close', () => open.delete(session));
+      this.onSession(session);
+    });
+    const close = server.close.bind(server);
+    server.close = ((callback?: (err?: Error) => void) => {
+      close(callback);
+      for (const session of open) if (!session.closed && !session.destroyed) session.close();
+      return server;
+    }) as typeof server.close;
+  }
+
   private onSession(session: ServerHttp2Session): void {
-    this.sessions.add(session);
-    session.once('close', () => this.sessions.delete(session));
     guardSession(session, () => this.options.logger.warn({ peer: session.socket?.remoteAddress }, 'HTTP/2 rapid reset: session closed with ENHANCE_YOUR_CALM'));
     session.setTimeout(H2_IDLE_MS, () => session.close());
   }
@@ -160,7 +179,6 @@ export class PublicListeners {
           server.closeIdleConnections?.();
         }),
     );
-    for (const session of this.sessions) session.close();
     await Promise.all(closing);
   }
 }
