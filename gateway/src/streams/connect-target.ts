@@ -20,6 +20,8 @@ export interface JoinOptions {
   onConnectFailure?: (member: Member, err: Error) => void;
   /** True once the client went away: stop trying. */
   clientGone: () => boolean;
+  /** Read the target's bytes into caller-owned memory (net's `onread`) instead of a buffer per read. */
+  onread?: { buffer: () => Buffer; callback: (bytes: number, buffer: Buffer) => boolean } | undefined;
 }
 
 /**
@@ -40,7 +42,7 @@ export async function joinTarget(pool: UpstreamPool, ctx: PickContext, options: 
     pool.begin(picked);
     const started = performance.now();
     try {
-      const socket = await open(picked.target.url, options.connectTimeoutMs);
+      const socket = await open(picked.target.url, options.connectTimeoutMs, options.onread);
       const connectMs = performance.now() - started;
       if (options.clientGone()) {
         socket.destroy();
@@ -58,11 +60,11 @@ export async function joinTarget(pool: UpstreamPool, ctx: PickContext, options: 
   }
 }
 
-function open(origin: string, timeoutMs: number): Promise<Socket> {
+function open(origin: string, timeoutMs: number, onread: JoinOptions['onread']): Promise<Socket> {
   const { host, port } = hostPort(origin);
   return new Promise((resolve, reject) => {
     // allowHalfOpen: a client that shuts its sending side down (FIN) may still read the reply.
-    const socket = connect({ host, port, allowHalfOpen: true, noDelay: true });
+    const socket = connect({ host, port, allowHalfOpen: true, noDelay: true, ...(onread ? { onread } : {}) });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(Object.assign(new Error(`connect to ${host}:${port} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));

