@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { connect, type PeerCertificate } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -195,5 +196,12 @@ describe('TLS listener: certificates by SNI, TLS 1.2+ only, x-forwarded-proto ht
     assert.match(gw.node.skippedCertificates[0]!.reason, /expired/);
     assert.equal(await presentedCn(gw.tlsPort!, 'broken.example.test'), 'default.test');
     assert.equal(await presentedCn(gw.tlsPort!, 'one.apps.example.test'), 'wild.apps.example.test');
+    // The metrics say so too, and when each served certificate expires (alert on it).
+    const text = await gw.node.metrics.scrape();
+    assert.match(text, /^switchboard_tls_certificates_skipped 1$/m);
+    const notAfter = Number(/^switchboard_tls_certificate_not_after_seconds\{certificate="apps"\} (\d+)$/m.exec(text)?.[1]);
+    assert.equal(notAfter, Math.floor(Date.parse(new X509Certificate(certs.apps!.cert).validTo) / 1000));
+    assert.match(text, /^switchboard_tls_certificate_not_after_seconds\{certificate="default"\} \d+$/m);
+    assert.doesNotMatch(text, /certificate="broken"/);
   });
 });

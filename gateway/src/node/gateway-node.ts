@@ -15,7 +15,7 @@ import type { ConfigStatus, RouteStage, StageServices } from '../generation/rout
 import type { ConfigState, ConfigStore } from '../store/port.js';
 import { attachHealth } from '../health/index.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
-import { Counter } from '../metrics/prometheus.js';
+import { Counter, GaugeFunction } from '../metrics/prometheus.js';
 import { clientIpResolver } from '../generation/client-address.js';
 import { pinoAccessLog } from '../contracts/access-log.js';
 import { admitRequestTarget, refuseRequest } from './request-target.js';
@@ -98,6 +98,7 @@ export class GatewayNode {
     this.streams = new StreamSet({ upstreams: this.upstreams, logger: options.logger, metrics: this.metrics.registry, defaultHost: options.host });
     // Exported from the start at 0, so a rate() over it works before the first failure.
     this.reloadFailures.inc('', () => ({}), 0);
+    if (options.edge?.tlsPort !== undefined) this.registerCertificateMetrics();
   }
 
   get revision(): number {
@@ -297,6 +298,24 @@ export class GatewayNode {
     this.options.logger.info({ revision: state.revision, routes: state.routes.length, upstreams: state.upstreams.length }, 'configuration revision in force');
     if (previous) void previous.retire();
     return undefined;
+  }
+
+  /** Expiry per served certificate (alert well before it), and how many stored ones cannot be served. */
+  private registerCertificateMetrics(): void {
+    const registry = this.metrics.registry;
+    registry.register(
+      new GaugeFunction('switchboard_tls_certificate_not_after_seconds', 'When each certificate the TLS listener serves expires (Unix time); certificate="default" is TLS_CERT_FILE.', () => {
+        const out: Array<{ labels: Record<string, string>; value: number }> = [];
+        const book = this.server?.certificates;
+        const fallback = this.server?.defaultNotAfter;
+        if (fallback !== undefined) out.push({ labels: { certificate: 'default' }, value: Math.floor(fallback / 1000) });
+        for (const served of book?.served ?? []) out.push({ labels: { certificate: served.name }, value: Math.floor(served.notAfter / 1000) });
+        return out;
+      }),
+    );
+    registry.register(
+      new GaugeFunction('switchboard_tls_certificates_skipped', 'Stored certificates the TLS listener cannot serve (expired, unreadable); each is named in the log.', () => [{ labels: {}, value: this.skippedCertificates.length }]),
+    );
   }
 
   /** New TLS handshakes use the generation's certificates; one that cannot be loaded is skipped and logged, never fatal. */

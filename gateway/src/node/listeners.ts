@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, Server as HttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createSecureServer, createServer as createH2Server, type Http2SecureServer, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
@@ -44,6 +45,8 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
  */
 export class PublicListeners {
   readonly certificates: CertificateBook | undefined;
+  /** When the default certificate (TLS_CERT_FILE) expires, ms since the epoch. */
+  readonly defaultNotAfter: number | undefined;
   private readonly plain: Server;
   private readonly h2c: Http2Server | undefined;
   private readonly plainFront: NetServer | undefined;
@@ -70,6 +73,7 @@ export class PublicListeners {
       const mtls = clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: false } : {};
       this.certificates = new CertificateBook(TLS_BASE, clientCa ? { ca: clientCa } : {});
       const fallback = defaultCertificate(edge, options.logger);
+      this.defaultNotAfter = fallback ? Date.parse(new X509Certificate(fallback.cert).validTo) : undefined;
       this.tls = createSecureServer(
         {
           ...TLS_BASE,

@@ -50,6 +50,8 @@ export class CertificateBook {
   private wildcard = new Map<string, SecureContext>();
   private cache = new Map<string, { context: SecureContext; notAfter: number }>();
   skipped: SkippedCertificate[] = [];
+  /** The certificates served, with when each leaf expires (ms since the epoch), for the metrics. */
+  served: Array<{ name: string; notAfter: number }> = [];
 
   constructor(
     private readonly base: SecureContextOptions = TLS_BASE,
@@ -63,6 +65,7 @@ export class CertificateBook {
     const wildcard = new Map<string, SecureContext>();
     const cache = new Map<string, { context: SecureContext; notAfter: number }>();
     const skipped: SkippedCertificate[] = [];
+    const served: Array<{ name: string; notAfter: number }> = [];
     const now = Date.now();
     for (const cert of certificates) {
       const digest = createHash('sha256').update(cert.cert).update('\0').update(cert.key ?? '').digest('base64');
@@ -81,6 +84,7 @@ export class CertificateBook {
       }
       const context = entry.context;
       cache.set(digest, entry);
+      served.push({ name: cert.name, notAfter: entry.notAfter });
       for (const sni of cert.snis) {
         const name = sni.toLowerCase();
         if (name.startsWith('*.')) wildcard.set(name.slice(2), context);
@@ -91,6 +95,7 @@ export class CertificateBook {
     this.wildcard = wildcard;
     this.cache = cache;
     this.skipped = skipped;
+    this.served = served;
     return skipped;
   }
 
