@@ -60,8 +60,16 @@ export async function joinTarget(pool: UpstreamPool, ctx: PickContext, options: 
   }
 }
 
+/** Host and port per target origin: parsed once, not a URL per connection. */
+const addresses = new Map<string, { host: string; port: number }>();
+
 function open(origin: string, timeoutMs: number, onread: JoinOptions['onread']): Promise<Socket> {
-  const { host, port } = hostPort(origin);
+  let address = addresses.get(origin);
+  if (address === undefined) {
+    if (addresses.size > 10_000) addresses.clear();
+    addresses.set(origin, (address = hostPort(origin)));
+  }
+  const { host, port } = address;
   return new Promise((resolve, reject) => {
     // allowHalfOpen: a client that shuts its sending side down (FIN) may still read the reply.
     const socket = connect({ host, port, allowHalfOpen: true, noDelay: true, ...(onread ? { onread } : {}) });

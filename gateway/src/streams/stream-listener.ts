@@ -25,10 +25,14 @@ const READ_SIZE = 64 * 1024;
  * heap (measured: GC ≈ 27 % of a bulk stream's CPU against ≈ 12 % in a bare Node proxy; with
  * this, CPU per GB went from ×3.0 to ×1.6 the bare proxy's). A write to the client that cannot
  * complete at once returns false (64 KiB is above the socket's high-water mark), which pauses the
- * target until 'drain', so no read lands in memory a pending write still holds; should one be
- * pending anyway, the next read gets a new buffer.
+ * target until 'drain'; and should a write still hold the memory, the next read gets a new buffer.
  */
 class TargetReader {
+  /**
+   * One per connection, not shared: net hands a socket its next buffer right after the previous
+   * read's callback, so a buffer shared between sockets could take another socket's read while
+   * a pending write still holds it.
+   */
   private memory = Buffer.allocUnsafe(READ_SIZE);
   client: Socket | undefined;
   /** Bytes that arrived before the client was attached (a server that speaks first). */
