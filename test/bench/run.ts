@@ -20,6 +20,7 @@ import { routesBenchmark } from './routes-bench.js';
 import { inferenceBenchmark } from './inference-bench.js';
 import { tcpBenchmark } from './tcp-bench.js';
 import { tlsBenchmark } from './tls-bench.js';
+import { tracingBenchmark } from './tracing-bench.js';
 import { readBenchSettings, type BenchSettings } from './settings.js';
 
 /** wrk rounds each window up to a whole second; the budget allows for it. */
@@ -45,6 +46,7 @@ const benchmarks: Record<string, Benchmark> = {
   inference: inferenceBenchmark,
   tcp: tcpBenchmark,
   tls: tlsBenchmark,
+  tracing: tracingBenchmark,
 };
 
 function usage(): string {

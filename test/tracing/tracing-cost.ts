@@ -4,7 +4,7 @@
  * on with every request sampled and exported (OTLP/HTTP JSON to a receiver in this process), and
  * on with `always_off` (trace context continued upstream, nothing recorded).
  *
- *   node_modules/.bin/node dist/test/tracing/tracing-cost.js
+ *   node_modules/.bin/node dist/test/tracing/tracing-cost.js    (or: npm run bench -- tracing)
  */
 import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -51,7 +51,13 @@ async function start(name: string, upstream: string, otlp: string, sampler: stri
   return { name, child, url, next };
 }
 
-async function measure(): Promise<void> {
+export interface TracingCost {
+  /** µs of gateway CPU per request, median of 5 rounds, per variant. */
+  variants: Array<{ name: string; cpuMicrosPerRequest: number; rounds: number[] }>;
+  spansReceived: number;
+}
+
+export async function measureTracingCost(): Promise<TracingCost> {
   const upstream = await startEchoUpstream('echo');
   upstream.handler = (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 });
@@ -77,17 +83,26 @@ async function measure(): Promise<void> {
   const rounds = gateways.map(() => [] as number[]);
   for (let round = 0; round < 5; round++) for (const [i, g] of gateways.entries()) rounds[i]!.push(await run(g, 10_000));
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const base = median(rounds[0]!);
-  console.log('gateway CPU per request (median of 5 rounds × 10 000 GETs with a traceparent, 16 connections)');
-  for (const [i, g] of gateways.entries()) {
-    const m = median(rounds[i]!);
-    console.log(`  ${g.name.padEnd(38)} ${m.toFixed(1)} µs${i === 0 ? '' : `   (${(m / base).toFixed(2)}×, +${(m - base).toFixed(1)} µs)`}`);
-  }
-  console.log(`  spans received by the OTLP receiver: ${receiver.spans.length}`);
+  const result: TracingCost = {
+    variants: gateways.map((g, i) => ({ name: g.name, cpuMicrosPerRequest: median(rounds[i]!), rounds: rounds[i]! })),
+    spansReceived: receiver.spans.length,
+  };
   for (const g of gateways) g.child.send('exit');
   await upstream.close();
   await receiver.close();
+  return result;
+}
+
+export function formatTracingCost(cost: TracingCost): string {
+  const base = cost.variants[0]!.cpuMicrosPerRequest;
+  const lines = ['gateway CPU per request (median of 5 rounds × 10 000 GETs with a traceparent, 16 connections)'];
+  for (const [i, v] of cost.variants.entries()) {
+    const m = v.cpuMicrosPerRequest;
+    lines.push(`  ${v.name.padEnd(38)} ${m.toFixed(1)} µs${i === 0 ? '' : `   (${(m / base).toFixed(2)}×, +${(m - base).toFixed(1)} µs)`}`);
+  }
+  lines.push(`  spans received by the OTLP receiver: ${cost.spansReceived}`);
+  return lines.join('\n');
 }
 
 if (process.argv[2] === 'serve') void serve(process.argv[3]!, process.argv[4]!, process.argv[5]!);
-else void measure();
+else if (process.argv[1] === fileURLToPath(import.meta.url)) void measureTracingCost().then((cost) => console.log(formatTracingCost(cost)));
