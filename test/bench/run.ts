@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- proxy|balance|routes|inference|all]` — the benchmarks (all by default). Each one prints a table and writes
+ * `npm run bench [-- proxy|balance|routes|inference|tcp|tls|tracing|workers|all]` — the benchmarks (all by default). Each one prints a table and writes
  * test/bench/results/<name>-<timestamp>.json and <name>-latest.json. Everything runs on
  * 127.0.0.1, stops by itself, and kills every process it started, also on Ctrl-C.
  *
@@ -21,6 +21,7 @@ import { inferenceBenchmark } from './inference-bench.js';
 import { tcpBenchmark } from './tcp-bench.js';
 import { tlsBenchmark } from './tls-bench.js';
 import { tracingBenchmark } from './tracing-bench.js';
+import { workersBenchmark } from './workers-bench.js';
 import { readBenchSettings, type BenchSettings } from './settings.js';
 
 /** wrk rounds each window up to a whole second; the budget allows for it. */
@@ -47,6 +48,7 @@ const benchmarks: Record<string, Benchmark> = {
   tcp: tcpBenchmark,
   tls: tlsBenchmark,
   tracing: tracingBenchmark,
+  workers: workersBenchmark,
 };
 
 function usage(): string {
