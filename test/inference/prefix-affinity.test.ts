@@ -115,8 +115,10 @@ test('the simulator’s prefix cache makes a cached prompt’s time to first tok
     const conversation = systemPrompt(7) + ' '.repeat(0);
     const cold = await ttft(body(conversation, 'first turn', { stream: true }));
     const warm = await ttft(body(conversation, 'first turn', { stream: true }));
-    // ≈ 600 uncached tokens × 0.25 ms = 150 ms cold; warm only the last partial block.
-    assert.ok(cold > 100, `cold TTFT ${cold.toFixed(0)} ms`);
+    // Cold, the whole prompt is prefilled (hundreds of tokens × 0.25 ms); warm, only the last
+    // partial block. The ratio is the claim; the cold floor only shows prefill was simulated at all
+    // (a CI run saw 93 ms where local runs see > 100, so it is not pinned tighter).
+    assert.ok(cold > 50, `cold TTFT ${cold.toFixed(0)} ms`);
     assert.ok(warm < cold / 2, `warm TTFT ${warm.toFixed(0)} ms, cold ${cold.toFixed(0)} ms`);
     const stats = worker.stats();
     assert.ok(stats.prefixCacheHits > 0 && stats.prefixCacheHits < stats.prefixCacheQueries);

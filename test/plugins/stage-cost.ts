@@ -5,11 +5,10 @@
  *
  *   node_modules/.bin/node dist/test/plugins/stage-cost.js
  */
-import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
-import { fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { issueKey } from '../../gateway/src/keys/key-service.js';
+import { answerCpuProbes, forkCpuChild, median } from '../helpers/cpu-child.js';
 import { startEchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway } from '../helpers/gateway.js';
 import { caughtUp } from './fixtures.js';
@@ -40,13 +39,7 @@ async function serve(upstreamUrl: string): Promise<void> {
   });
   const { key } = await issueKey(gw.store, 'acme', { actor: 'bench' });
   await caughtUp(gw);
-  process.send!({ url: gw.url, key });
-  process.on('message', (m: string) => {
-    if (m === 'cpu') {
-      const u = process.cpuUsage();
-      process.send!({ cpu: u.user + u.system });
-    } else if (m === 'exit') void gw.close().then(() => process.exit(0));
-  });
+  answerCpuProbes(gw, { url: gw.url, key });
 }
 
 async function measure(): Promise<void> {
@@ -56,13 +49,9 @@ async function measure(): Promise<void> {
     res.end('{}');
     return true;
   };
-  const child = fork(fileURLToPath(import.meta.url), ['serve', upstream.url], { execArgv: [...GATEWAY_V8_FLAGS] });
-  const next = () => new Promise<any>((resolve) => child.once('message', resolve));
-  const { url, key } = await next();
-  const cpu = async () => {
-    child.send('cpu');
-    return (await next()).cpu as number;
-  };
+  const gateway = await forkCpuChild<{ url: string; key: string }>(fileURLToPath(import.meta.url), ['serve', upstream.url]);
+  const { url, key } = gateway.hello;
+  const cpu = gateway.cpu;
   const run = async (path: string, amount: number) => {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (path === '/staged') headers['x-api-key'] = key;
@@ -80,13 +69,12 @@ async function measure(): Promise<void> {
     plain.push(await run('/plain', 10_000));
     staged.push(await run('/staged', 10_000));
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const p = median(plain);
   const s = median(staged);
   console.log(`gateway CPU per request (median of 5 rounds × 10 000 requests, 16 connections)`);
   console.log(`  plain route                         ${p.toFixed(1)} µs`);
   console.log(`  api-key + rate limit + body schema  ${s.toFixed(1)} µs   (${(s / p).toFixed(2)}×, +${(s - p).toFixed(1)} µs)`);
-  child.send('exit');
+  gateway.exit();
   await upstream.close();
 }
 

@@ -6,12 +6,11 @@
  *
  *   node_modules/.bin/node dist/test/tracing/tracing-cost.js    (or: npm run bench -- tracing)
  */
-import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
-import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { OtelRequestTracer } from '../../gateway/src/tracing/otel-tracer.js';
 import { readTracingSettings } from '../../gateway/src/tracing/tracing-settings.js';
+import { answerCpuProbes, forkCpuChild, median, type CpuChild } from '../helpers/cpu-child.js';
 import { startEchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway } from '../helpers/gateway.js';
 import { startOtlpReceiver } from './otlp-receiver.js';
@@ -28,27 +27,18 @@ async function serve(upstreamUrl: string, otlp: string, sampler: string): Promis
     { upstreams: [{ name: 'echo', targets: [{ url: upstreamUrl }] }], routes: [{ name: 'plain', methods: ['GET'], paths: ['/plain'], upstream: 'echo' }], consumers: [] },
     { tracer },
   );
-  process.send!({ url: gw.url });
-  process.on('message', (m: string) => {
-    if (m === 'cpu') {
-      const u = process.cpuUsage();
-      process.send!({ cpu: u.user + u.system });
-    } else if (m === 'exit') void gw.close().then(() => process.exit(0));
-  });
+  answerCpuProbes(gw, { url: gw.url });
 }
 
 interface Child {
   name: string;
-  child: ChildProcess;
   url: string;
-  next(): Promise<any>;
+  gateway: CpuChild<{ url: string }>;
 }
 
 async function start(name: string, upstream: string, otlp: string, sampler: string): Promise<Child> {
-  const child = fork(fileURLToPath(import.meta.url), ['serve', upstream, otlp, sampler], { execArgv: [...GATEWAY_V8_FLAGS] });
-  const next = () => new Promise<any>((resolve) => child.once('message', resolve));
-  const { url } = await next();
-  return { name, child, url, next };
+  const gateway = await forkCpuChild<{ url: string }>(fileURLToPath(import.meta.url), ['serve', upstream, otlp, sampler]);
+  return { name, url: gateway.hello.url, gateway };
 }
 
 export interface TracingCost {
@@ -71,23 +61,20 @@ export async function measureTracingCost(): Promise<TracingCost> {
     await start('tracing on, sampler always_off', upstream.url, receiver.url, 'always_off'),
   ];
   const run = async (g: Child, amount: number) => {
-    g.child.send('cpu');
-    const before = (await g.next()).cpu as number;
+    const before = await g.gateway.cpu();
     const result = await autocannon({ url: g.url + '/plain', headers: { traceparent: TRACEPARENT }, connections: 16, amount });
-    g.child.send('cpu');
-    const used = ((await g.next()).cpu as number) - before;
+    const used = (await g.gateway.cpu()) - before;
     if (result.non2xx) throw new Error(`${g.name}: ${result.non2xx} non-2xx answers`);
     return used / amount;
   };
   for (const g of gateways) await run(g, 5000);
   const rounds = gateways.map(() => [] as number[]);
   for (let round = 0; round < 5; round++) for (const [i, g] of gateways.entries()) rounds[i]!.push(await run(g, 10_000));
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const result: TracingCost = {
     variants: gateways.map((g, i) => ({ name: g.name, cpuMicrosPerRequest: median(rounds[i]!), rounds: rounds[i]! })),
     spansReceived: receiver.spans.length,
   };
-  for (const g of gateways) g.child.send('exit');
+  for (const g of gateways) g.gateway.exit();
   await upstream.close();
   await receiver.close();
   return result;
