@@ -72,9 +72,12 @@ test('a burst of one prefix spreads once its worker is over (1 + ε) × the mean
   // larger share of the bound (capacity = weight over relative latency), so at most 6.
   assert.ok(counts.size >= 3, `the burst stayed on ${[...counts.keys()].join(', ')}`);
   for (const [w, n] of counts) assert.ok(n <= 6, `${w} took ${n} of the burst, above its bound`);
-  // The key's own worker is still the one that takes the most.
+  // The key's own worker took a full share: the bound grows with the burst, so the home is
+  // offered every request and takes each one while under it. A worker measured faster than the
+  // home may hold one more (its share of the bound is larger), so "the most" would be off by
+  // one now and then (a CI run saw home 5, another worker 6); "at most one below" is the claim.
   const home = await post(body(systemPrompt(2), 'after the burst'));
-  assert.equal(Math.max(...counts.values()), counts.get(home), `home ${home}: ${JSON.stringify([...counts])}`);
+  assert.ok((counts.get(home) ?? 0) >= Math.max(...counts.values()) - 1, `home ${home}: ${JSON.stringify([...counts])}`);
 });
 
 test('a body that is not JSON, or names no messages, is still served (least-queue picks its worker)', async () => {
