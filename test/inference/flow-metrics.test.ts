@@ -68,3 +68,11 @@ test('queue depth and wait per upstream and consumer show in /metrics and in the
   assert.equal(none.status, 404);
   assert.match(none.body.detail, /has no queue/);
 });
+
+test('the queue endpoint answers an upstream the configuration does not hold with a not-found problem naming the reference', async () => {
+  const token = await admin.login();
+  const missing = await admin.api('GET', '/upstreams/nope/queue', { token });
+  assert.equal(missing.status, 404);
+  assert.equal(missing.body.type, 'urn:switchboard:problem:not-found');
+  assert.match(missing.body.detail, /no upstream with id or name "nope"/);
+});

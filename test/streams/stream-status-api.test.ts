@@ -49,5 +49,6 @@ test("GET /streams/:id/status shows this node's listener: bound with its open co
 
   const missing = await h.api('GET', '/streams/nope/status', { token });
   assert.equal(missing.status, 404);
+  assert.equal(missing.body.type, 'urn:switchboard:problem:not-found');
   assert.match(missing.body.detail, /no stream with id or name "nope"/);
 });

@@ -1,7 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Upstream } from '../../../spec/upstream.js';
-import { findItem } from '../config/config-service.js';
 import { ProblemError } from '../errors.js';
 import { ANONYMOUS } from '../metrics/queue-metrics.js';
 import type { AdminDeps } from './admin-deps.js';
@@ -43,8 +42,7 @@ export function registerQueueRoute(app: FastifyInstance, deps: AdminDeps): void 
     },
     async (request) => {
       const ref = (request.params as { id: string }).id;
-      const upstream = findItem(await deps.service.read(), 'upstreams', ref) as unknown as Upstream | undefined;
-      if (!upstream) throw new ProblemError(404, 'not-found', `no upstream with id or name "${ref}"`);
+      const upstream = (await deps.service.get('upstreams', ref)) as unknown as Upstream;
       const pool = deps.node?.upstreams.get(upstream.name);
       if (!pool) throw new ProblemError(404, 'not-in-force', `upstream "${upstream.name}" is not in force on this node yet (its revision is still loading or failed to compile)`);
       const queue = pool.queue;

@@ -1,7 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Stream } from '../../../spec/stream.js';
-import { findItem } from '../config/config-service.js';
 import { ProblemError } from '../errors.js';
 import type { AdminDeps } from './admin-deps.js';
 import { ItemRef, ProblemSchema } from './admin-schemas.js';
@@ -32,8 +31,7 @@ export function registerStreamStatusRoute(app: FastifyInstance, deps: AdminDeps)
     },
     async (request) => {
       const ref = (request.params as { id: string }).id;
-      const stream = findItem(await deps.service.read(), 'streams', ref) as unknown as Stream | undefined;
-      if (!stream) throw new ProblemError(404, 'not-found', `no stream with id or name "${ref}"`);
+      const stream = (await deps.service.get('streams', ref)) as unknown as Stream;
       if (stream.enabled === false) throw new ProblemError(404, 'not-in-force', `stream "${stream.name}" is disabled (enabled: false)`);
       const status = deps.node?.streams.status().find((s) => s.name === stream.name);
       if (!status) throw new ProblemError(404, 'not-in-force', `stream "${stream.name}" is not in force on this node yet (its revision is still loading or failed to compile)`);
