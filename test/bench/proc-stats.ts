@@ -102,3 +102,26 @@ export function groupMemory(pgid: number): MemoryFigures {
   }
   return { rssBytes: rssKiB * 1024, peakRssBytes: peakKiB * 1024 };
 }
+
+/** CPU seconds the group spends while `work` runs. */
+export async function cpuSecondsDuring(pgid: number, work: () => Promise<unknown>): Promise<number> {
+  const before = cpuSnapshot(pgid);
+  await work();
+  return cpuSecondsBetween(before, cpuSnapshot(pgid));
+}
+
+/** Below this many CPU seconds in half a second (4 % of a core) a group counts as idle. */
+const IDLE_CPU_SECONDS = 0.02;
+
+/**
+ * Wait until the group is idle: a gateway that just answered keeps loading and compiling
+ * (Fastify, schemas, the console's routes, lazily built code) for seconds, and WORKERS=2 has
+ * twice that to do; measured meanwhile, it reads as CPU per request or per byte. Gives up
+ * quietly after `limitMs`: a busy machine is no reason to abandon the run.
+ */
+export async function waitUntilIdle(pgid: number, limitMs = 30_000): Promise<void> {
+  const until = Date.now() + limitMs;
+  while (Date.now() < until) {
+    if ((await cpuSecondsDuring(pgid, () => new Promise((r) => setTimeout(r, 500)))) < IDLE_CPU_SECONDS) return;
+  }
+}

@@ -10,13 +10,11 @@
 import { availableParallelism } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { replaceConfig } from '../../gateway/src/config/replace-config.js';
-import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
-import { FileStore } from '../../gateway/src/store/file-store.js';
 import { readyOrStop, startChild, type Child } from './child-processes.js';
+import { startGatewayChild } from './gateway-child.js';
 import { benchScript, nodeBinary, repoRoot } from './paths.js';
 import { BENCH_HOST, freePorts, waitForHttpOk } from './ports.js';
-import { cpuSecondsBetween, cpuSnapshot } from './proc-stats.js';
+import { cpuSecondsDuring, waitUntilIdle } from './proc-stats.js';
 import { formatNumber, formatTable, NOT_APPLICABLE, writeResults } from './report.js';
 import type { BenchSettings } from './settings.js';
 import { connectionRate, echoes, throughput } from './tcp-load.js';
@@ -77,56 +75,21 @@ async function startBareProxy(targetPort: number): Promise<Running> {
 async function startSwitchboard(workDir: string, targetPort: number): Promise<Running> {
   const storePath = join(workDir, 'tcp-switchboard.json');
   const [port, streamPort, adminPort] = await freePorts(3);
-  const store = new FileStore(storePath);
-  await store.open();
-  try {
-    await replaceConfig(
-      store,
-      {
-        upstreams: [{ name: 'tcp-pool', targets: [{ url: `http://${BENCH_HOST}:${targetPort}` }] }],
-        routes: [],
-        streams: [{ name: 'bench', port: streamPort, upstream: 'tcp-pool' }],
-      },
-      'bench',
-    );
-  } finally {
-    await store.close();
-  }
-  const child = startChild('switchboard (stream)', nodeBinary, [...GATEWAY_V8_FLAGS, join(repoRoot, 'dist/gateway/src/main.js')], {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      WORKERS: '1',
-      STORE_URL: `file:${storePath}`,
-      DEMO: '0',
-      PORT: String(port),
-      HOST: BENCH_HOST,
-      ADMIN_PORT: String(adminPort),
-      ADMIN_EMAIL: 'bench@example.test',
-      ADMIN_PASSWORD: 'bench-password-not-secret',
-      LOG_LEVEL: 'warn',
-      DRAIN_DELAY_MS: '0',
+  const child = await startGatewayChild('switchboard (stream)', {
+    storePath,
+    config: {
+      upstreams: [{ name: 'tcp-pool', targets: [{ url: `http://${BENCH_HOST}:${targetPort}` }] }],
+      routes: [],
+      streams: [{ name: 'bench', port: streamPort, upstream: 'tcp-pool' }],
     },
+    port: port!,
+    adminPort: adminPort!,
   });
   await readyOrStop(child, async () => {
     await waitForHttpOk(`http://${BENCH_HOST}:${port}/healthz`, 60_000, child);
     await waitForEcho(streamPort!, child);
   });
   return { name: 'switchboard', description: 'Switchboard TCP stream, WORKERS=1, round robin', port: streamPort!, child };
-}
-
-/**
- * Wait until the process is idle: a gateway that just answered keeps loading and compiling
- * (Fastify, schemas, the console's routes) for seconds, which would read as CPU per byte.
- */
-async function settle(child: Child | undefined, limitMs = 30_000): Promise<void> {
-  if (child === undefined) return;
-  const until = Date.now() + limitMs;
-  while (Date.now() < until) {
-    const before = cpuSnapshot(child.pid);
-    await new Promise((r) => setTimeout(r, 500));
-    if (cpuSecondsBetween(before, cpuSnapshot(child.pid)) < 0.02) return;
-  }
 }
 
 interface Figures {
@@ -155,20 +118,18 @@ export async function runTcpBench(settings: BenchSettings, workDir: string): Pro
     const connections = Math.max(1, Math.min(settings.connections, 16));
     const figures = new Map<string, Figures>(running.map((r) => [r.name, { bytes: 0, bulkSeconds: 0, bulkCpu: 0, connections: 0, churnSeconds: 0, churnCpu: 0, errors: 0 }]));
     process.stdout.write(`\ntcp: warming up ${running.map((r) => r.name).join(', ')}…\n`);
-    for (const r of running) await settle(r.child);
+    for (const r of running) if (r.child) await waitUntilIdle(r.child.pid);
     for (const r of running) {
       await throughput(r.port, connections, settings.warmupSeconds / 2);
       await connectionRate(r.port, connections, settings.warmupSeconds / 2);
     }
-    for (const r of running) await settle(r.child, 5_000);
+    for (const r of running) if (r.child) await waitUntilIdle(r.child.pid, 5_000);
     // What each proxy burns with no traffic (the gateway's timers: store watch, probes, metrics
     // windows); on a slow machine it is a visible share of CPU per GB, so the net figure is shown too.
     const idleCpuPerSecond = new Map<string, number>();
     for (const r of running) {
       if (r.child === undefined) continue;
-      const before = cpuSnapshot(r.child.pid);
-      await new Promise((resolve) => setTimeout(resolve, 2000));
-      idleCpuPerSecond.set(r.name, cpuSecondsBetween(before, cpuSnapshot(r.child.pid)) / 2);
+      idleCpuPerSecond.set(r.name, (await cpuSecondsDuring(r.child.pid, () => new Promise((resolve) => setTimeout(resolve, 2000)))) / 2);
     }
     const window = settings.durationSeconds / settings.rounds / 2;
     const cpuOf = async (r: Running, work: () => Promise<void>): Promise<number> => {
@@ -176,9 +137,7 @@ export async function runTcpBench(settings: BenchSettings, workDir: string): Pro
         await work();
         return NaN;
       }
-      const before = cpuSnapshot(r.child.pid);
-      await work();
-      return cpuSecondsBetween(before, cpuSnapshot(r.child.pid));
+      return cpuSecondsDuring(r.child.pid, work);
     };
     for (let round = 0; round < settings.rounds; round++)
       for (const r of running) {

@@ -16,15 +16,13 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
-import { replaceConfig } from '../../gateway/src/config/replace-config.js';
-import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
-import { FileStore } from '../../gateway/src/store/file-store.js';
 import { makeCertificate, type TestCertificate } from '../edge/test-certs.js';
 import { readyOrStop, startChild, type Child } from './child-processes.js';
+import { startGatewayChild } from './gateway-child.js';
 import { nginxTempPaths } from './nginx-config.js';
-import { nodeBinary, repoRoot } from './paths.js';
+import { repoRoot } from './paths.js';
 import { BENCH_HOST, freePorts, waitForHttpOk } from './ports.js';
-import { cpuSecondsBetween, cpuSnapshot } from './proc-stats.js';
+import { cpuSecondsDuring } from './proc-stats.js';
 import { formatNumber, formatTable, NOT_APPLICABLE, writeResults } from './report.js';
 import type { BenchSettings } from './settings.js';
 import { findTool, missingToolLine } from './tools.js';
@@ -89,33 +87,13 @@ async function startNginx(workDir: string, cert: TestCertificate, targets: Targe
 }
 
 async function startSwitchboard(workDir: string, cert: TestCertificate, targets: Target[], label: string): Promise<Running> {
-  const storePath = join(workDir, `tls-switchboard-${label}.json`);
   const [port, tlsPort, adminPort] = await freePorts(3);
-  const store = new FileStore(storePath);
-  await store.open();
-  try {
-    await replaceConfig(store, { upstreams: [{ name: 'pool', targets: targets.map((t) => ({ url: `http://${t.host}:${t.port}` })) }], routes: [{ name: 'all', paths: ['/*'], upstream: 'pool' }] }, 'bench');
-  } finally {
-    await store.close();
-  }
-  const child = startChild(`switchboard tls (${label})`, nodeBinary, [...GATEWAY_V8_FLAGS, join(repoRoot, 'dist/gateway/src/main.js')], {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      WORKERS: '1',
-      STORE_URL: `file:${storePath}`,
-      DEMO: '0',
-      PORT: String(port),
-      HOST: BENCH_HOST,
-      TLS_PORT: String(tlsPort),
-      TLS_CERT_FILE: cert.certFile,
-      TLS_KEY_FILE: cert.keyFile,
-      ADMIN_PORT: String(adminPort),
-      ADMIN_EMAIL: 'bench@example.test',
-      ADMIN_PASSWORD: 'bench-password-not-secret',
-      LOG_LEVEL: 'warn',
-      DRAIN_DELAY_MS: '0',
-    },
+  const child = await startGatewayChild(`switchboard tls (${label})`, {
+    storePath: join(workDir, `tls-switchboard-${label}.json`),
+    config: { upstreams: [{ name: 'pool', targets: targets.map((t) => ({ url: `http://${t.host}:${t.port}` })) }], routes: [{ name: 'all', paths: ['/*'], upstream: 'pool' }] },
+    port: port!,
+    adminPort: adminPort!,
+    env: { TLS_PORT: String(tlsPort), TLS_CERT_FILE: cert.certFile, TLS_KEY_FILE: cert.keyFile },
   });
   await readyOrStop(child, async () => {
     await waitForHttpOk(`http://${BENCH_HOST}:${port}/healthz`, 60_000, child);
@@ -169,12 +147,6 @@ async function h2load(args: string[]): Promise<{ succeeded: number; failed: numb
   return { succeeded: Number(line[4]), failed: Number(line[5]) };
 }
 
-async function cpuOf(child: Child, work: () => Promise<void>): Promise<number> {
-  const before = cpuSnapshot(child.pid);
-  await work();
-  return cpuSecondsBetween(before, cpuSnapshot(child.pid));
-}
-
 interface Figures {
   handshakes: number;
   handshakeSeconds: number;
@@ -224,7 +196,7 @@ export async function runTlsBench(settings: BenchSettings, workDir: string): Pro
         for (let round = 0; round < settings.rounds; round++)
           for (const r of running) {
             const f = figures[r.name]!;
-            f.handshakeCpu += await cpuOf(r.child, async () => {
+            f.handshakeCpu += await cpuSecondsDuring(r.child.pid, async () => {
               const got = await handshakes(r.tlsPort, window);
               f.handshakes += got.count;
               f.handshakeSeconds += got.seconds;
@@ -233,14 +205,14 @@ export async function runTlsBench(settings: BenchSettings, workDir: string): Pro
             // HTTP/2 throughput once, with the ECDSA certificate (the handshake is not what it measures).
             if (type !== 'ec' || !hasH2load) continue;
             const duration = Math.max(1, Math.round(window));
-            f.h2Cpu += await cpuOf(r.child, async () => {
+            f.h2Cpu += await cpuSecondsDuring(r.child.pid, async () => {
               const got = await h2load(['-c', '1', '-m', String(H2_STREAMS), '-D', String(duration), `https://${BENCH_HOST}:${r.tlsPort}/`]);
               f.h2Requests += got.succeeded;
               f.h2Failed += got.failed;
               f.h2Seconds += duration;
             });
             if (r.plainPort !== undefined)
-              f.h1Cpu += await cpuOf(r.child, async () => {
+              f.h1Cpu += await cpuSecondsDuring(r.child.pid, async () => {
                 const got = await h2load(['--h1', '-c', String(H2_STREAMS), '-D', String(duration), `http://${BENCH_HOST}:${r.plainPort}/`]);
                 f.h1Requests += got.succeeded;
                 f.h1Seconds += duration;

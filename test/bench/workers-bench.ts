@@ -9,14 +9,12 @@
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { replaceConfig } from '../../gateway/src/config/replace-config.js';
-import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
-import { FileStore } from '../../gateway/src/store/file-store.js';
 import { readyOrStop, startChild, type Child } from './child-processes.js';
+import { startGatewayChild } from './gateway-child.js';
 import { chooseThroughputLoader } from './load.js';
 import { benchScript, nodeBinary, repoRoot } from './paths.js';
 import { BENCH_HOST, freePorts, waitForHttpOk } from './ports.js';
-import { cpuSecondsBetween, cpuSnapshot, groupMemory } from './proc-stats.js';
+import { cpuSecondsDuring, groupMemory, waitUntilIdle } from './proc-stats.js';
 import { formatMiB, formatNumber, formatTable, writeResults } from './report.js';
 import type { BenchSettings } from './settings.js';
 
@@ -31,50 +29,19 @@ interface Gateway {
 }
 
 async function startGateway(workers: number, upstreamPort: number, workDir: string): Promise<Gateway> {
-  const storePath = join(workDir, `workers-${workers}.json`);
-  const store = new FileStore(storePath);
-  await store.open();
-  try {
-    await replaceConfig(store, { upstreams: [{ name: 'pool', targets: [{ url: `http://${BENCH_HOST}:${upstreamPort}` }] }], routes: [{ name: 'svc', upstream: 'pool', paths: ['/svc/*'], methods: ['GET'] }] }, 'bench');
-  } finally {
-    await store.close();
-  }
   const [port, adminPort] = await freePorts(2);
-  const child = startChild(`switchboard (WORKERS=${workers})`, nodeBinary, [...GATEWAY_V8_FLAGS, join(repoRoot, 'dist/gateway/src/main.js')], {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      WORKERS: String(workers),
-      STORE_URL: `file:${storePath}`,
-      DEMO: '0',
-      PORT: String(port),
-      HOST: BENCH_HOST,
-      ADMIN_PORT: String(adminPort),
-      ADMIN_EMAIL: 'bench@example.test',
-      ADMIN_PASSWORD: 'bench-password-not-secret',
-      LOG_LEVEL: 'warn',
-      DRAIN_DELAY_MS: '0',
-    },
+  const child = await startGatewayChild(`switchboard (WORKERS=${workers})`, {
+    storePath: join(workDir, `workers-${workers}.json`),
+    config: { upstreams: [{ name: 'pool', targets: [{ url: `http://${BENCH_HOST}:${upstreamPort}` }] }], routes: [{ name: 'svc', upstream: 'pool', paths: ['/svc/*'], methods: ['GET'] }] },
+    port: port!,
+    adminPort: adminPort!,
+    workers,
   });
   const url = `http://${BENCH_HOST}:${port}`;
   await readyOrStop(child, () => waitForHttpOk(`${url}${PATH}`, 60_000, child));
   // Every worker serves once /readyz answers from each; a few more probes over new connections.
   await readyOrStop(child, () => waitForHttpOk(`${url}/readyz`, 30_000, child));
   return { workers, child, url };
-}
-
-/**
- * Wait until the group is idle: a process just started keeps compiling (Fastify, the console's
- * routes, lazily built code) for seconds after it answers, and WORKERS=2 has twice that work
- * to do; measured meanwhile, it reads as CPU per request.
- */
-async function settle(child: Child, limitMs = 30_000): Promise<void> {
-  const until = Date.now() + limitMs;
-  while (Date.now() < until) {
-    const before = cpuSnapshot(child.pid);
-    await new Promise((r) => setTimeout(r, 500));
-    if (cpuSecondsBetween(before, cpuSnapshot(child.pid)) < 0.02) return;
-  }
 }
 
 interface Figures {
@@ -95,21 +62,21 @@ export async function runWorkersBench(settings: BenchSettings, workDir: string):
     process.stdout.write('\nworkers: starting WORKERS=1 and WORKERS=2…\n');
     for (const n of [1, 2]) gateways.push(await startGateway(n, upstreamPort, workDir));
     const figures = new Map<number, Figures>(gateways.map((g) => [g.workers, { requests: 0, cpuSeconds: 0, seconds: 0, failed: 0, p99Ms: [] }]));
-    for (const g of gateways) await settle(g.child);
+    for (const g of gateways) await waitUntilIdle(g.child.pid);
     // Each worker gets its share of the warm-up: as many requests per process as WORKERS=1 had.
     for (const g of gateways) await loader.run(`${g.url}${PATH}`, settings.connections, settings.warmupSeconds * g.workers);
-    for (const g of gateways) await settle(g.child, 5_000);
+    for (const g of gateways) await waitUntilIdle(g.child.pid, 5_000);
     const window = settings.durationSeconds / settings.rounds;
     for (let round = 0; round < settings.rounds; round++)
       for (const g of gateways) {
-        const before = cpuSnapshot(g.child.pid);
-        const result = await loader.run(`${g.url}${PATH}`, settings.connections, window);
         const f = figures.get(g.workers)!;
-        f.cpuSeconds += cpuSecondsBetween(before, cpuSnapshot(g.child.pid));
-        f.requests += result.requests;
-        f.seconds += result.seconds;
-        f.failed += result.errors + result.non2xx;
-        f.p99Ms.push(result.p99Ms);
+        f.cpuSeconds += await cpuSecondsDuring(g.child.pid, async () => {
+          const result = await loader.run(`${g.url}${PATH}`, settings.connections, window);
+          f.requests += result.requests;
+          f.seconds += result.seconds;
+          f.failed += result.errors + result.non2xx;
+          f.p99Ms.push(result.p99Ms);
+        });
       }
     const cpuUs = (f: Figures) => (f.requests ? (f.cpuSeconds / f.requests) * 1e6 : NaN);
     const one = figures.get(1)!;
