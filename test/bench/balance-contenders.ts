@@ -92,9 +92,23 @@ export async function startNginxLeastConn(workDir: string, workers: PoolWorker[]
   return { url: `${origin}${COMPLETIONS_PATH}`, pgid: child.pid, stop: () => child.stop() };
 }
 
-function haproxyConfig(port: number, workers: PoolWorker[], health: HealthSettings | undefined): string {
+/** What sets one HAProxy contender apart; the rest (one thread, timeouts, ready path, reuse) is shared. */
+export interface HaproxyBalancing {
+  /** The process's name in messages. */
+  label: string;
+  fileStem: string;
+  /** The backend's balancing lines: `balance leastconn`, or a header hash with its load bound. */
+  balance: string[];
+  /** `defaults` lines beyond the shared timeouts. */
+  defaults?: string[];
+  health?: HealthSettings | undefined;
+}
+
+function haproxyConfig(port: number, workers: PoolWorker[], balancing: HaproxyBalancing): string {
+  const { health } = balancing;
   const check = health ? ` check inter ${health.activeIntervalMs} fall ${health.threshold} rise ${health.threshold}` : '';
   const servers = workers.map((worker) => `    server ${worker.name} ${worker.host}:${worker.port}${check}`).join('\n');
+  const lines = (list: string[] | undefined) => (list ?? []).map((line) => `    ${line}\n`).join('');
   return `global
     nbthread 1
     maxconn 8192
@@ -104,34 +118,43 @@ defaults
     timeout connect 2s
     timeout client 120s
     timeout server 120s
-    timeout queue 120s
     timeout http-keep-alive 120s
-    retries 3
-    option redispatch 1
-
+${lines(balancing.defaults)}
 frontend balance_in
     bind ${BENCH_HOST}:${port}
     http-request return status 200 content-type text/plain string ok if { path /haproxy-ready }
     default_backend gpu_pool
 
 backend gpu_pool
-    balance leastconn
-    http-reuse always
+${lines(balancing.balance)}    http-reuse always
 ${health ? '    option httpchk GET /health\n' : ''}${servers}
 `;
 }
 
-export async function startHaproxyLeastConn(workDir: string, workers: PoolWorker[], health: HealthSettings | undefined): Promise<RunningBalancer> {
+/** HAProxy in front of the GPU pool, answering once its ready path does. */
+export async function startHaproxyBalancer(workDir: string, workers: PoolWorker[], balancing: HaproxyBalancing): Promise<RunningBalancer> {
   const binary = findTool('haproxy');
-  if (binary === undefined) throw new Error(missingToolLine('haproxy', 'cannot run the HAProxy contender'));
-  const name = stem('balance-haproxy');
+  if (binary === undefined) throw new Error(missingToolLine('haproxy', `cannot run the ${balancing.label} contender`));
+  const name = stem(balancing.fileStem);
   const [port] = await freePorts(1);
   const configFile = join(workDir, `${name}.cfg`);
-  writeFileSync(configFile, haproxyConfig(port!, workers, health));
-  const child = startChild('haproxy leastconn', binary, ['-db', '-f', configFile], { cwd: workDir });
+  writeFileSync(configFile, haproxyConfig(port!, workers, balancing));
+  const child = startChild(balancing.label, binary, ['-db', '-f', configFile], { cwd: workDir });
   const origin = `http://${BENCH_HOST}:${port}`;
   await readyOrStopped(child, `${origin}/haproxy-ready`);
   return { url: `${origin}${COMPLETIONS_PATH}`, pgid: child.pid, stop: () => child.stop() };
+}
+
+export function startHaproxyLeastConn(workDir: string, workers: PoolWorker[], health: HealthSettings | undefined): Promise<RunningBalancer> {
+  return startHaproxyBalancer(workDir, workers, {
+    label: 'haproxy leastconn',
+    fileStem: 'balance-haproxy',
+    balance: ['balance leastconn'],
+    // A request queued behind maxconn waits as long as a generation may take; a refused
+    // connection is retried on another worker (the proxies' default for a POST: nothing was sent).
+    defaults: ['timeout queue 120s', 'retries 3', 'option redispatch 1'],
+    health,
+  });
 }
 
 /**

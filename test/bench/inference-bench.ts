@@ -19,7 +19,7 @@
  * BENCH_INFERENCE_WARMUP (3), BENCH_INFERENCE_CONTENDERS=round-robin,prefix-affinity,nginx,…,
  * BENCH_INFERENCE_NOISY=0 (skip the noisy-neighbour runs).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
@@ -27,7 +27,7 @@ import { pathToFileURL } from 'node:url';
 import type { GpuWorkerStats } from '../../gateway/src/simulator/gpu-worker.js';
 import { issueKey } from '../../gateway/src/keys/key-service.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { startNginxLeastConn, type PoolWorker, type RunningBalancer } from './balance-contenders.js';
+import { startHaproxyBalancer, startNginxLeastConn, type PoolWorker, type RunningBalancer } from './balance-contenders.js';
 import type { BalanceWorkersOptions } from './balance-workers.js';
 import { armWatchdog, installChildCleanup, killAllChildrenNow, readyOrStop, runToCompletion, startChild } from './child-processes.js';
 import type { FlowResult, InferenceClientOptions, InferenceClientResult, InferenceFlow } from './inference-client.js';
@@ -167,42 +167,13 @@ function upstreamOf(algorithm: string, workers: PoolWorker[], extra: Record<stri
   return upstream;
 }
 
-async function startHaproxyHeaderHash(workDir: string, workers: PoolWorker[]): Promise<RunningBalancer> {
-  const binary = findTool('haproxy');
-  if (binary === undefined) throw new Error('haproxy not installed');
-  const [port] = await freePorts(1);
-  const servers = workers.map((w) => `    server ${w.name} ${w.host}:${w.port}`).join('\n');
-  const file = join(workDir, `inference-haproxy-${port}.cfg`);
-  writeFileSync(
-    file,
-    `global
-    nbthread 1
-    maxconn 8192
-
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 120s
-    timeout server 120s
-    timeout http-keep-alive 120s
-
-frontend inference_in
-    bind ${BENCH_HOST}:${port}
-    http-request return status 200 content-type text/plain string ok if { path /haproxy-ready }
-    default_backend gpu_pool
-
-backend gpu_pool
-    balance hdr(x-session-id)
-    hash-type consistent
-    hash-balance-factor 150
-    http-reuse always
-${servers}
-`,
-  );
-  const child = startChild('haproxy hdr hash', binary, ['-db', '-f', file], { cwd: workDir });
-  const origin = `http://${BENCH_HOST}:${port}`;
-  await readyOrStop(child, () => waitForHttpOk(`${origin}/haproxy-ready`, 20_000, child));
-  return { url: `${origin}${PATH}`, pgid: child.pid, stop: () => child.stop() };
+/** HAProxy's nearest to prefix affinity: a consistent hash of the session header with bounded loads. */
+function startHaproxyHeaderHash(workDir: string, workers: PoolWorker[]): Promise<RunningBalancer> {
+  return startHaproxyBalancer(workDir, workers, {
+    label: 'haproxy hdr hash',
+    fileStem: 'inference-haproxy',
+    balance: ['balance hdr(x-session-id)', 'hash-type consistent', 'hash-balance-factor 150'],
+  });
 }
 
 interface AffinityRow {
@@ -234,7 +205,7 @@ async function affinityScenario(workDir: string, settings: Settings, gateway: ()
       pool = await startWorkers(workDir, true);
       let url: string;
       if (contender === 'nginx') url = new URL((outside = await startNginxLeastConn(workDir, pool.workers, undefined)).url).origin + PATH;
-      else if (contender === 'haproxy') url = (outside = await startHaproxyHeaderHash(workDir, pool.workers)).url;
+      else if (contender === 'haproxy') url = new URL((outside = await startHaproxyHeaderHash(workDir, pool.workers)).url).origin + PATH;
       else {
         const gw = await gateway();
         await gw.apply({ upstreams: [upstreamOf(contender, pool.workers)], routes: [{ name: 'chat', methods: ['POST'], paths: [PATH], upstream: 'gpus' }], consumers: [] });
