@@ -10,7 +10,7 @@
  * the load down and hide its own latency. Latency is timed from the moment a request is handed
  * to the pool, so the load generator's timer jitter is not in it.
  *
- * argv: JSON `{ "url", "rate", "connections", "warmupSeconds", "seconds" }`;
+ * argv: JSON `{ "url", "rate", "connections", "warmupSeconds", "seconds", "headers"? }`;
  * prints one line of JSON with the measured window's figures.
  */
 import { Pool } from 'undici';
@@ -24,6 +24,8 @@ interface FixedRateOptions {
   seconds: number;
   /** Also print every latency, so the bench can pool several rounds into one distribution. */
   includeLatencies?: boolean;
+  /** Sent with every request (an API key for a route that wants one). */
+  headers?: Record<string, string>;
 }
 
 export interface FixedRateResult {
@@ -69,7 +71,7 @@ function send(): void {
   const counted = measuring;
   const started = performance.now();
   inFlight += 1;
-  pool.request({ path, method: 'GET' }).then(
+  pool.request({ path, method: 'GET', headers: options.headers }).then(
     async (response) => {
       await response.body.dump();
       if (counted) {

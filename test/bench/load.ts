@@ -26,7 +26,8 @@ export interface LoadResult {
 export interface ThroughputLoader {
   name: 'wrk' | 'autocannon';
   description: string;
-  run(url: string, connections: number, seconds: number): Promise<LoadResult>;
+  /** `headers` go with every request (an API key for a route that wants one). */
+  run(url: string, connections: number, seconds: number, headers?: Record<string, string>): Promise<LoadResult>;
 }
 
 /** Room for start-up and shutdown on top of the requested duration before a loader is killed. */
@@ -69,11 +70,12 @@ function wrkLoader(binary: string, workDir: string): ThroughputLoader {
     name: 'wrk',
     // One thread: on a two-core machine a second wrk thread only takes CPU from the proxy.
     description: 'wrk, 1 thread (closed loop)',
-    async run(url, connections, seconds) {
+    async run(url, connections, seconds, headers = {}) {
       // wrk takes whole seconds only.
       const wholeSeconds = Math.max(1, Math.round(seconds));
+      const headerArgs = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
       const done = await runToCompletion('wrk', binary, [
-        '-t1', `-c${connections}`, `-d${wholeSeconds}s`, '--timeout', '5s', '-s', script, url,
+        '-t1', `-c${connections}`, `-d${wholeSeconds}s`, '--timeout', '5s', ...headerArgs, '-s', script, url,
       ], wholeSeconds * 1000 + LOADER_GRACE_MS);
       const line = done.stdout.split('\n').find((text) => text.startsWith('WRK_JSON '));
       if (done.code !== 0 || line === undefined) throw failure('wrk', done.code, done.timedOut, done.output);
@@ -108,9 +110,10 @@ function autocannonLoader(): ThroughputLoader {
   return {
     name: 'autocannon',
     description: 'autocannon (closed loop; latencies at 1 ms resolution)',
-    async run(url, connections, seconds) {
+    async run(url, connections, seconds, headers = {}) {
+      const headerArgs = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}=${value}`]);
       const done = await runToCompletion('autocannon', nodeBinary, [
-        entry, '--json', '-c', String(connections), '-d', String(seconds), '-t', '5', url,
+        entry, '--json', '-c', String(connections), '-d', String(seconds), '-t', '5', ...headerArgs, url,
       ], seconds * 1000 + LOADER_GRACE_MS);
       const start = done.stdout.indexOf('{');
       if (done.code !== 0 || start < 0) throw failure('autocannon', done.code, done.timedOut, done.output);
@@ -157,10 +160,11 @@ export async function runFixedRate(
   connections: number,
   warmupSeconds: number,
   seconds: number,
+  headers?: Record<string, string>,
 ): Promise<FixedRateRun> {
   const done = await runToCompletion('fixed-rate client', nodeBinary, [
     benchScript('fixed-rate-client.js'),
-    JSON.stringify({ url, rate, connections, warmupSeconds, seconds, includeLatencies: true }),
+    JSON.stringify({ url, rate, connections, warmupSeconds, seconds, includeLatencies: true, headers }),
   ], (warmupSeconds + seconds) * 1000 + LOADER_GRACE_MS);
   const line = done.stdout.split('\n').find((text) => text.startsWith('{'));
   if (done.code !== 0 || line === undefined) throw failure('fixed-rate client', done.code, done.timedOut, done.output);

@@ -29,10 +29,10 @@ export async function freePorts(count: number): Promise<number[]> {
   }
 }
 
-function statusOf(url: string): Promise<number> {
+function statusOf(url: string, headers?: Record<string, string>): Promise<number> {
   return new Promise((resolve) => {
     // agent: false — a probe must not leave a pooled connection open to the contender.
-    const request = get(url, { agent: false, timeout: 1000 }, (response) => {
+    const request = get(url, { agent: false, timeout: 1000, headers }, (response) => {
       response.resume();
       resolve(response.statusCode ?? 0);
     });
@@ -44,15 +44,16 @@ function statusOf(url: string): Promise<number> {
 /**
  * Polls `url` until it answers 200. Gives up early, with the child's last output, when the
  * process that should answer has died — a config error then reads as one, not as a timeout.
+ * `headers` go with every probe (a contender whose route wants an API key).
  */
-export async function waitForHttpOk(url: string, timeoutMs: number, child?: Child): Promise<void> {
+export async function waitForHttpOk(url: string, timeoutMs: number, child?: Child, headers?: Record<string, string>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastStatus = 0;
   while (Date.now() < deadline) {
     if (child?.hasExited()) {
       throw new Error(`${child.name} exited before ${url} answered:\n${child.outputTail()}`);
     }
-    lastStatus = await statusOf(url);
+    lastStatus = await statusOf(url, headers);
     if (lastStatus === 200) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

@@ -67,6 +67,31 @@ export interface ProxyBenchResults {
   latencyRun: { loader: string; upstreams: string; rate: number; connections: number };
   notes: string[];
   contenders: ContenderResult[];
+  /** CPU per request of one contender over another's, from this run (cpuComparisons). */
+  cpuRatios: CpuRatio[];
+  /** Issue 12's goal for the partner pipeline, judged on this run's figures. */
+  pipelineGoal: PipelineGoal;
+}
+
+export interface CpuRatio {
+  contender: string;
+  reference: string;
+  /** contender's CPU µs/request ÷ reference's; undefined when either did not run. */
+  ratio: number | undefined;
+}
+
+/**
+ * Issue 12, "Goals": the full partner pipeline (key + limit + schema + least-connections +
+ * metrics + access log) ≤ 1.3× the CPU per request of a bare node:http + undici proxy
+ * measured in the same run.
+ */
+export const PIPELINE_GOAL_RATIO = 1.3;
+
+export interface PipelineGoal {
+  limit: number;
+  ratio: number | undefined;
+  /** undefined: not judged, one of the two did not run. */
+  met: boolean | undefined;
 }
 
 function log(line: string): void {
@@ -183,10 +208,10 @@ async function throughputRounds(run: RunContext, loader: ThroughputLoader, targe
   const throughput = new Map<Contender, ThroughputTally>();
   await runRounds(run.contenders, workDir, targets, settings.rounds, {
     async measure(contender, running, round) {
-      if (round === 0) await loader.run(running.url, settings.connections, settings.warmupSeconds);
+      if (round === 0) await loader.run(running.url, settings.connections, settings.warmupSeconds, running.headers);
       const pgid = running.pgid;
       const before = pgid === undefined ? undefined : cpuSnapshot(pgid);
-      const load = await loader.run(running.url, settings.connections, roundSeconds);
+      const load = await loader.run(running.url, settings.connections, roundSeconds, running.headers);
       const tally = throughput.get(contender) ?? emptyTally();
       throughput.set(contender, tally);
       if (pgid !== undefined && before !== undefined) {
@@ -224,7 +249,7 @@ async function latencyRounds(run: RunContext, targets: Target[]): Promise<Map<Co
       // Each round is a new client with new connections: later rounds get a short warm-up so
       // connection set-up is not measured; the first also warms the proxy itself.
       const warmup = round === 0 ? settings.warmupSeconds : Math.min(settings.warmupSeconds, LATER_ROUND_WARMUP_SECONDS);
-      const load = await runFixedRate(running.url, settings.latencyRate, settings.latencyConnections, warmup, roundSeconds);
+      const load = await runFixedRate(running.url, settings.latencyRate, settings.latencyConnections, warmup, roundSeconds, running.headers);
       const tally = latency.get(contender) ?? { rounds: [], latenciesMs: [] };
       latency.set(contender, tally);
       const { latenciesMs, ...figures } = load;
@@ -324,14 +349,57 @@ export async function runProxyBench(settings: BenchSettings, workDir: string): P
     },
     notes,
     contenders: results,
+    ...cpuComparisons(results),
   };
 }
 
-/** One table, every figure next to its reference: req/s against direct, CPU against nginx. */
+const RATIO_PAIRS: Array<[string, string]> = [
+  ['switchboard', 'node-bare'],
+  ['switchboard-pipeline', 'node-bare'],
+  ['switchboard-pipeline', 'switchboard'],
+  ['node-bare', 'nginx'],
+  ['switchboard', 'nginx'],
+  ['switchboard-pipeline', 'nginx'],
+];
+
+/** The CPU ratios the report prints, and the pipeline goal, from one run's contenders. */
+export function cpuComparisons(contenders: ContenderResult[]): { cpuRatios: CpuRatio[]; pipelineGoal: PipelineGoal } {
+  const cpuOf = (name: string): number | undefined => {
+    const result = contenders.find((candidate) => candidate.name === name);
+    // One that failed part-way through the throughput run has figures from fewer rounds, on a
+    // different stretch of the shared machine's time: no ratio from those.
+    if (result === undefined || result.problems.some((problem) => problem.startsWith('throughput run'))) return undefined;
+    return result.throughput?.proxyCpuUsPerRequest;
+  };
+  const cpuRatios = RATIO_PAIRS.map(([contender, reference]) => {
+    const value = cpuOf(contender);
+    const base = cpuOf(reference);
+    return { contender, reference, ratio: value !== undefined && base !== undefined && base > 0 ? value / base : undefined };
+  });
+  const ratio = cpuRatios.find((pair) => pair.contender === 'switchboard-pipeline' && pair.reference === 'node-bare')!.ratio;
+  return { cpuRatios, pipelineGoal: { limit: PIPELINE_GOAL_RATIO, ratio, met: ratio === undefined ? undefined : ratio <= PIPELINE_GOAL_RATIO } };
+}
+
+/** The lines under the table: each ratio from the same run, then the goal met or missed. */
+export function comparisonLines(results: Pick<ProxyBenchResults, 'cpuRatios' | 'pipelineGoal'>): string[] {
+  const measured = results.cpuRatios.filter((pair) => pair.ratio !== undefined);
+  const lines: string[] = [];
+  if (measured.length > 0) {
+    lines.push(`CPU per request, same run: ${measured.map((pair) => `${pair.contender} / ${pair.reference} ×${pair.ratio!.toFixed(2)}`).join(', ')}`);
+  }
+  const goal = results.pipelineGoal;
+  const what = `issue 12 goal: full partner pipeline ≤ ${goal.limit}× the CPU per request of a bare node:http + undici proxy`;
+  if (goal.met === undefined) lines.push(`${what} — not judged: switchboard-pipeline and node-bare must both run to the end`);
+  else lines.push(`${what} — ${goal.met ? 'MET' : 'MISSED'} (switchboard-pipeline / node-bare ×${goal.ratio!.toFixed(2)})`);
+  return lines;
+}
+
+/** One table, every figure next to its reference: req/s against direct, CPU against nginx and node-bare. */
 export function proxyTable(results: ProxyBenchResults): string {
   const byName = (name: string): ContenderResult | undefined => results.contenders.find((result) => result.name === name);
   const directRate = byName('direct')?.throughput?.requestsPerSecond;
   const nginxCpu = byName('nginx')?.throughput?.proxyCpuUsPerRequest;
+  const bareCpu = byName('node-bare')?.throughput?.proxyCpuUsPerRequest;
   const rate = formatNumber(results.latencyRun.rate);
   const columns = [
     { header: 'contender', align: 'left' as const },
@@ -341,6 +409,7 @@ export function proxyTable(results: ProxyBenchResults): string {
     { header: 'p99 ms' },
     { header: 'CPU µs/req' },
     { header: 'vs nginx' },
+    { header: 'vs node-bare' },
     { header: 'peak RSS MiB' },
     { header: `p50 @${rate}/s` },
     { header: `p99 @${rate}/s` },
@@ -362,6 +431,7 @@ export function proxyTable(results: ProxyBenchResults): string {
       formatNumber(t?.p99Ms, 2),
       formatNumber(t?.proxyCpuUsPerRequest, 1),
       formatRatio(t?.proxyCpuUsPerRequest, nginxCpu),
+      formatRatio(t?.proxyCpuUsPerRequest, bareCpu),
       formatMiB(t?.peakRssBytes),
       formatNumber(l?.p50Ms, 2),
       formatNumber(l?.p99Ms, 2),
@@ -407,6 +477,7 @@ export async function runProxyBenchAndReport(settings: BenchSettings, workDir: s
   log('req/s, CPU: throughput run, summed over rounds (p50/p99: median of rounds). "@rate": latency run over '
     + `${settings.upstreamDelayMs} ms upstreams, median of rounds; p99 added = median over rounds of `
     + '(p99 − direct\'s p99 in the same round). direct = upstream 1 of 3, no proxy.');
+  for (const line of comparisonLines(results)) log(line);
   for (const warning of saturationWarnings(results)) log(`warning: ${warning}`);
   for (const result of results.contenders) {
     for (const problem of result.problems) log(`${result.name}: ${problem.split('\n')[0]}`);

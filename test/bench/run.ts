@@ -5,7 +5,7 @@
  *
  * Environment: BENCH_QUICK=1 (smoke test, ~2 s per measurement), BENCH_DURATION, BENCH_WARMUP,
  * BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_RATE, BENCH_LATENCY_CONNECTIONS, BENCH_DELAY_MS,
- * BENCH_LOADER=wrk|autocannon, BENCH_CONTENDERS=nginx,haproxy,switchboard, BENCH_KEEP_TMP=1,
+ * BENCH_LOADER=wrk|autocannon, BENCH_CONTENDERS=node-bare,nginx,haproxy,switchboard,switchboard-pipeline, BENCH_KEEP_TMP=1,
  * BENCH_WITHOUT=nginx,haproxy,wrk (act as if not installed, to try the fallbacks),
  * BENCH_ROUTES=10,10000,50000 (route counts of the routes benchmark).
  */
@@ -36,7 +36,7 @@ interface Benchmark {
 
 const benchmarks: Record<string, Benchmark> = {
   proxy: {
-    summary: 'proxy overhead: direct vs nginx vs HAProxy vs Switchboard, req/s, CPU per request, added p99',
+    summary: 'proxy overhead: direct vs a bare node:http + undici proxy vs nginx vs HAProxy vs Switchboard (plain and full partner pipeline), req/s, CPU per request, added p99',
     // Two measurements per contender plus generous start-up and shutdown time each.
     budgetSeconds: (settings) => allContenders.length * 2
       * (settings.warmupSeconds + settings.durationSeconds + settings.rounds * (WRK_WHOLE_SECOND + 5) + 45) + 60,
