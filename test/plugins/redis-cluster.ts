@@ -1,9 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { redisCli as cli, startRedisGroup, untilRedis } from './redis-server.js';
 
 export interface RedisCluster {
   /** `redis-cluster://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3` */
@@ -32,11 +30,7 @@ function free(port: number): Promise<boolean> {
   });
 }
 
-function cli(port: number, ...args: string[]): string {
-  const run = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 10_000 });
-  if (run.error) throw run.error;
-  return run.stdout;
-}
+const until = (check: () => boolean, what: string) => untilRedis(check, what, 15_000);
 
 /**
  * A real three-master Redis Cluster from Debian's redis-server, no replicas, no persistence:
@@ -44,45 +38,15 @@ function cli(port: number, ...args: string[]): string {
  * node reports cluster_state:ok. Missing redis-server is a failure, not a skip (see redis-server.ts).
  */
 export async function startRedisCluster(): Promise<RedisCluster> {
-  const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
-  if (probe.error || probe.status !== 0) throw new Error('redis-server is not installed; these tests need a real Redis: apt-get install -y redis-server');
-  const dir = await mkdtemp(join(tmpdir(), 'sb-redis-cluster-'));
+  const group = await startRedisGroup('redis-cluster');
   const taken = new Set<number>();
   const ports = [await clusterPort(taken), await clusterPort(taken), await clusterPort(taken)];
-  const children: ChildProcess[] = ports.map((port) =>
-    spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir, '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    ),
-  );
-  const stop = async () => {
-    await Promise.all(
-      children.map((c) => {
-        if (c.exitCode !== null || c.signalCode !== null) return;
-        const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
-        c.kill('SIGKILL');
-        return exited;
-      }),
-    );
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
+  await group.started(async () => {
+    for (const port of ports) group.server(port, '--cluster-enabled', 'yes', '--cluster-config-file', join(group.dir, `nodes-${port}.conf`));
     for (const port of ports) await until(() => cli(port, 'PING').trim() === 'PONG', `redis-server on ${port}`);
     const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 });
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
     for (const port of ports) await until(() => cli(port, 'CLUSTER', 'INFO').includes('cluster_state:ok'), `cluster_state:ok on ${port}`);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { url: `redis-cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`, ports, cli, stop };
-}
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
+  });
+  return { url: `redis-cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`, ports, cli, stop: group.stop };
 }
