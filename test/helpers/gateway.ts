@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { defaultStages } from '../../plugins/index.js';
 import { replaceConfig } from '../../gateway/src/config/replace-config.js';
 import type { GatewayMetrics } from '../../gateway/src/metrics/gateway-metrics.js';
+import type { EdgeSettings } from '../../gateway/src/node/edge-settings.js';
 import { GatewayNode } from '../../gateway/src/node/gateway-node.js';
 import { systemRoutes } from '../../gateway/src/node/system-routes.js';
 import { FileStore } from '../../gateway/src/store/file-store.js';
@@ -34,6 +35,8 @@ export interface StartOptions {
   logger?: import('fastify').FastifyBaseLogger;
   /** Trace requests with this tracer (gateway/src/tracing/). */
   tracer?: import('../../gateway/src/contracts/request-tracer.js').RequestTracer;
+  /** The edge listeners (TLS, h2c, PROXY protocol); see test/edge/edge-node.ts. */
+  edge?: EdgeSettings;
 }
 
 /** A real gateway node on 127.0.0.1 with an embedded store in a temp dir. */
@@ -44,7 +47,7 @@ export async function startGateway(config: unknown, options: StartOptions = {}):
   await store.open();
   if (config !== undefined) await replaceConfig(store, config, 'test');
   const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const node = new GatewayNode({ store, logger, port: 0, host: '127.0.0.1', redisUrl: options.redisUrl, trustedProxies: options.trustedProxies, accessLog: options.accessLog, tracer: options.tracer, stages: defaultStages(), systemRoutes });
+  const node = new GatewayNode({ store, logger, port: 0, host: '127.0.0.1', redisUrl: options.redisUrl, trustedProxies: options.trustedProxies, edge: options.edge, accessLog: options.accessLog, tracer: options.tracer, stages: defaultStages(), systemRoutes });
   const metrics = node.metrics;
   await node.start();
   return {
