@@ -226,7 +226,7 @@ async function throughputRounds(run: RunContext, loader: ThroughputLoader, targe
       const figures = throughputFigures(tally, pgid !== undefined);
       resultOf(contender).throughput = figures;
       const cpu = figures.proxyCpuUsPerRequest;
-      log(`  ${`${contender.name} #${round + 1}`.padEnd(16)} ${describeLoad(load)}`
+      log(`  ${`${contender.name} #${round + 1}`.padEnd(24)} ${describeLoad(load)}`
         + (cpu === undefined ? '' : `, proxy CPU ${cpu.toFixed(1)} µs/req so far`));
     },
     finish(contender, running) {
@@ -256,7 +256,7 @@ async function latencyRounds(run: RunContext, targets: Target[]): Promise<Map<Co
       tally.rounds[round] = figures;
       for (const value of latenciesMs) tally.latenciesMs.push(value);
       resultOf(contender).latency = latencyFigures(tally);
-      log(`  ${`${contender.name} #${round + 1}`.padEnd(16)} ${describeLoad(load)}`);
+      log(`  ${`${contender.name} #${round + 1}`.padEnd(24)} ${describeLoad(load)}`);
     },
     failed: failed('latency'),
   });
@@ -296,7 +296,7 @@ export async function runProxyBench(settings: BenchSettings, workDir: string): P
     const result = resultOf(contender);
     result.status = 'failed';
     result.problems.push(`${runName} run, ${phase}: ${messageOf(error)}`);
-    log(`  ${contender.name.padEnd(12)} failed (${phase}): ${messageOf(error).split('\n')[0]}`);
+    log(`  ${contender.name.padEnd(20)} failed (${phase}): ${messageOf(error).split('\n')[0]}`);
   };
   const run: RunContext = { settings, workDir, contenders: runnable(), roundSeconds, resultOf, failed };
   const rounds = settings.rounds === 1 ? '' : ` in ${settings.rounds} interleaved rounds`;
