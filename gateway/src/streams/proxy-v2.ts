@@ -14,6 +14,12 @@ export interface Endpoint {
   port: number;
 }
 
+/** Tried in this order: IPv4 only when both endpoints are IPv4, IPv6 for any other pair of IPs. */
+const FAMILIES = [
+  { family: TCP_OVER_IPV4, bytesOf: ipv4Of },
+  { family: TCP_OVER_IPV6, bytesOf: ipv6Of },
+];
+
 /**
  * The binary PROXY protocol v2 header a stream sends its target before the client's first byte,
  * so the target sees the client's address instead of the gateway's (§2.2). Both endpoints are
@@ -24,30 +30,25 @@ export interface Endpoint {
  * The parser for headers *received* on the public listeners is a separate concern (node/).
  */
 export function encodeProxyV2(source: Endpoint, destination: Endpoint): Buffer {
-  const src4 = ipv4Of(source.address);
-  const dst4 = ipv4Of(destination.address);
-  if (src4 !== undefined && dst4 !== undefined) {
-    const out = Buffer.alloc(16 + 12);
-    header(out, VERSION_PROXY, TCP_OVER_IPV4, 12);
-    out.set(src4, 16);
-    out.set(dst4, 20);
-    out.writeUInt16BE(source.port, 24);
-    out.writeUInt16BE(destination.port, 26);
-    return out;
+  for (const { family, bytesOf } of FAMILIES) {
+    const src = bytesOf(source.address);
+    const dst = bytesOf(destination.address);
+    if (src !== undefined && dst !== undefined) return proxyHeader(family, src, dst, source.port, destination.port);
   }
-  const src6 = ipv6Of(source.address);
-  const dst6 = ipv6Of(destination.address);
-  if (src6 === undefined || dst6 === undefined) {
-    const out = Buffer.alloc(16);
-    header(out, VERSION_LOCAL, 0x00, 0);
-    return out;
-  }
-  const out = Buffer.alloc(16 + 36);
-  header(out, VERSION_PROXY, TCP_OVER_IPV6, 36);
-  out.set(src6, 16);
-  out.set(dst6, 32);
-  out.writeUInt16BE(source.port, 48);
-  out.writeUInt16BE(destination.port, 50);
+  const out = Buffer.alloc(16);
+  header(out, VERSION_LOCAL, 0x00, 0);
+  return out;
+}
+
+/** The address block (§2.2): source and destination address, then source and destination port. */
+function proxyHeader(family: number, src: Uint8Array, dst: Uint8Array, srcPort: number, dstPort: number): Buffer {
+  const length = 2 * src.length + 4;
+  const out = Buffer.alloc(16 + length);
+  header(out, VERSION_PROXY, family, length);
+  out.set(src, 16);
+  out.set(dst, 16 + src.length);
+  out.writeUInt16BE(srcPort, 16 + 2 * src.length);
+  out.writeUInt16BE(dstPort, 18 + 2 * src.length);
   return out;
 }
 
