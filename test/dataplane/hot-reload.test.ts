@@ -5,6 +5,7 @@ import { join, dirname } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
+import { startClientLoop } from '../helpers/client-loop.js';
 import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 
@@ -34,23 +35,8 @@ after(async () => {
 
 test('switchboard import while a client loop is sending: the new route serves within 2 s and the loop sees zero errors', async () => {
   const agent = new Agent({ connections: 8 });
-  let stop = false;
-  let sent = 0;
-  const failures: string[] = [];
-  const loop = async () => {
-    while (!stop) {
-      try {
-        const res = await request(`${gw.url}/old/ping`, { dispatcher: agent });
-        await res.body.dump();
-        if (res.statusCode !== 200) failures.push(`status ${res.statusCode}`);
-      } catch (err) {
-        failures.push((err as Error).message);
-      }
-      sent++;
-    }
-  };
-  const loops = [loop(), loop(), loop(), loop()];
-  await waitFor(() => sent > 50, 5000, 'the loop to warm up');
+  const traffic = startClientLoop(`${gw.url}/old/ping`, agent, 4);
+  await waitFor(() => traffic.sent > 50, 5000, 'the loop to warm up');
 
   const file = join(dirname(gw.storePath), 'next.json');
   const next = base([a.url, b.url]);
@@ -73,12 +59,11 @@ test('switchboard import while a client loop is sending: the new route serves wi
     'the new route to serve',
   );
   const servedAfterMs = Date.now() - importedAt;
-  const sentAtSwap = sent;
-  await waitFor(() => sent > sentAtSwap + 50, 5000, 'traffic after the swap');
-  stop = true;
-  await Promise.all(loops);
+  const sentAtSwap = traffic.sent;
+  await waitFor(() => traffic.sent > sentAtSwap + 50, 5000, 'traffic after the swap');
+  await traffic.stop();
   await agent.close();
-  assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
+  assert.deepEqual(traffic.failures, [], `${traffic.failures.length} of ${traffic.sent} requests failed`);
   assert.ok(servedAfterMs < 2000, `new route served after ${servedAfterMs} ms`);
   assert.ok(b.received.length > 0, 'the new target takes traffic');
 });

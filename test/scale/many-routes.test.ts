@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Agent, request } from 'undici';
+import { startClientLoop } from '../helpers/client-loop.js';
 import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway, waitFor } from '../helpers/gateway.js';
 import { replaceConfig } from '../../gateway/src/config/replace-config.js';
@@ -52,34 +53,17 @@ test('10 000 routes: a node reloads onto them while a client loop on the old rev
   t.after(() => gw.close());
   const agent = new Agent({ connections: 4 });
   t.after(() => agent.close());
-  let stop = false;
-  let sent = 0;
-  const failures: string[] = [];
-  const loop = async () => {
-    while (!stop) {
-      try {
-        const res = await request(`${gw.url}/svc3/ping`, { dispatcher: agent });
-        await res.body.dump();
-        if (res.statusCode !== 200) failures.push(`status ${res.statusCode}`);
-      } catch (err) {
-        failures.push((err as Error).message);
-      }
-      sent++;
-    }
-  };
-  const loops = [loop(), loop()];
-  await waitFor(() => sent > 20, 5000, 'the loop to warm up');
+  const traffic = startClientLoop(`${gw.url}/svc3/ping`, agent, 2);
+  await waitFor(() => traffic.sent > 20, 5000, 'the loop to warm up');
   const revision = await gw.apply(manyRoutes(10_000, upstream.url)).catch(async (err) => {
-    stop = true;
-    await Promise.all(loops);
+    await traffic.stop();
     throw err;
   });
-  const atSwap = sent;
-  await waitFor(() => sent > atSwap + 20, 5000, 'traffic after the swap');
-  stop = true;
-  await Promise.all(loops);
+  const atSwap = traffic.sent;
+  await waitFor(() => traffic.sent > atSwap + 20, 5000, 'traffic after the swap');
+  await traffic.stop();
   assert.equal(gw.node.revision, revision);
-  assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
+  assert.deepEqual(traffic.failures, [], `${traffic.failures.length} of ${traffic.sent} requests failed`);
   const last = await get(`${gw.url}/svc9999/x`);
   assert.equal(last.status, 200, last.body);
   assert.equal(JSON.parse(last.body).url, '/svc9999/x');
