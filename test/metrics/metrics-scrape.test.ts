@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { pino } from 'pino';
 import { request } from 'undici';
-import { startAdmin, type AdminServer } from '../../gateway/src/admin/admin-server.js';
+import type { AdminServer } from '../../gateway/src/admin/admin-server.js';
 import { issueKey } from '../../gateway/src/keys/key-service.js';
+import { startAdminBeside } from '../helpers/admin-beside.js';
 import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
@@ -36,13 +36,7 @@ before(async () => {
   });
   key = (await issueKey(gw.store, 'acme', { actor: 'test' })).key;
   await gw.apply(await gw.store.read().then(({ upstreams, routes, consumers }) => ({ upstreams, routes, consumers })));
-  admin = await startAdmin({
-    env: { adminPort: 0, adminHost: '127.0.0.1', adminEmail: 'metrics@example.test', adminPassword: 'metrics-test-password' },
-    store: gw.store,
-    node: gw.node,
-    logger: pino({ level: 'silent' }),
-    metrics: gw.metrics,
-  });
+  admin = await startAdminBeside(gw, { email: 'metrics@example.test', password: 'metrics-test-password' });
 });
 after(async () => {
   await admin.close();

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { pino } from 'pino';
-import { startAdmin, type AdminServer } from '../../gateway/src/admin/admin-server.js';
+import type { AdminServer } from '../../gateway/src/admin/admin-server.js';
+import { startAdminBeside } from '../helpers/admin-beside.js';
 import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 
@@ -12,13 +12,7 @@ let admin: AdminServer;
 before(async () => {
   up = await startEchoUpstream('h');
   gw = await startGateway({ upstreams: [{ name: 'pool', targets: [{ url: up.url }] }], routes: [{ name: 'r', methods: ['GET'], paths: ['/r'], upstream: 'pool' }], consumers: [] });
-  admin = await startAdmin({
-    env: { adminPort: 0, adminHost: '127.0.0.1', adminEmail: 'health@example.test', adminPassword: 'health-test-password' },
-    store: gw.store,
-    node: gw.node,
-    logger: pino({ level: 'silent' }),
-    metrics: gw.metrics,
-  });
+  admin = await startAdminBeside(gw, { email: 'health@example.test', password: 'health-test-password' });
 });
 after(async () => {
   await admin.close();
