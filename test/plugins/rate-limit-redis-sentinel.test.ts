@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { CounterStore } from '../../plugins/rate-limit/counter-store.js';
 import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
-import { call } from './fixtures.js';
+import { assertOneSharedCount, call } from './fixtures.js';
 import { startRedisSentinel, type RedisSentinelSetup } from './redis-sentinel.js';
 
 let sentinel: RedisSentinelSetup;
@@ -39,16 +39,7 @@ after(async () => {
   await sentinel?.stop();
 });
 
-async function sharedCount(path: string): Promise<void> {
-  const seen: string[] = [];
-  for (let i = 0; i < 4; i++) {
-    const a = await call(`${(i % 2 ? two : one).url}${path}`);
-    assert.equal(a.status, 200, `request ${i + 1} to ${path}`);
-    seen.push(a.headers.get('ratelimit-remaining')!);
-  }
-  assert.deepEqual(seen, ['3', '2', '1', '0'], 'one counter, whichever node answers');
-  for (const gw of [one, two]) assert.equal((await call(`${gw.url}${path}`)).status, 429);
-}
+const sharedCount = (path: string) => assertOneSharedCount([one, two], path, 4);
 
 describe('counters on a Sentinel-watched master', () => {
   test('two gateway nodes share one exact count on the master the Sentinel names', async () => {

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CounterStore } from '../../plugins/rate-limit/counter-store.js';
 import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
-import { call } from './fixtures.js';
+import { assertOneSharedCount, call } from './fixtures.js';
 import { startRedis, type RedisServer } from './redis-server.js';
 
 let redis: RedisServer;
@@ -37,18 +37,7 @@ after(async () => {
 
 describe('rate limits shared through Redis', () => {
   test('two gateway nodes share one count: max requests in total, then 429 on either node', async () => {
-    const seen: string[] = [];
-    for (let i = 0; i < 6; i++) {
-      const a = await call(`${(i % 2 ? two : one).url}/shared`);
-      assert.equal(a.status, 200, `request ${i + 1}`);
-      seen.push(a.headers.get('ratelimit-remaining')!);
-    }
-    assert.deepEqual(seen, ['5', '4', '3', '2', '1', '0'], 'one counter, whichever node answers');
-    for (const gw of [one, two]) {
-      const refused = await call(`${gw.url}/shared`);
-      assert.equal(refused.status, 429);
-      assert.ok(Number(refused.headers.get('retry-after')) > 0);
-    }
+    for (const refused of await assertOneSharedCount([one, two], '/shared', 6)) assert.ok(Number(refused.headers.get('retry-after')) > 0);
   });
 
   test('with Redis stopped the nodes keep serving and limit locally, say so in metrics, and share again when it returns', async () => {
