@@ -1,14 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Cluster, Redis } from 'ioredis';
 import { Counter, GaugeFunction, type MetricsRegistry } from '../../gateway/src/metrics/prometheus.js';
+import type { NodeCounters, WindowCount } from '../../gateway/src/contracts/node-counters.js';
+import { FixedWindows } from './fixed-windows.js';
 import { connectRedis, parseRedisUrl } from './redis-connection.js';
 
-/** What @fastify/rate-limit's store interface hands back. */
-export interface WindowCount {
-  current: number;
-  /** Milliseconds until the window resets. */
-  ttl: number;
-}
+export type { WindowCount } from '../../gateway/src/contracts/node-counters.js';
 type Done = (err: Error | null, result: WindowCount) => void;
 
 /**
@@ -45,11 +42,6 @@ local current = redis.call('INCR', KEYS[1])
 if current == 1 then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
 return {current, 0}`;
 
-interface LocalWindow {
-  count: number;
-  resetAtMs: number;
-}
-
 /**
  * One server, a master through Sentinel, or a Redis Cluster (redis-connection.ts). Every script
  * here and in the token counters names its keys in KEYS, one key or several under one hash tag
@@ -79,6 +71,8 @@ export interface CounterStoreOptions {
   logger: FastifyBaseLogger;
   /** Resolved when needed: the node's metrics registry, if it has one. */
   metrics: () => { registry: MetricsRegistry } | undefined;
+  /** WORKERS > 1: the node's counters in the cluster primary, used whenever Redis is not. */
+  nodeCounters?: NodeCounters | undefined;
 }
 
 /**
@@ -96,9 +90,14 @@ export interface CounterStoreOptions {
  * made locally are not copied into Redis either. The outage is logged once at error level, the
  * recovery as a warning, and visible as switchboard_ratelimit_redis_up 0 and
  * switchboard_ratelimit_local_fallback_total.
+ *
+ * A node of several workers (WORKERS > 1) counts request limits and quotas in its primary
+ * (`nodeCounters`) wherever it would count in memory — without Redis, or while Redis is out —
+ * so the node admits its limit once, not once per worker. If the primary does not answer within
+ * the same 250 ms, the worker counts alone for that hit.
  */
 export class CounterStore {
-  private readonly windows = new Map<string, LocalWindow>();
+  private readonly windows = new FixedWindows();
   private readonly redis: CountingRedis | undefined;
   /** Open until the first probe answers, and whenever Redis fails a command. */
   private breakerOpen = true;
@@ -112,7 +111,6 @@ export class CounterStore {
   private prober: NodeJS.Timeout | undefined;
   private fallbacks: Counter | undefined;
   private metricsRegistry: MetricsRegistry | undefined;
-  private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly options: CounterStoreOptions) {
     if (options.redisUrl) {
@@ -134,12 +132,6 @@ export class CounterStore {
       this.redis = redis;
       this.startProbing();
     }
-    // Local windows past their reset are garbage; sweep them so a spray of keys cannot grow memory forever.
-    this.sweeper = setInterval(() => {
-      const now = Date.now();
-      for (const [key, w] of this.windows) if (w.resetAtMs <= now) this.windows.delete(key);
-    }, 30_000);
-    this.sweeper.unref();
   }
 
   get shared(): boolean {
@@ -235,34 +227,34 @@ export class CounterStore {
 
   /** Remember Redis' count, so that if Redis goes away local counting starts from it, not from zero. */
   private mirror(key: string, count: number, resetAtMs: number): void {
-    const w = this.windows.get(key);
-    if (w === undefined) this.windows.set(key, { count, resetAtMs });
-    else {
-      w.count = count;
-      w.resetAtMs = resetAtMs;
-    }
+    this.windows.set(key, count, resetAtMs);
   }
 
+  /** Redis is not asked: the node's primary counts for every worker, else this process does. */
   private incrLocal(key: string, done: Done, windowMs: number): void {
     if (this.redis !== undefined) this.countFallback();
-    const now = Date.now();
-    let w = this.windows.get(key);
-    if (w === undefined || w.resetAtMs <= now) {
-      w = { count: 0, resetAtMs: now + windowMs };
-      this.windows.set(key, w);
-    }
-    w.count++;
-    done(null, { current: w.count, ttl: w.resetAtMs - now });
+    const node = this.options.nodeCounters;
+    if (node === undefined) return done(null, this.windows.hit(key, windowMs));
+    node.window(key, windowMs).then(
+      (r) => {
+        this.mirror(key, r.current, Date.now() + r.ttl);
+        done(null, r);
+      },
+      () => done(null, this.windows.hit(key, windowMs)),
+    );
   }
 
-  private quotaLocal(key: string, resetAtMs: number): number {
+  private quotaLocal(key: string, resetAtMs: number): Promise<number> | number {
     if (this.redis !== undefined) this.countFallback();
-    let w = this.windows.get(key);
-    if (w === undefined || w.resetAtMs <= Date.now()) {
-      w = { count: 0, resetAtMs };
-      this.windows.set(key, w);
-    }
-    return ++w.count;
+    const node = this.options.nodeCounters;
+    if (node === undefined) return this.windows.quota(key, resetAtMs);
+    return node.quota(key, resetAtMs).then(
+      (count) => {
+        this.mirror(key, count, resetAtMs);
+        return count;
+      },
+      () => this.windows.quota(key, resetAtMs),
+    );
   }
 
   /** Open the breaker: from now on count locally without asking Redis, and probe in the background. */
@@ -339,7 +331,7 @@ export class CounterStore {
 
   async close(): Promise<void> {
     this.closing = true;
-    clearInterval(this.sweeper);
+    this.windows.close();
     clearInterval(this.prober);
     if (this.redis) this.redis.disconnect();
   }

@@ -9,11 +9,17 @@ export function gatewayMetrics(ctx: GenerationContext): GatewayMetrics {
 
 /**
  * The node's one counter store, made on first use and kept across generations. REDIS_URL
- * (the node's `redisUrl`) turns on sharing.
+ * (the node's `redisUrl`) turns on sharing across nodes; a node's workers share counts through
+ * its primary (`nodeCounters`).
  */
 export function counterStore(ctx: GenerationContext): CounterStore {
   const store = sharedService(ctx.services, 'rate-limit-counters', () => {
-    const counters = new CounterStore({ redisUrl: ctx.services.redisUrl, logger: ctx.services.logger, metrics: () => gatewayMetrics(ctx) });
+    const counters = new CounterStore({
+      redisUrl: ctx.services.redisUrl,
+      logger: ctx.services.logger,
+      metrics: () => gatewayMetrics(ctx),
+      nodeCounters: ctx.services.nodeCounters,
+    });
     ctx.services.onClose(() => counters.close());
     return counters;
   });

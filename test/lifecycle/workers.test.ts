@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { replaceConfig } from '../../gateway/src/config/replace-config.js';
+import { openStore } from '../../gateway/src/store/open-store.js';
 import { ADMIN, get, seedStore, startGateway, type Answer, type Started } from './lifecycle-harness.js';
 
 const PROBE_INTERVAL_MS = 200;
@@ -208,4 +210,55 @@ test('WORKERS=2: requests land on both processes, a config change reaches both w
   gateway.child.kill('SIGTERM');
   const { code } = await Promise.race([gateway.exited, sleep(30_000).then(() => ({ code: 'no exit within 30 s of SIGTERM' }))]);
   assert.equal(code, 0, gateway.output());
+});
+
+test('WORKERS=2 without Redis: a rate limit holds for the node, not per worker — 6 of 12 requests spread over both workers are admitted, and a replaced worker goes on from the node\'s count', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sb-workers-limit-'));
+  const upstream = createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const storeUrl = `file:${join(dir, 'store.json')}`;
+  const store = await openStore(storeUrl);
+  await replaceConfig(
+    store,
+    {
+      upstreams: [{ name: 'pool', targets: [{ url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` }] }],
+      routes: [{ name: 'limited', paths: ['/limited/*'], methods: ['GET'], upstream: 'pool', rateLimit: { max: 6, windowMs: 60_000, by: 'ip' } }],
+      consumers: [],
+    },
+    'test',
+  );
+  await store.close();
+  let gateway: Started | undefined;
+  const agents: Agent[] = [];
+  t.after(async () => {
+    for (const a of agents) a.destroy();
+    if (gateway && gateway.child.exitCode === null) gateway.child.kill('SIGKILL');
+    upstream.close();
+    upstream.closeAllConnections();
+    await rm(dir, { recursive: true, force: true });
+  });
+  gateway = await startGateway('node', storeUrl, { WORKERS: '2', DRAIN_DELAY_MS: '0' });
+  const byPid = await connectionPerWorker(gateway.publicUrl, 2);
+  agents.push(...byPid.values());
+  assert.equal(byPid.size, 2, 'a kept-alive connection to each worker');
+  const [first, second] = [...byPid.values()];
+
+  // Alternate between the workers: counted per worker each would admit its own 6, i.e. all 12.
+  const statuses: number[] = [];
+  for (let i = 0; i < 12; i++) statuses.push((await on(i % 2 === 0 ? first! : second!, `${gateway.publicUrl}/limited/x`)).status);
+  assert.equal(statuses.filter((s) => s === 200).length, 6, `admitted: ${statuses.join(' ')}`);
+  assert.deepEqual(statuses.slice(6), [429, 429, 429, 429, 429, 429], 'the node\'s 7th request on is refused, on either worker');
+
+  // The count lives in the primary: a worker that dies and is replaced does not start from zero.
+  const [victim] = [...byPid.keys()];
+  process.kill(victim!, 'SIGKILL');
+  let after = new Map<number, Agent>();
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(200)) {
+    for (const a of after.values()) a.destroy();
+    after = await connectionPerWorker(gateway.publicUrl, 2).catch(() => new Map<number, Agent>());
+    if (after.size === 2 && !after.has(victim!)) break;
+  }
+  agents.push(...after.values());
+  assert.ok(after.size === 2 && !after.has(victim!), 'a replacement worker serves beside the survivor');
+  for (const agent of after.values()) assert.equal((await on(agent, `${gateway.publicUrl}/limited/y`)).status, 429, 'the window is still spent, on the replacement too');
 });

@@ -17,10 +17,13 @@ export type WorkerMessage =
   | { sb: 'ready'; info: ReadyInfo }
   | { sb: 'verdict'; verdict: HealthVerdict }
   | { sb: 'scrape'; id: number }
-  | { sb: 'scrape-reply'; id: number; text: string };
+  | { sb: 'scrape-reply'; id: number; text: string }
+  | { sb: 'count-window'; id: number; key: string; windowMs: number }
+  | { sb: 'count-quota'; id: number; key: string; resetAtMs: number };
 
 export type PrimaryMessage =
   | { sb: 'verdict'; verdict: HealthVerdict }
+  | { sb: 'counted'; id: number; current: number; ttl: number }
   | { sb: 'scrape-request'; id: number }
   | { sb: 'scrape-result'; id: number; text: string };
 

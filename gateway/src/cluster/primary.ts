@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { FastifyBaseLogger } from 'fastify';
 import type { HealthVerdict } from '../health/shared-verdicts.js';
 import { aggregateScrapes, type WorkerScrape } from '../metrics/aggregate-scrapes.js';
+import { FixedWindows } from '../../../plugins/rate-limit/fixed-windows.js';
 import { COUNT_ENV, SLOT_ENV, isSwitchboardMessage, type PrimaryMessage, type ReadyInfo, type WorkerMessage } from './messages.js';
 
 export interface PrimaryOptions {
@@ -29,12 +30,15 @@ interface Slot {
  * The primary of a WORKERS > 1 node (node:cluster): it holds no gateway. It forks one worker
  * per slot, replaces a worker that dies (its in-flight requests are all that is lost: the
  * listening socket stays in the primary, so the other workers keep accepting), relays worker
- * 1's health verdicts to the rest, merges the workers' metrics for worker 1's /metrics, and on
- * SIGTERM has every worker drain and waits for them.
+ * 1's health verdicts to the rest, merges the workers' metrics for worker 1's /metrics, keeps
+ * the node's request-limit and quota counts for every worker (so N workers admit a limit once,
+ * not N times; with REDIS_URL only while Redis is out), and on SIGTERM has every worker drain and
+ * waits for them. Counts live as long as the primary: a replaced worker keeps its node's windows.
  */
 export class ClusterPrimary {
   private readonly slots: Slot[] = [];
   private readonly verdicts = new Map<string, HealthVerdict>();
+  private readonly counters = new FixedWindows();
   private readonly scrapes = new Map<number, { parts: WorkerScrape[]; expected: number; done: () => void }>();
   private nextScrape = 1;
   private stopping = false;
@@ -126,6 +130,14 @@ export class ClusterPrimary {
       case 'verdict':
         this.verdicts.set(message.verdict.url, message.verdict);
         for (const other of this.slots) if (other !== s && other.worker) this.send(other.worker, message);
+        return;
+      case 'count-window': {
+        const { current, ttl } = this.counters.hit(message.key, message.windowMs);
+        this.send(worker, { sb: 'counted', id: message.id, current, ttl });
+        return;
+      }
+      case 'count-quota':
+        this.send(worker, { sb: 'counted', id: message.id, current: this.counters.quota(message.key, message.resetAtMs), ttl: 0 });
         return;
       case 'scrape':
         void this.collect().then((text) => this.send(worker, { sb: 'scrape-result', id: message.id, text }));

@@ -29,6 +29,7 @@ export async function runGateway(env: GatewayEnv, tracing: TracingSettings | und
     port: env.port,
     host: env.host,
     redisUrl: env.redisUrl,
+    nodeCounters: link,
     trustedProxies: env.trustedProxies,
     edge: env.edge,
     accessLog: env.accessLog,

@@ -1,14 +1,18 @@
+import type { NodeCounters, WindowCount } from '../contracts/node-counters.js';
 import type { HealthVerdict } from '../health/shared-verdicts.js';
 import { COUNT_ENV, SLOT_ENV, isSwitchboardMessage, type PrimaryMessage, type ReadyInfo, type WorkerMessage } from './messages.js';
 
 /** How long worker 1 waits for the node-wide scrape before it answers with its own part only. */
 const SCRAPE_TIMEOUT_MS = 5_000;
+/** A count the primary has not answered by then is made in the worker's memory (the counter store's Redis timeout too). */
+const COUNT_TIMEOUT_MS = 250;
 
 /**
  * A worker's side of the cluster IPC. Worker 1 holds the admin listener and the one prober;
- * every worker answers the primary's scrape requests and applies the prober's health verdicts.
+ * every worker answers the primary's scrape requests and applies the prober's health verdicts,
+ * and counts request limits and quotas in the primary, so the node admits each limit once.
  */
-export class WorkerLink {
+export class WorkerLink implements NodeCounters {
   readonly slot: number;
   readonly count: number;
   /** Verdicts heard so far (the primary replays its latest ones on `hello`), for a follower created later. */
@@ -16,6 +20,7 @@ export class WorkerLink {
   private onVerdict: ((verdict: HealthVerdict) => void) | undefined;
   private scrapeOwn: (() => Promise<string>) | undefined;
   private readonly waiting = new Map<number, (text: string) => void>();
+  private readonly counting = new Map<number, { resolve: (count: WindowCount) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
   private nextId = 1;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
@@ -65,6 +70,27 @@ export class WorkerLink {
     });
   }
 
+  window(key: string, windowMs: number): Promise<WindowCount> {
+    return this.askPrimary((id) => ({ sb: 'count-window', id, key, windowMs }));
+  }
+
+  quota(key: string, resetAtMs: number): Promise<number> {
+    return this.askPrimary((id) => ({ sb: 'count-quota', id, key, resetAtMs })).then((r) => r.current);
+  }
+
+  private askPrimary(message: (id: number) => WorkerMessage): Promise<WindowCount> {
+    if (!process.connected) return Promise.reject(new Error('the primary is gone'));
+    const id = this.nextId++;
+    return new Promise<WindowCount>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.counting.delete(id);
+        reject(new Error(`the primary did not count within ${COUNT_TIMEOUT_MS} ms`));
+      }, COUNT_TIMEOUT_MS);
+      this.counting.set(id, { resolve, reject, timer });
+      this.send(message(id));
+    });
+  }
+
   private receive(message: PrimaryMessage): void {
     switch (message.sb) {
       case 'verdict':
@@ -77,6 +103,14 @@ export class WorkerLink {
           (text) => this.send({ sb: 'scrape-reply', id: message.id, text }),
           () => this.send({ sb: 'scrape-reply', id: message.id, text: '' }),
         );
+        return;
+      }
+      case 'counted': {
+        const pending = this.counting.get(message.id);
+        if (!pending) return;
+        this.counting.delete(message.id);
+        clearTimeout(pending.timer);
+        pending.resolve({ current: message.current, ttl: message.ttl });
         return;
       }
       case 'scrape-result': {

@@ -40,6 +40,8 @@ export interface StageServices {
   metrics: GatewayMetrics;
   /** REDIS_URL: shared rate-limit counters when set. */
   redisUrl: string | undefined;
+  /** WORKERS > 1: request-limit and quota counters shared by the node's workers (in its primary). */
+  nodeCounters?: import('../contracts/node-counters.js').NodeCounters | undefined;
   /** Anything a stage family keeps across generations, by stage name. */
   shared: Map<string, unknown>;
   /**

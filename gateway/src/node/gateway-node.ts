@@ -28,6 +28,8 @@ export interface GatewayNodeOptions {
   store: ConfigStore;
   /** Shared rate-limit counters (REDIS_URL); memory when absent. */
   redisUrl?: string | undefined;
+  /** WORKERS > 1: the node's request-limit and quota counters, held by the cluster primary. */
+  nodeCounters?: import('../contracts/node-counters.js').NodeCounters | undefined;
   /** One log line per answered request (ACCESS_LOG=1). */
   accessLog?: boolean | undefined;
   /** CIDRs of proxies in front of the gateway whose x-forwarded-for is believed (TRUSTED_PROXIES). */
@@ -88,6 +90,7 @@ export class GatewayNode {
       store: options.store,
       metrics: this.metrics,
       redisUrl: options.redisUrl,
+      nodeCounters: options.nodeCounters,
       clientIp: clientIpResolver(options.trustedProxies),
       accessLog: options.accessLog ? pinoAccessLog(options.logger) : undefined,
       shared: new Map(),

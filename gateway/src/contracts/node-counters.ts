@@ -1,0 +1,19 @@
+/** A fixed window's count after one more hit, as @fastify/rate-limit's store interface hands it back. */
+export interface WindowCount {
+  current: number;
+  /** Milliseconds until the window resets. */
+  ttl: number;
+}
+
+/**
+ * Request-limit and quota counters shared by the processes of one node (WORKERS > 1): the
+ * cluster's primary holds them, each worker asks over IPC. Without them every worker would count
+ * alone and a node of N workers would admit N× every limit. A promise that rejects (the primary
+ * is gone or slow) tells the caller to count in its own memory instead.
+ */
+export interface NodeCounters {
+  /** Count one hit in `key`'s fixed window of `windowMs` (the first hit starts it). */
+  window(key: string, windowMs: number): Promise<WindowCount>;
+  /** Count one request against a calendar quota that ends at `resetAtMs` (epoch ms). */
+  quota(key: string, resetAtMs: number): Promise<number>;
+}

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { NodeCounters, WindowCount } from '../../gateway/src/contracts/node-counters.js';
+import { createLogger } from '../../gateway/src/logger.js';
+import { FixedWindows } from '../../plugins/rate-limit/fixed-windows.js';
+import { CounterStore } from '../../plugins/rate-limit/counter-store.js';
+
+const incr = (store: CounterStore, key: string, windowMs: number) =>
+  new Promise<WindowCount>((resolve, reject) => store.incr(key, (err, r) => (err ? reject(err) : resolve(r)), windowMs));
+
+/** A primary in the same process: one FixedWindows behind the NodeCounters port, or one that fails. */
+function primary(fail = () => false): NodeCounters & { asked: number } {
+  const windows = new FixedWindows();
+  const node = {
+    asked: 0,
+    window: async (key: string, windowMs: number) => {
+      node.asked++;
+      if (fail()) throw new Error('the primary did not count within 250 ms');
+      return windows.hit(key, windowMs);
+    },
+    quota: async (key: string, resetAtMs: number) => {
+      node.asked++;
+      if (fail()) throw new Error('the primary is gone');
+      return windows.quota(key, resetAtMs);
+    },
+  };
+  return node;
+}
+
+const store = (nodeCounters: NodeCounters | undefined) => new CounterStore({ redisUrl: undefined, logger: createLogger('silent'), metrics: () => undefined, nodeCounters });
+
+test('two workers\' counter stores on one node\'s counters count one window between them', async () => {
+  const node = primary();
+  const [a, b] = [store(node), store(node)];
+  const counts = [];
+  for (let i = 0; i < 6; i++) counts.push((await incr(i % 2 ? b : a, 'route:limited:ip:127.0.0.1', 60_000)).current);
+  assert.deepEqual(counts, [1, 2, 3, 4, 5, 6]);
+  assert.equal(node.asked, 6);
+  const quotas = [await a.quota('consumer:acme:quota', Date.now() + 60_000), await b.quota('consumer:acme:quota', Date.now() + 60_000)];
+  assert.deepEqual(quotas, [1, 2]);
+  await Promise.all([a.close(), b.close()]);
+});
+
+test('when the primary does not answer, a worker counts alone, going on from the node\'s last count', async () => {
+  let down = false;
+  const node = primary(() => down);
+  const worker = store(node);
+  for (let i = 0; i < 3; i++) await incr(worker, 'k', 60_000);
+  down = true;
+  assert.equal((await incr(worker, 'k', 60_000)).current, 4, 'the node said 3; the worker goes on from it');
+  assert.equal(await worker.quota('q', Date.now() + 60_000), 1, 'a quota counted locally while the primary is away');
+  down = false;
+  assert.equal((await incr(worker, 'k', 60_000)).current, 4, 'back with the primary: its count (the local one is not copied in)');
+  await worker.close();
+});
+
+test('without node counters (one process) nothing is asked and the window counts in memory', async () => {
+  const worker = store(undefined);
+  assert.deepEqual([(await incr(worker, 'k', 50)).current, (await incr(worker, 'k', 50)).current], [1, 2]);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal((await incr(worker, 'k', 50)).current, 1, 'a new window after the old one reset');
+  await worker.close();
+});
