@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { replaceConfig } from '../../gateway/src/config/replace-config.js';
 import { openStore } from '../../gateway/src/store/open-store.js';
+import { operatorEnv, untilStarted } from '../helpers/gateway-process.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../gateway/src/main.js', import.meta.url));
@@ -53,30 +53,13 @@ export async function startGateway(how: 'npm' | 'node', storeUrl: string, env: R
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const deadline = Date.now() + 60_000;
-  while (!/admin console\s+(\S+)\//.test(out)) {
-    if (child.exitCode !== null) throw new Error(`gateway exited: ${out}`);
-    if (Date.now() > deadline) throw new Error(`gateway did not start: ${out}`);
-    await sleep(50);
-  }
+  await untilStarted(child, () => out, 60_000);
   const port = Number(/listening on [^:]+:(\d+)/.exec(out)![1]);
   return { child, output: () => out, port, publicUrl: `http://127.0.0.1:${port}`, adminUrl: /admin console\s+(\S+)\//.exec(out)![1]!, exited };
 }
 
-function gatewayEnv(storeUrl: string, env: Record<string, string>): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    STORE_URL: storeUrl,
-    DEMO: '0',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    ADMIN_PORT: '0',
-    ADMIN_EMAIL: ADMIN.email,
-    ADMIN_PASSWORD: ADMIN.password,
-    LOG_LEVEL: 'warn',
-    ...env,
-  };
-}
+// No DRAIN_DELAY_MS here: a stop waits the product's default unless a test sets its own.
+const gatewayEnv = (storeUrl: string, env: Record<string, string>) => operatorEnv(storeUrl, ADMIN, env);
 
 /** Whether a fresh TCP connection to the port is accepted. */
 export function accepts(port: number): Promise<boolean> {

@@ -1,15 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+import { accepts, startGateway } from '../lifecycle/lifecycle-harness.js';
 
 /** Every live descendant of `pid` (Linux /proc), so the test can tell whether an orphan is left. */
 function descendants(pid: number): number[] {
@@ -46,46 +42,20 @@ function alive(pid: number): boolean {
   }
 }
 
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test(`${signal} to the npm start process stops the gateway itself: no orphan keeps the port`, async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'sb-npm-start-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
-    const npm = spawn('npm', ['start', '--silent'], {
-      cwd: ROOT,
-      env: { ...process.env, STORE_URL: `file:${join(dir, 'store.json')}`, DEMO: '0', PORT: '0', HOST: '127.0.0.1', ADMIN_PORT: '0', ADMIN_PASSWORD: 'npm-start-test-password', LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    npm.stdout!.on('data', (d) => (out += d));
-    npm.stderr!.on('data', (d) => (out += d));
+    const { child: npm, port, exited } = await startGateway('npm', `file:${join(dir, 'store.json')}`);
     const orphans: number[] = [];
     t.after(() => {
       for (const pid of orphans) if (alive(pid)) process.kill(pid, 'SIGKILL');
     });
-    const deadline = Date.now() + 60_000;
-    while (!/listening on 127\.0\.0\.1:(\d+)/.test(out)) {
-      assert.equal(npm.exitCode, null, `npm start exited: ${out}`);
-      assert.ok(Date.now() < deadline, `the gateway did not start: ${out}`);
-      await sleep(50);
-    }
-    const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(out)![1]);
     const tree = descendants(npm.pid!);
     orphans.push(...tree);
     assert.ok(tree.length > 0, 'npm runs the gateway as a child');
     assert.ok(await accepts(port), 'the gateway serves');
 
-    const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
     npm.kill(signal);
     const code = await Promise.race([exited, sleep(35_000).then(() => 'still running' as const)]);
     assert.notEqual(code, 'still running', `npm start did not end on ${signal}`);
