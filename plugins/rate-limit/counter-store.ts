@@ -134,6 +134,11 @@ export class CounterStore {
     }
   }
 
+  /** WORKERS > 1: the node's counters in the primary, for the other counter families too. */
+  get nodeCounters(): NodeCounters | undefined {
+    return this.options.nodeCounters;
+  }
+
   get shared(): boolean {
     return this.redis !== undefined;
   }
@@ -197,7 +202,7 @@ export class CounterStore {
    * fails. `remote` resolves undefined when Redis ran it past its deadline (LATE_GUARD), which
    * trips the breaker like a timeout, so such families fall back exactly as request limits do.
    */
-  through<T>(remote: (redis: Redis, deadlineMs: number) => Promise<T | undefined>, local: () => T): Promise<T> | T {
+  through<T>(remote: (redis: Redis, deadlineMs: number) => Promise<T | undefined>, local: () => T | Promise<T>): Promise<T> | T {
     const redis = this.redis;
     if (redis === undefined || this.breakerOpen) {
       if (redis !== undefined) this.countFallback();

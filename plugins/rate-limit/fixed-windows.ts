@@ -4,8 +4,9 @@ interface Window {
 }
 
 /**
- * Fixed-window and calendar-quota counts in one process' memory: the counter store's own when
- * no Redis answers, and the cluster primary's for its workers (cluster/primary.ts). Windows
+ * Fixed-window, calendar-quota and token-budget counts in one process' memory: the counter
+ * store's and the token budgets' own when no Redis answers, and the cluster primary's for its
+ * workers (cluster/primary.ts). Windows
  * past their reset are swept, so a spray of keys cannot grow memory forever.
  */
 export class FixedWindows {
@@ -36,6 +37,18 @@ export class FixedWindows {
       this.windows.set(key, w);
     }
     return ++w.count;
+  }
+
+  /** Add `amount` to a counter whose window or period ends at `resetAtMs`; 0 reads without starting one. */
+  add(key: string, amount: number, resetAtMs: number, now = Date.now()): number {
+    let w = this.windows.get(key);
+    if (w === undefined || w.resetAtMs <= now) {
+      if (amount === 0) return 0;
+      w = { count: 0, resetAtMs };
+      this.windows.set(key, w);
+    }
+    w.count += amount;
+    return w.count;
   }
 
   /** Take a count given elsewhere (Redis, the node's primary), so local counting goes on from it. */

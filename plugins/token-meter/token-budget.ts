@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { LATE_GUARD, type CounterStore } from '../rate-limit/counter-store.js';
+import { FixedWindows } from '../rate-limit/fixed-windows.js';
 
 /**
  * Token budgets: how many tokens a key (a consumer, or a consumer on one route) has spent in its
@@ -11,7 +12,8 @@ import { LATE_GUARD, type CounterStore } from '../rate-limit/counter-store.js';
  * With REDIS_URL every node reads and charges one count in Redis through the rate-limit store's
  * breaker (same 250 ms timeout, same local fallback and late-command guard). A request's keys all
  * carry one hash tag (`{tok:c:<consumer>}`), so one script reads or charges them all atomically
- * on one Redis Cluster slot.
+ * on one Redis Cluster slot. Without Redis (or while it is out) a node of several workers counts
+ * in its primary, like request limits (NodeCounters), so its workers share one budget.
  */
 export interface Budget {
   /** Counter key; the same on every node for the same window. */
@@ -41,24 +43,11 @@ return {0, out}`;
 
 type BudgetRedis = Redis & { sbTokenBudget(numKeys: number, ...args: Array<string | number>): Promise<[number, number[]]> };
 
-interface LocalCount {
-  count: number;
-  resetAtMs: number;
-}
-
 export class TokenBudgets {
-  private readonly local = new Map<string, LocalCount>();
+  private readonly local = new FixedWindows();
   private readonly defined = new WeakSet<Redis>();
-  private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly store: CounterStore) {
-    // Windows past their end are garbage; a spray of consumers must not grow memory forever.
-    this.sweeper = setInterval(() => {
-      const now = Date.now();
-      for (const [key, c] of this.local) if (c.resetAtMs <= now) this.local.delete(key);
-    }, 30_000);
-    this.sweeper.unref();
-  }
+  constructor(private readonly store: CounterStore) {}
 
   /** Tokens spent so far in each budget's window, in order. */
   used(budgets: readonly Budget[]): Promise<number[]> | number[] {
@@ -78,24 +67,22 @@ export class TokenBudgets {
         if (late < 0) return undefined;
         const out = counts.map(Number);
         // Remember Redis' counts: if it goes away, local counting starts from them, not from zero.
-        budgets.forEach((b, i) => this.local.set(b.key, { count: out[i]!, resetAtMs: b.resetAtMs }));
+        budgets.forEach((b, i) => this.local.set(b.key, out[i]!, b.resetAtMs));
         return out;
       },
       () => this.runLocal(budgets, charge),
     );
   }
 
-  private runLocal(budgets: readonly Budget[], charge: number): number[] {
-    const now = Date.now();
-    return budgets.map((b) => {
-      let c = this.local.get(b.key);
-      if (c === undefined || c.resetAtMs <= now) {
-        c = { count: 0, resetAtMs: b.resetAtMs };
-        if (charge > 0) this.local.set(b.key, c);
-      }
-      c.count += charge;
-      return c.count;
-    });
+  /** Not in Redis: in the node's primary when there is one (several workers), else here. */
+  private runLocal(budgets: readonly Budget[], charge: number): Promise<number[]> | number[] {
+    const here = () => budgets.map((b) => this.local.add(b.key, charge, b.resetAtMs));
+    const node = this.store.nodeCounters;
+    if (node === undefined) return here();
+    return node.add(budgets, charge).then((counts) => {
+      budgets.forEach((b, i) => this.local.set(b.key, counts[i]!, b.resetAtMs));
+      return counts;
+    }, here);
   }
 
   private scripted(redis: Redis): BudgetRedis {
@@ -107,6 +94,6 @@ export class TokenBudgets {
   }
 
   close(): void {
-    clearInterval(this.sweeper);
+    this.local.close();
   }
 }

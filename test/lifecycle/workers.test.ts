@@ -212,9 +212,13 @@ test('WORKERS=2: requests land on both processes, a config change reaches both w
   assert.equal(code, 0, gateway.output());
 });
 
-test('WORKERS=2 without Redis: a rate limit holds for the node, not per worker â€” 6 of 12 requests spread over both workers are admitted, and a replaced worker goes on from the node\'s count', async (t) => {
+test('WORKERS=2 without Redis: a rate limit and a token limit hold for the node, not per worker â€” 6 of 12 requests and 3 answers of 10 tokens against 25 spread over both workers are admitted, and a replaced worker goes on from the node\'s count', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'sb-workers-limit-'));
-  const upstream = createServer((_req, res) => res.end('ok'));
+  const upstream = createServer((req, res) => {
+    if (!req.url?.startsWith('/tokens')) return res.end('ok');
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ id: 'c1', object: 'chat.completion', model: 'sim', choices: [], usage: { prompt_tokens: 4, completion_tokens: 6, total_tokens: 10 } }));
+  });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const storeUrl = `file:${join(dir, 'store.json')}`;
   const store = await openStore(storeUrl);
@@ -222,7 +226,10 @@ test('WORKERS=2 without Redis: a rate limit holds for the node, not per worker â
     store,
     {
       upstreams: [{ name: 'pool', targets: [{ url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` }] }],
-      routes: [{ name: 'limited', paths: ['/limited/*'], methods: ['GET'], upstream: 'pool', rateLimit: { max: 6, windowMs: 60_000, by: 'ip' } }],
+      routes: [
+        { name: 'limited', paths: ['/limited/*'], methods: ['GET'], upstream: 'pool', rateLimit: { max: 6, windowMs: 60_000, by: 'ip' } },
+        { name: 'tokens', paths: ['/tokens/*'], methods: ['GET'], upstream: 'pool', tokenLimit: { max: 25, windowMs: 60_000 } },
+      ],
       consumers: [],
     },
     'test',
@@ -248,6 +255,15 @@ test('WORKERS=2 without Redis: a rate limit holds for the node, not per worker â
   for (let i = 0; i < 12; i++) statuses.push((await on(i % 2 === 0 ? first! : second!, `${gateway.publicUrl}/limited/x`)).status);
   assert.equal(statuses.filter((s) => s === 200).length, 6, `admitted: ${statuses.join(' ')}`);
   assert.deepEqual(statuses.slice(6), [429, 429, 429, 429, 429, 429], 'the node\'s 7th request on is refused, on either worker');
+
+  // Tokens are charged when an answer ends: 10, 20, 30 spent â€” the 4th is refused on either
+  // worker. Counted per worker, each would admit 3 (0, 10, 20 spent) and all 6 would pass.
+  const tokenStatuses: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    tokenStatuses.push((await on(i % 2 === 0 ? first! : second!, `${gateway.publicUrl}/tokens/chat`)).status);
+    await sleep(50); // the charge goes to the primary as the answer ends; let it land before the next read
+  }
+  assert.deepEqual(tokenStatuses, [200, 200, 200, 429, 429, 429], 'token budget for the node');
 
   // The count lives in the primary: a worker that dies and is replaced does not start from zero.
   const [victim] = [...byPid.keys()];

@@ -4,6 +4,7 @@ import type { NodeCounters, WindowCount } from '../../gateway/src/contracts/node
 import { createLogger } from '../../gateway/src/logger.js';
 import { FixedWindows } from '../../plugins/rate-limit/fixed-windows.js';
 import { CounterStore } from '../../plugins/rate-limit/counter-store.js';
+import { TokenBudgets, type Budget } from '../../plugins/token-meter/token-budget.js';
 
 const incr = (store: CounterStore, key: string, windowMs: number) =>
   new Promise<WindowCount>((resolve, reject) => store.incr(key, (err, r) => (err ? reject(err) : resolve(r)), windowMs));
@@ -22,6 +23,11 @@ function primary(fail = () => false): NodeCounters & { asked: number } {
       node.asked++;
       if (fail()) throw new Error('the primary is gone');
       return windows.quota(key, resetAtMs);
+    },
+    add: async (counters: ReadonlyArray<{ key: string; resetAtMs: number }>, amount: number) => {
+      node.asked++;
+      if (fail()) throw new Error('the primary is gone');
+      return counters.map((c) => windows.add(c.key, amount, c.resetAtMs));
     },
   };
   return node;
@@ -60,4 +66,33 @@ test('without node counters (one process) nothing is asked and the window counts
   await new Promise((r) => setTimeout(r, 60));
   assert.equal((await incr(worker, 'k', 50)).current, 1, 'a new window after the old one reset');
   await worker.close();
+});
+
+test('token budgets of two workers on one node\'s counters: one worker\'s charge is the other\'s spend; a read starts no window', async () => {
+  const node = primary();
+  const [a, b] = [store(node), store(node)];
+  const [budgetsA, budgetsB] = [new TokenBudgets(a), new TokenBudgets(b)];
+  const resetAtMs = Date.now() + 60_000;
+  const budgets: Budget[] = [
+    { key: '{tok:c:acme}:route', max: 100, resetAtMs, what: 'token limit of 100 per 60 s', quota: false },
+    { key: '{tok:c:acme}:day', max: 1000, resetAtMs, what: 'daily token quota of 1000', quota: true },
+  ];
+  assert.deepEqual(await budgetsB.used(budgets), [0, 0]);
+  assert.deepEqual(await budgetsA.charge(budgets, 40), [40, 40]);
+  assert.deepEqual(await budgetsB.charge(budgets, 25), [65, 65]);
+  assert.deepEqual(await budgetsA.used(budgets), [65, 65], 'worker A sees worker B\'s charge');
+  budgetsA.close();
+  budgetsB.close();
+  await Promise.all([a.close(), b.close()]);
+});
+
+test('FixedWindows.add: a read of an unknown or ended counter is 0 and starts nothing; a charge starts the period', () => {
+  const w = new FixedWindows();
+  const now = 1_000_000;
+  assert.equal(w.add('k', 0, now + 10, now), 0);
+  assert.equal(w.add('k', 5, now + 10, now), 5);
+  assert.equal(w.add('k', 0, now + 10, now + 5), 5);
+  assert.equal(w.add('k', 0, now + 30, now + 10), 0, 'the period ended at now + 10');
+  assert.equal(w.add('k', 2, now + 30, now + 10), 2);
+  w.close();
 });

@@ -19,11 +19,13 @@ export type WorkerMessage =
   | { sb: 'scrape'; id: number }
   | { sb: 'scrape-reply'; id: number; text: string }
   | { sb: 'count-window'; id: number; key: string; windowMs: number }
-  | { sb: 'count-quota'; id: number; key: string; resetAtMs: number };
+  | { sb: 'count-quota'; id: number; key: string; resetAtMs: number }
+  | { sb: 'count-add'; id: number; counters: Array<{ key: string; resetAtMs: number }>; amount: number };
 
 export type PrimaryMessage =
   | { sb: 'verdict'; verdict: HealthVerdict }
   | { sb: 'counted'; id: number; current: number; ttl: number }
+  | { sb: 'counted-many'; id: number; counts: number[] }
   | { sb: 'scrape-request'; id: number }
   | { sb: 'scrape-result'; id: number; text: string };
 

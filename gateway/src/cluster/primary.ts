@@ -31,7 +31,7 @@ interface Slot {
  * per slot, replaces a worker that dies (its in-flight requests are all that is lost: the
  * listening socket stays in the primary, so the other workers keep accepting), relays worker
  * 1's health verdicts to the rest, merges the workers' metrics for worker 1's /metrics, keeps
- * the node's request-limit and quota counts for every worker (so N workers admit a limit once,
+ * the node's request-limit, quota and token-budget counts for every worker (so N workers admit a limit once,
  * not N times; with REDIS_URL only while Redis is out), and on SIGTERM has every worker drain and
  * waits for them. Counts live as long as the primary: a replaced worker keeps its node's windows.
  */
@@ -138,6 +138,9 @@ export class ClusterPrimary {
       }
       case 'count-quota':
         this.send(worker, { sb: 'counted', id: message.id, current: this.counters.quota(message.key, message.resetAtMs), ttl: 0 });
+        return;
+      case 'count-add':
+        this.send(worker, { sb: 'counted-many', id: message.id, counts: message.counters.map((c) => this.counters.add(c.key, message.amount, c.resetAtMs)) });
         return;
       case 'scrape':
         void this.collect().then((text) => this.send(worker, { sb: 'scrape-result', id: message.id, text }));

@@ -7,6 +7,8 @@ const SCRAPE_TIMEOUT_MS = 5_000;
 /** A count the primary has not answered by then is made in the worker's memory (the counter store's Redis timeout too). */
 const COUNT_TIMEOUT_MS = 250;
 
+type CountAnswer = Extract<PrimaryMessage, { sb: 'counted' | 'counted-many' }>;
+
 /**
  * A worker's side of the cluster IPC. Worker 1 holds the admin listener and the one prober;
  * every worker answers the primary's scrape requests and applies the prober's health verdicts,
@@ -20,7 +22,7 @@ export class WorkerLink implements NodeCounters {
   private onVerdict: ((verdict: HealthVerdict) => void) | undefined;
   private scrapeOwn: (() => Promise<string>) | undefined;
   private readonly waiting = new Map<number, (text: string) => void>();
-  private readonly counting = new Map<number, { resolve: (count: WindowCount) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly counting = new Map<number, { resolve: (answer: CountAnswer) => void; timer: NodeJS.Timeout }>();
   private nextId = 1;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
@@ -71,22 +73,28 @@ export class WorkerLink implements NodeCounters {
   }
 
   window(key: string, windowMs: number): Promise<WindowCount> {
-    return this.askPrimary((id) => ({ sb: 'count-window', id, key, windowMs }));
+    return this.askPrimary<'counted'>((id) => ({ sb: 'count-window', id, key, windowMs })).then((r) => ({ current: r.current, ttl: r.ttl }));
   }
 
   quota(key: string, resetAtMs: number): Promise<number> {
-    return this.askPrimary((id) => ({ sb: 'count-quota', id, key, resetAtMs })).then((r) => r.current);
+    return this.askPrimary<'counted'>((id) => ({ sb: 'count-quota', id, key, resetAtMs })).then((r) => r.current);
   }
 
-  private askPrimary(message: (id: number) => WorkerMessage): Promise<WindowCount> {
+  add(counters: ReadonlyArray<{ key: string; resetAtMs: number }>, amount: number): Promise<number[]> {
+    return this.askPrimary<'counted-many'>((id) => ({ sb: 'count-add', id, counters: counters.map(({ key, resetAtMs }) => ({ key, resetAtMs })), amount })).then(
+      (r) => r.counts,
+    );
+  }
+
+  private askPrimary<K extends CountAnswer['sb']>(message: (id: number) => WorkerMessage): Promise<Extract<CountAnswer, { sb: K }>> {
     if (!process.connected) return Promise.reject(new Error('the primary is gone'));
     const id = this.nextId++;
-    return new Promise<WindowCount>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.counting.delete(id);
         reject(new Error(`the primary did not count within ${COUNT_TIMEOUT_MS} ms`));
       }, COUNT_TIMEOUT_MS);
-      this.counting.set(id, { resolve, reject, timer });
+      this.counting.set(id, { resolve: resolve as (answer: CountAnswer) => void, timer });
       this.send(message(id));
     });
   }
@@ -105,12 +113,13 @@ export class WorkerLink implements NodeCounters {
         );
         return;
       }
-      case 'counted': {
+      case 'counted':
+      case 'counted-many': {
         const pending = this.counting.get(message.id);
         if (!pending) return;
         this.counting.delete(message.id);
         clearTimeout(pending.timer);
-        pending.resolve({ current: message.current, ttl: message.ttl });
+        pending.resolve(message);
         return;
       }
       case 'scrape-result': {

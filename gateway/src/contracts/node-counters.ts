@@ -6,7 +6,7 @@ export interface WindowCount {
 }
 
 /**
- * Request-limit and quota counters shared by the processes of one node (WORKERS > 1): the
+ * Request-limit, quota and token-budget counters shared by the processes of one node (WORKERS > 1): the
  * cluster's primary holds them, each worker asks over IPC. Without them every worker would count
  * alone and a node of N workers would admit N× every limit. A promise that rejects (the primary
  * is gone or slow) tells the caller to count in its own memory instead.
@@ -16,4 +16,9 @@ export interface NodeCounters {
   window(key: string, windowMs: number): Promise<WindowCount>;
   /** Count one request against a calendar quota that ends at `resetAtMs` (epoch ms). */
   quota(key: string, resetAtMs: number): Promise<number>;
+  /**
+   * Add `amount` to each counter (a window or period ending at its `resetAtMs`) and hand back
+   * the totals in order; `amount` 0 only reads (token budgets: read at admission, charged at the end).
+   */
+  add(counters: ReadonlyArray<{ key: string; resetAtMs: number }>, amount: number): Promise<number[]>;
 }
