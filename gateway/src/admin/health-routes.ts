@@ -1,12 +1,12 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Upstream } from '../../../spec/upstream.js';
-import { findItem } from '../config/config-service.js';
 import { etagFor, parseIfMatch } from '../config/if-match.js';
 import { ProblemError } from '../errors.js';
 import { healthReport } from '../health/health-report.js';
 import type { AdminDeps } from './admin-deps.js';
 import { DrainBody, ItemRef, ProblemSchema, TargetHealthSchema } from './admin-schemas.js';
+import { poolInForce } from './pool-in-force.js';
 
 const problems = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 412: ProblemSchema, 503: ProblemSchema };
 const sameTarget = (a: string, b: string) => a.replace(/\/$/, '') === b.replace(/\/$/, '');
@@ -18,18 +18,10 @@ const sameTarget = (a: string, b: string) => a.replace(/\/$/, '') === b.replace(
  * only, for quick experiments, and is gone on restart.
  */
 export function registerHealthRoutes(app: FastifyInstance, deps: AdminDeps): void {
-  const poolFor = async (ref: string) => {
-    const upstream = findItem(await deps.service.read(), 'upstreams', ref) as unknown as (Upstream & { id: string }) | undefined;
-    if (!upstream) throw new ProblemError(404, 'not-found', `no upstream with id or name "${ref}"`);
-    const pool = deps.node?.upstreams.get(upstream.name);
-    if (!pool) throw new ProblemError(404, 'not-in-force', `upstream "${upstream.name}" is not in force on this node yet (its revision is still loading or failed to compile)`);
-    return { upstream, pool };
-  };
-
   app.get(
     '/upstreams/:id/health',
     { schema: { tags: ['upstreams'], summary: 'Health of every target, as this node sees it', params: ItemRef, response: { 200: Type.Array(TargetHealthSchema), ...problems } } },
-    async (request) => healthReport((await poolFor((request.params as { id: string }).id)).pool),
+    async (request) => healthReport((await poolInForce(deps, (request.params as { id: string }).id)).pool),
   );
 
   app.post(
@@ -47,7 +39,7 @@ export function registerHealthRoutes(app: FastifyInstance, deps: AdminDeps): voi
       const { id: ref } = request.params as { id: string };
       const { url, draining, scope } = request.body as { url: string; draining: boolean; scope: 'cluster' | 'node' };
       if (scope === 'node') {
-        const { pool } = await poolFor(ref);
+        const { pool } = await poolInForce(deps, ref);
         if (!pool.setDraining(url, draining)) throw unknownTarget(ref, url);
         return healthReport(pool);
       }

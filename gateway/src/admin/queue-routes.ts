@@ -1,10 +1,10 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { Upstream } from '../../../spec/upstream.js';
 import { ProblemError } from '../errors.js';
 import { ANONYMOUS } from '../metrics/queue-metrics.js';
 import type { AdminDeps } from './admin-deps.js';
 import { ItemRef, ProblemSchema } from './admin-schemas.js';
+import { poolInForce } from './pool-in-force.js';
 
 const QueueConsumerSchema = Type.Object({
   consumer: Type.String({ description: 'Consumer name; "anonymous" for requests without one.' }),
@@ -42,9 +42,7 @@ export function registerQueueRoute(app: FastifyInstance, deps: AdminDeps): void 
     },
     async (request) => {
       const ref = (request.params as { id: string }).id;
-      const upstream = (await deps.service.get('upstreams', ref)) as unknown as Upstream;
-      const pool = deps.node?.upstreams.get(upstream.name);
-      if (!pool) throw new ProblemError(404, 'not-in-force', `upstream "${upstream.name}" is not in force on this node yet (its revision is still loading or failed to compile)`);
+      const { upstream, pool } = await poolInForce(deps, ref);
       const queue = pool.queue;
       if (!queue) throw new ProblemError(404, 'not-found', `upstream "${upstream.name}" has no queue (set queue: {maxSize, timeoutMs} to enable flow control)`);
       const consumers = [...queue.flows()].map(([flow, s]) => {

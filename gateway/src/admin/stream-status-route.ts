@@ -4,6 +4,7 @@ import type { Stream } from '../../../spec/stream.js';
 import { ProblemError } from '../errors.js';
 import type { AdminDeps } from './admin-deps.js';
 import { ItemRef, ProblemSchema } from './admin-schemas.js';
+import { notInForce } from './pool-in-force.js';
 
 const StreamStatusSchema = Type.Object({
   name: Type.String(),
@@ -34,7 +35,7 @@ export function registerStreamStatusRoute(app: FastifyInstance, deps: AdminDeps)
       const stream = (await deps.service.get('streams', ref)) as unknown as Stream;
       if (stream.enabled === false) throw new ProblemError(404, 'not-in-force', `stream "${stream.name}" is disabled (enabled: false)`);
       const status = deps.node?.streams.status().find((s) => s.name === stream.name);
-      if (!status) throw new ProblemError(404, 'not-in-force', `stream "${stream.name}" is not in force on this node yet (its revision is still loading or failed to compile)`);
+      if (!status) throw notInForce(`stream "${stream.name}"`);
       return status;
     },
   );
