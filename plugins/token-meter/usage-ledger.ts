@@ -6,7 +6,9 @@ import { LATE_GUARD, type CounterStore } from '../rate-limit/counter-store.js';
  * `GET /api/v1/consumers/{id}/usage`. Every node keeps its own counts in memory; with REDIS_URL
  * every node also adds them to one Redis hash per consumer and bucket (all of a consumer's keys
  * in one hash-tag slot, `{use:<consumer>}`), and the usage endpoint reads Redis — the fleet's
- * sum — while it answers, the node's own memory when it does not.
+ * sum — while it answers, the node's own memory when it does not. A node of several workers
+ * without Redis also sends each record to its primary (NodeCounters), whose ledger the usage
+ * endpoint reads, so worker 1's admin API reports the whole node, not its own share.
  *
  * Three granularities are written rather than summed at read time so that a month by day is 31
  * reads, not 44 640.
@@ -106,7 +108,7 @@ export class UsageLedger {
       keys.push(`{use:${consumerId}}:${CODE[g]}:${start}`);
       expiries.push(start + RETENTION_MS[g]);
     }
-    if (!this.store.shared) return;
+    if (!this.store.shared) return this.store.nodeCounters?.recordUsage({ consumerId, route, model, counts, atMs });
     // Fire and forget: a slow Redis must not hold the answer; the breaker bounds the wait.
     void Promise.resolve(
       this.store.through(
@@ -120,6 +122,17 @@ export class UsageLedger {
   }
 
   async query(consumerId: string, fromMs: number, toMs: number, granularity: Granularity): Promise<UsageSeries> {
+    const node = this.store.nodeCounters;
+    if (!this.store.shared && node !== undefined) {
+      // The node's primary holds every worker's records; if it does not answer, this worker's own.
+      const whole = await node.queryUsage({ consumerId, fromMs, toMs, granularity }).catch(() => undefined);
+      if (whole !== undefined) return whole as UsageSeries;
+    }
+    return this.ownQuery(consumerId, fromMs, toMs, granularity);
+  }
+
+  /** This process' records (or, with REDIS_URL while it answers, the fleet's). */
+  private async ownQuery(consumerId: string, fromMs: number, toMs: number, granularity: Granularity): Promise<UsageSeries> {
     const step = GRANULARITIES[granularity];
     const starts: number[] = [];
     for (let t = bucketStart(fromMs, granularity); t < toMs; t += step) starts.push(t);

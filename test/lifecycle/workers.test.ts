@@ -25,9 +25,9 @@ function freePort(): Promise<number> {
   });
 }
 
-function on(agent: Agent, url: string, init: { method?: string; body?: string; token?: string } = {}): Promise<Answer> {
+function on(agent: Agent, url: string, init: { method?: string; body?: string; token?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...init.headers };
     if (init.body) headers['content-type'] = 'application/json';
     if (init.token) headers.authorization = `Bearer ${init.token}`;
     const req = request(url, { agent, method: init.method ?? 'GET', headers }, (res) => {
@@ -212,7 +212,7 @@ test('WORKERS=2: requests land on both processes, a config change reaches both w
   assert.equal(code, 0, gateway.output());
 });
 
-test('WORKERS=2 without Redis: a rate limit and a token limit hold for the node, not per worker — 6 of 12 requests and 3 answers of 10 tokens against 25 spread over both workers are admitted, and a replaced worker goes on from the node\'s count', async (t) => {
+test('WORKERS=2 without Redis: a rate limit, a token limit and token usage are the node\'s, not per worker — 6 of 12 requests and 3 answers of 10 tokens against 25 spread over both workers are admitted, the admin API reports both workers\' usage, and a replaced worker goes on from the node\'s count', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'sb-workers-limit-'));
   const upstream = createServer((req, res) => {
     if (!req.url?.startsWith('/tokens')) return res.end('ok');
@@ -229,8 +229,9 @@ test('WORKERS=2 without Redis: a rate limit and a token limit hold for the node,
       routes: [
         { name: 'limited', paths: ['/limited/*'], methods: ['GET'], upstream: 'pool', rateLimit: { max: 6, windowMs: 60_000, by: 'ip' } },
         { name: 'tokens', paths: ['/tokens/*'], methods: ['GET'], upstream: 'pool', tokenLimit: { max: 25, windowMs: 60_000 } },
+        { name: 'metered', paths: ['/tokens-metered/*'], methods: ['GET'], upstream: 'pool', auth: 'api-key', meterTokens: true },
       ],
-      consumers: [],
+      consumers: [{ name: 'acme' }],
     },
     'test',
   );
@@ -264,6 +265,20 @@ test('WORKERS=2 without Redis: a rate limit and a token limit hold for the node,
     await sleep(50); // the charge goes to the primary as the answer ends; let it land before the next read
   }
   assert.deepEqual(tokenStatuses, [200, 200, 200, 429, 429, 429], 'token budget for the node');
+
+  // Usage: 4 metered answers, 2 on each worker; the admin API (worker 1) reports all 4.
+  const login = await on(first!, `${gateway.adminUrl}/api/v1/auth/login`, { method: 'POST', body: JSON.stringify(ADMIN) });
+  const token = (JSON.parse(login.body) as { token: string }).token;
+  const issued = await on(first!, `${gateway.adminUrl}/api/v1/consumers/acme/keys`, { method: 'POST', token, body: '{}' });
+  const key = (JSON.parse(issued.body) as { key: string }).key;
+  for (let i = 0; i < 4; i++) {
+    const answer = await on(i % 2 === 0 ? first! : second!, `${gateway.publicUrl}/tokens-metered/chat`, { headers: { 'x-api-key': key } });
+    assert.equal(answer.status, 200, answer.body);
+  }
+  await sleep(100);
+  const usage = await on(first!, `${gateway.adminUrl}/api/v1/consumers/acme/usage?granularity=minute&from=${new Date(Date.now() - 10 * 60_000).toISOString()}`, { token });
+  const totals = (JSON.parse(usage.body) as { totals: { promptTokens: number; completionTokens: number } }).totals;
+  assert.deepEqual(totals, { ...totals, promptTokens: 16, completionTokens: 24 }, `the node's usage, both workers': ${usage.body}`);
 
   // The count lives in the primary: a worker that dies and is replaced does not start from zero.
   const [victim] = [...byPid.keys()];

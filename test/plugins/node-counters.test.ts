@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { NodeCounters, WindowCount } from '../../gateway/src/contracts/node-counters.js';
+import type { NodeCounters, UsageQuery, UsageRecord, WindowCount } from '../../gateway/src/contracts/node-counters.js';
 import { createLogger } from '../../gateway/src/logger.js';
 import { FixedWindows } from '../../plugins/rate-limit/fixed-windows.js';
 import { CounterStore } from '../../plugins/rate-limit/counter-store.js';
 import { TokenBudgets, type Budget } from '../../plugins/token-meter/token-budget.js';
+import { UsageLedger } from '../../plugins/token-meter/usage-ledger.js';
 
 const incr = (store: CounterStore, key: string, windowMs: number) =>
   new Promise<WindowCount>((resolve, reject) => store.incr(key, (err, r) => (err ? reject(err) : resolve(r)), windowMs));
@@ -12,6 +13,7 @@ const incr = (store: CounterStore, key: string, windowMs: number) =>
 /** A primary in the same process: one FixedWindows behind the NodeCounters port, or one that fails. */
 function primary(fail = () => false): NodeCounters & { asked: number } {
   const windows = new FixedWindows();
+  const ledger = new UsageLedger(new CounterStore({ redisUrl: undefined, logger: createLogger('silent'), metrics: () => undefined }));
   const node = {
     asked: 0,
     window: async (key: string, windowMs: number) => {
@@ -28,6 +30,13 @@ function primary(fail = () => false): NodeCounters & { asked: number } {
       node.asked++;
       if (fail()) throw new Error('the primary is gone');
       return counters.map((c) => windows.add(c.key, amount, c.resetAtMs));
+    },
+    recordUsage: (r: UsageRecord) => {
+      if (!fail()) ledger.record(r.consumerId, r.route, r.model, r.counts, r.atMs);
+    },
+    queryUsage: async (q: UsageQuery) => {
+      if (fail()) throw new Error('the primary is gone');
+      return ledger.query(q.consumerId, q.fromMs, q.toMs, q.granularity);
     },
   };
   return node;
@@ -95,4 +104,24 @@ test('FixedWindows.add: a read of an unknown or ended counter is 0 and starts no
   assert.equal(w.add('k', 0, now + 30, now + 10), 0, 'the period ended at now + 10');
   assert.equal(w.add('k', 2, now + 30, now + 10), 2);
   w.close();
+});
+
+test('the usage ledger of a node of workers: each worker\'s answers go to the primary, and a query on any worker reports the node\'s sum; with the primary away, its own', async () => {
+  let down = false;
+  const node = primary(() => down);
+  const [a, b] = [store(node), store(node)];
+  const [ledgerA, ledgerB] = [new UsageLedger(a), new UsageLedger(b)];
+  const at = Date.UTC(2026, 11, 2, 10, 30);
+  ledgerA.record('acme', 'chat', 'sim', { prompt: 4, completion: 6 }, at);
+  ledgerB.record('acme', 'chat', 'sim', { prompt: 4, completion: 6 }, at);
+  ledgerB.record('acme', 'chat', 'sim', { unknown: 1 }, at);
+  const whole = await ledgerA.query('acme', at - 3_600_000, at + 3_600_000, 'hour');
+  assert.deepEqual([whole.totals.promptTokens, whole.totals.completionTokens, whole.totals.unknownUsage], [8, 12, 1], 'worker A reports B\'s answers too');
+  assert.equal(whole.source, 'node');
+  down = true;
+  const own = await ledgerA.query('acme', at - 3_600_000, at + 3_600_000, 'hour');
+  assert.deepEqual([own.totals.promptTokens, own.totals.completionTokens], [4, 6], 'the primary away: worker A\'s own share');
+  ledgerA.close();
+  ledgerB.close();
+  await Promise.all([a.close(), b.close()]);
 });

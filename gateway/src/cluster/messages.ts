@@ -1,3 +1,4 @@
+import type { UsageQuery, UsageRecord } from '../contracts/node-counters.js';
 import type { HealthVerdict } from '../health/shared-verdicts.js';
 
 /** What a worker tells the primary once it serves (worker 1 also holds the admin listener). */
@@ -20,12 +21,15 @@ export type WorkerMessage =
   | { sb: 'scrape-reply'; id: number; text: string }
   | { sb: 'count-window'; id: number; key: string; windowMs: number }
   | { sb: 'count-quota'; id: number; key: string; resetAtMs: number }
-  | { sb: 'count-add'; id: number; counters: Array<{ key: string; resetAtMs: number }>; amount: number };
+  | { sb: 'count-add'; id: number; counters: Array<{ key: string; resetAtMs: number }>; amount: number }
+  | { sb: 'usage-record'; record: UsageRecord }
+  | { sb: 'usage-query'; id: number; query: UsageQuery };
 
 export type PrimaryMessage =
   | { sb: 'verdict'; verdict: HealthVerdict }
   | { sb: 'counted'; id: number; current: number; ttl: number }
   | { sb: 'counted-many'; id: number; counts: number[] }
+  | { sb: 'usage'; id: number; series: unknown }
   | { sb: 'scrape-request'; id: number }
   | { sb: 'scrape-result'; id: number; text: string };
 

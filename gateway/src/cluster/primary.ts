@@ -3,6 +3,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { HealthVerdict } from '../health/shared-verdicts.js';
 import { aggregateScrapes, type WorkerScrape } from '../metrics/aggregate-scrapes.js';
 import { FixedWindows } from '../../../plugins/rate-limit/fixed-windows.js';
+import { CounterStore } from '../../../plugins/rate-limit/counter-store.js';
+import { UsageLedger } from '../../../plugins/token-meter/usage-ledger.js';
 import { COUNT_ENV, SLOT_ENV, isSwitchboardMessage, type PrimaryMessage, type ReadyInfo, type WorkerMessage } from './messages.js';
 
 export interface PrimaryOptions {
@@ -31,7 +33,7 @@ interface Slot {
  * per slot, replaces a worker that dies (its in-flight requests are all that is lost: the
  * listening socket stays in the primary, so the other workers keep accepting), relays worker
  * 1's health verdicts to the rest, merges the workers' metrics for worker 1's /metrics, keeps
- * the node's request-limit, quota and token-budget counts for every worker (so N workers admit a limit once,
+ * the node's request-limit, quota and token-budget counts and token usage for every worker (so N workers admit a limit once,
  * not N times; with REDIS_URL only while Redis is out), and on SIGTERM has every worker drain and
  * waits for them. Counts live as long as the primary: a replaced worker keeps its node's windows.
  */
@@ -39,6 +41,8 @@ export class ClusterPrimary {
   private readonly slots: Slot[] = [];
   private readonly verdicts = new Map<string, HealthVerdict>();
   private readonly counters = new FixedWindows();
+  /** Every worker's token usage (sent as each answer ends), for worker 1's usage endpoint. */
+  private readonly usage: UsageLedger;
   private readonly scrapes = new Map<number, { parts: WorkerScrape[]; expected: number; done: () => void }>();
   private nextScrape = 1;
   private stopping = false;
@@ -47,6 +51,7 @@ export class ClusterPrimary {
   private exited: (() => void) | undefined;
 
   constructor(private readonly options: PrimaryOptions) {
+    this.usage = new UsageLedger(new CounterStore({ redisUrl: undefined, logger: options.logger, metrics: () => undefined }));
     // Round-robin in the primary (Linux' default, made explicit): the kernel's own accept()
     // balancing across processes is known to favour a few of them. Its one cost: a connection
     // being handed to a worker at the instant it dies is stranded (the hand-off waits for a reply
@@ -139,6 +144,16 @@ export class ClusterPrimary {
       case 'count-quota':
         this.send(worker, { sb: 'counted', id: message.id, current: this.counters.quota(message.key, message.resetAtMs), ttl: 0 });
         return;
+      case 'usage-record': {
+        const { consumerId, route, model, counts, atMs } = message.record;
+        this.usage.record(consumerId, route, model, counts, atMs);
+        return;
+      }
+      case 'usage-query': {
+        const { consumerId, fromMs, toMs, granularity } = message.query;
+        void this.usage.query(consumerId, fromMs, toMs, granularity).then((series) => this.send(worker, { sb: 'usage', id: message.id, series }));
+        return;
+      }
       case 'count-add':
         this.send(worker, { sb: 'counted-many', id: message.id, counts: message.counters.map((c) => this.counters.add(c.key, message.amount, c.resetAtMs)) });
         return;

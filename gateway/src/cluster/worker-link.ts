@@ -1,4 +1,4 @@
-import type { NodeCounters, WindowCount } from '../contracts/node-counters.js';
+import type { NodeCounters, UsageQuery, UsageRecord, WindowCount } from '../contracts/node-counters.js';
 import type { HealthVerdict } from '../health/shared-verdicts.js';
 import { COUNT_ENV, SLOT_ENV, isSwitchboardMessage, type PrimaryMessage, type ReadyInfo, type WorkerMessage } from './messages.js';
 
@@ -6,8 +6,10 @@ import { COUNT_ENV, SLOT_ENV, isSwitchboardMessage, type PrimaryMessage, type Re
 const SCRAPE_TIMEOUT_MS = 5_000;
 /** A count the primary has not answered by then is made in the worker's memory (the counter store's Redis timeout too). */
 const COUNT_TIMEOUT_MS = 250;
+/** A usage query may sum many buckets; it is an admin request, not a partner's, so it may wait longer. */
+const USAGE_TIMEOUT_MS = 2_000;
 
-type CountAnswer = Extract<PrimaryMessage, { sb: 'counted' | 'counted-many' }>;
+type CountAnswer = Extract<PrimaryMessage, { sb: 'counted' | 'counted-many' | 'usage' }>;
 
 /**
  * A worker's side of the cluster IPC. Worker 1 holds the admin listener and the one prober;
@@ -86,14 +88,22 @@ export class WorkerLink implements NodeCounters {
     );
   }
 
-  private askPrimary<K extends CountAnswer['sb']>(message: (id: number) => WorkerMessage): Promise<Extract<CountAnswer, { sb: K }>> {
+  recordUsage(record: UsageRecord): void {
+    this.send({ sb: 'usage-record', record });
+  }
+
+  queryUsage(query: UsageQuery): Promise<unknown> {
+    return this.askPrimary<'usage'>((id) => ({ sb: 'usage-query', id, query }), USAGE_TIMEOUT_MS).then((r) => r.series);
+  }
+
+  private askPrimary<K extends CountAnswer['sb']>(message: (id: number) => WorkerMessage, timeoutMs = COUNT_TIMEOUT_MS): Promise<Extract<CountAnswer, { sb: K }>> {
     if (!process.connected) return Promise.reject(new Error('the primary is gone'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.counting.delete(id);
-        reject(new Error(`the primary did not count within ${COUNT_TIMEOUT_MS} ms`));
-      }, COUNT_TIMEOUT_MS);
+        reject(new Error(`the primary did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
       this.counting.set(id, { resolve: resolve as (answer: CountAnswer) => void, timer });
       this.send(message(id));
     });
@@ -114,7 +124,8 @@ export class WorkerLink implements NodeCounters {
         return;
       }
       case 'counted':
-      case 'counted-many': {
+      case 'counted-many':
+      case 'usage': {
         const pending = this.counting.get(message.id);
         if (!pending) return;
         this.counting.delete(message.id);
