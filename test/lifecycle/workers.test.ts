@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { Agent, createServer, request } from 'node:http';
+import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { replaceConfig } from '../../gateway/src/config/replace-config.js';
@@ -54,6 +54,19 @@ async function connectionPerWorker(publicUrl: string, workers: number): Promise<
   return byPid;
 }
 
+/** What a test leaves behind — its gateway, agents, upstream and directory — ended after it, passed or not. */
+function cleanUpAfter(t: TestContext, upstream: Server, dir: string): { gateway: Started | undefined; agents: Agent[] } {
+  const left: { gateway: Started | undefined; agents: Agent[] } = { gateway: undefined, agents: [] };
+  t.after(async () => {
+    for (const a of left.agents) a.destroy();
+    if (left.gateway && left.gateway.child.exitCode === null) left.gateway.child.kill('SIGKILL');
+    upstream.close();
+    upstream.closeAllConnections();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return left;
+}
+
 async function metric(adminUrl: string, series: string): Promise<number> {
   const text = (await get(`${adminUrl}/metrics`)).body;
   let sum = 0;
@@ -78,18 +91,11 @@ test('WORKERS=2: requests land on both processes, a config change reaches both w
   const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   const storeUrl = `file:${join(dir, 'store.json')}`;
   await seedStore(storeUrl, [upstreamUrl], PROBE_INTERVAL_MS);
-  let gateway: Started | undefined;
-  const agents: Agent[] = [];
-  t.after(async () => {
-    for (const a of agents) a.destroy();
-    if (gateway && gateway.child.exitCode === null) gateway.child.kill('SIGKILL');
-    upstream.close();
-    upstream.closeAllConnections();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const left = cleanUpAfter(t, upstream, dir);
+  const agents = left.agents;
   // A fixed admin port: worker 1, which holds it, is replaced below and must listen on it again.
   const adminPort = await freePort();
-  gateway = await startGateway('node', storeUrl, { WORKERS: '2', DRAIN_DELAY_MS: '0', ADMIN_PORT: String(adminPort) });
+  const gateway = (left.gateway = await startGateway('node', storeUrl, { WORKERS: '2', DRAIN_DELAY_MS: '0', ADMIN_PORT: String(adminPort) }));
   const printed = /workers\s+2 processes \(pids (\d+), (\d+)\)/.exec(gateway.output());
   assert.ok(printed, `the start lines name both workers: ${gateway.output()}`);
 
@@ -236,16 +242,9 @@ test('WORKERS=2 without Redis: a rate limit, a token limit and token usage are t
     'test',
   );
   await store.close();
-  let gateway: Started | undefined;
-  const agents: Agent[] = [];
-  t.after(async () => {
-    for (const a of agents) a.destroy();
-    if (gateway && gateway.child.exitCode === null) gateway.child.kill('SIGKILL');
-    upstream.close();
-    upstream.closeAllConnections();
-    await rm(dir, { recursive: true, force: true });
-  });
-  gateway = await startGateway('node', storeUrl, { WORKERS: '2', DRAIN_DELAY_MS: '0' });
+  const left = cleanUpAfter(t, upstream, dir);
+  const agents = left.agents;
+  const gateway = (left.gateway = await startGateway('node', storeUrl, { WORKERS: '2', DRAIN_DELAY_MS: '0' }));
   const byPid = await connectionPerWorker(gateway.publicUrl, 2);
   agents.push(...byPid.values());
   assert.equal(byPid.size, 2, 'a kept-alive connection to each worker');
