@@ -33,9 +33,10 @@ interface Slot {
  * per slot, replaces a worker that dies (its in-flight requests are all that is lost: the
  * listening socket stays in the primary, so the other workers keep accepting), relays worker
  * 1's health verdicts to the rest, merges the workers' metrics for worker 1's /metrics, keeps
- * the node's request-limit, quota and token-budget counts and token usage for every worker (so N workers admit a limit once,
- * not N times; with REDIS_URL only while Redis is out), and on SIGTERM has every worker drain and
- * waits for them. Counts live as long as the primary: a replaced worker keeps its node's windows.
+ * the node's request-limit, quota and token-budget counts and its token usage for every worker
+ * (so N workers admit a limit once, not N times; with REDIS_URL only while Redis is out), and on
+ * SIGTERM has every worker drain and waits for them. Counts live as long as the primary: a
+ * replaced worker keeps its node's windows.
  */
 export class ClusterPrimary {
   private readonly slots: Slot[] = [];

@@ -14,7 +14,8 @@ type CountAnswer = Extract<PrimaryMessage, { sb: 'counted' | 'counted-many' | 'u
 /**
  * A worker's side of the cluster IPC. Worker 1 holds the admin listener and the one prober;
  * every worker answers the primary's scrape requests and applies the prober's health verdicts,
- * and counts request limits and quotas in the primary, so the node admits each limit once.
+ * and counts request limits, quotas, token budgets and token usage in the primary, so the node
+ * admits each limit once and reports its whole usage.
  */
 export class WorkerLink implements NodeCounters {
   readonly slot: number;
