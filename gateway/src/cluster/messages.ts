@@ -12,6 +12,19 @@ export interface ReadyInfo {
   admin?: { url: string; initialEmail: string | undefined; initialPassword: string | undefined };
 }
 
+/**
+ * One count a worker asks the primary for (NodeCounters). A loop turn's counts travel in one
+ * `counts` message and come back in one `counted`: one IPC message per turn, not per request.
+ */
+export type CountItem =
+  | { op: 'window'; id: number; key: string; windowMs: number }
+  | { op: 'quota'; id: number; key: string; resetAtMs: number }
+  | { op: 'add'; id: number; counters: Array<{ key: string; resetAtMs: number }>; amount: number }
+  /** Fire and forget: no answer. */
+  | { op: 'usage'; record: UsageRecord };
+
+export type CountAnswer = { id: number; current: number; ttl: number } | { id: number; counts: number[] };
+
 /** The IPC between the primary and its workers; `sb` keeps them apart from anyone else's messages. */
 export type WorkerMessage =
   | { sb: 'hello' }
@@ -19,16 +32,12 @@ export type WorkerMessage =
   | { sb: 'verdict'; verdict: HealthVerdict }
   | { sb: 'scrape'; id: number }
   | { sb: 'scrape-reply'; id: number; text: string }
-  | { sb: 'count-window'; id: number; key: string; windowMs: number }
-  | { sb: 'count-quota'; id: number; key: string; resetAtMs: number }
-  | { sb: 'count-add'; id: number; counters: Array<{ key: string; resetAtMs: number }>; amount: number }
-  | { sb: 'usage-record'; record: UsageRecord }
+  | { sb: 'counts'; items: CountItem[] }
   | { sb: 'usage-query'; id: number; query: UsageQuery };
 
 export type PrimaryMessage =
   | { sb: 'verdict'; verdict: HealthVerdict }
-  | { sb: 'counted'; id: number; current: number; ttl: number }
-  | { sb: 'counted-many'; id: number; counts: number[] }
+  | { sb: 'counted'; answers: CountAnswer[] }
   | { sb: 'usage'; id: number; series: unknown }
   | { sb: 'scrape-request'; id: number }
   | { sb: 'scrape-result'; id: number; text: string };

@@ -5,7 +5,7 @@ import { aggregateScrapes, type WorkerScrape } from '../metrics/aggregate-scrape
 import { FixedWindows } from '../../../plugins/rate-limit/fixed-windows.js';
 import { CounterStore } from '../../../plugins/rate-limit/counter-store.js';
 import { UsageLedger } from '../../../plugins/token-meter/usage-ledger.js';
-import { COUNT_ENV, SLOT_ENV, isSwitchboardMessage, type PrimaryMessage, type ReadyInfo, type WorkerMessage } from './messages.js';
+import { COUNT_ENV, SLOT_ENV, isSwitchboardMessage, type CountAnswer, type CountItem, type PrimaryMessage, type ReadyInfo, type WorkerMessage } from './messages.js';
 
 export interface PrimaryOptions {
   /** The module each worker runs (main.js, which sees it is a worker). */
@@ -137,17 +137,9 @@ export class ClusterPrimary {
         this.verdicts.set(message.verdict.url, message.verdict);
         for (const other of this.slots) if (other !== s && other.worker) this.send(other.worker, message);
         return;
-      case 'count-window': {
-        const { current, ttl } = this.counters.hit(message.key, message.windowMs);
-        this.send(worker, { sb: 'counted', id: message.id, current, ttl });
-        return;
-      }
-      case 'count-quota':
-        this.send(worker, { sb: 'counted', id: message.id, current: this.counters.quota(message.key, message.resetAtMs), ttl: 0 });
-        return;
-      case 'usage-record': {
-        const { consumerId, route, model, counts, atMs } = message.record;
-        this.usage.record(consumerId, route, model, counts, atMs);
+      case 'counts': {
+        const answers = this.count(message.items);
+        if (answers.length > 0) this.send(worker, { sb: 'counted', answers });
         return;
       }
       case 'usage-query': {
@@ -155,9 +147,6 @@ export class ClusterPrimary {
         void this.usage.query(consumerId, fromMs, toMs, granularity).then((series) => this.send(worker, { sb: 'usage', id: message.id, series }));
         return;
       }
-      case 'count-add':
-        this.send(worker, { sb: 'counted-many', id: message.id, counts: message.counters.map((c) => this.counters.add(c.key, message.amount, c.resetAtMs)) });
-        return;
       case 'scrape':
         void this.collect().then((text) => this.send(worker, { sb: 'scrape-result', id: message.id, text }));
         return;
@@ -169,6 +158,30 @@ export class ClusterPrimary {
         return;
       }
     }
+  }
+
+  /** One loop turn's counts from one worker, in the order it asked; usage records have no answer. */
+  private count(items: readonly CountItem[]): CountAnswer[] {
+    const answers: CountAnswer[] = [];
+    for (const item of items) {
+      switch (item.op) {
+        case 'window':
+          answers.push({ id: item.id, ...this.counters.hit(item.key, item.windowMs) });
+          break;
+        case 'quota':
+          answers.push({ id: item.id, current: this.counters.quota(item.key, item.resetAtMs), ttl: 0 });
+          break;
+        case 'add':
+          answers.push({ id: item.id, counts: item.counters.map((c) => this.counters.add(c.key, item.amount, c.resetAtMs)) });
+          break;
+        case 'usage': {
+          const { consumerId, route, model, counts, atMs } = item.record;
+          this.usage.record(consumerId, route, model, counts, atMs);
+          break;
+        }
+      }
+    }
+    return answers;
   }
 
   /** Every serving worker's metrics, merged, then the primary's own. */

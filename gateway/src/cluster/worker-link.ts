@@ -1,6 +1,6 @@
 import type { NodeCounters, UsageQuery, UsageRecord, WindowCount } from '../contracts/node-counters.js';
 import type { HealthVerdict } from '../health/shared-verdicts.js';
-import { COUNT_ENV, SLOT_ENV, isSwitchboardMessage, type PrimaryMessage, type ReadyInfo, type WorkerMessage } from './messages.js';
+import { COUNT_ENV, SLOT_ENV, isSwitchboardMessage, type CountAnswer, type CountItem, type PrimaryMessage, type ReadyInfo, type WorkerMessage } from './messages.js';
 
 /** How long worker 1 waits for the node-wide scrape before it answers with its own part only. */
 const SCRAPE_TIMEOUT_MS = 5_000;
@@ -9,7 +9,8 @@ const COUNT_TIMEOUT_MS = 250;
 /** A usage query may sum many buckets; it is an admin request, not a partner's, so it may wait longer. */
 const USAGE_TIMEOUT_MS = 2_000;
 
-type CountAnswer = Extract<PrimaryMessage, { sb: 'counted' | 'counted-many' | 'usage' }>;
+/** A count item before the id it gets when it is queued. */
+type Unnumbered<T> = T extends { id: number } ? Omit<T, 'id'> : never;
 
 /**
  * A worker's side of the cluster IPC. Worker 1 holds the admin listener and the one prober;
@@ -25,7 +26,10 @@ export class WorkerLink implements NodeCounters {
   private onVerdict: ((verdict: HealthVerdict) => void) | undefined;
   private scrapeOwn: (() => Promise<string>) | undefined;
   private readonly waiting = new Map<number, (text: string) => void>();
-  private readonly counting = new Map<number, { resolve: (answer: CountAnswer) => void; timer: NodeJS.Timeout }>();
+  private readonly counting = new Map<number, { resolve: (answer: unknown) => void; timer: NodeJS.Timeout }>();
+  /** Counts asked for in this loop turn, sent together at its end (one IPC message, not one each). */
+  private batch: CountItem[] = [];
+  private flushing = false;
   private nextId = 1;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
@@ -76,38 +80,66 @@ export class WorkerLink implements NodeCounters {
   }
 
   window(key: string, windowMs: number): Promise<WindowCount> {
-    return this.askPrimary<'counted'>((id) => ({ sb: 'count-window', id, key, windowMs })).then((r) => ({ current: r.current, ttl: r.ttl }));
+    return this.countInPrimary<{ current: number; ttl: number }>({ op: 'window', key, windowMs }).then((r) => ({ current: r.current, ttl: r.ttl }));
   }
 
   quota(key: string, resetAtMs: number): Promise<number> {
-    return this.askPrimary<'counted'>((id) => ({ sb: 'count-quota', id, key, resetAtMs })).then((r) => r.current);
+    return this.countInPrimary<{ current: number }>({ op: 'quota', key, resetAtMs }).then((r) => r.current);
   }
 
   add(counters: ReadonlyArray<{ key: string; resetAtMs: number }>, amount: number): Promise<number[]> {
-    return this.askPrimary<'counted-many'>((id) => ({ sb: 'count-add', id, counters: counters.map(({ key, resetAtMs }) => ({ key, resetAtMs })), amount })).then(
-      (r) => r.counts,
-    );
+    return this.countInPrimary<{ counts: number[] }>({ op: 'add', counters: counters.map(({ key, resetAtMs }) => ({ key, resetAtMs })), amount }).then((r) => r.counts);
   }
 
   recordUsage(record: UsageRecord): void {
-    this.send({ sb: 'usage-record', record });
+    if (process.connected) this.queue({ op: 'usage', record });
   }
 
   queryUsage(query: UsageQuery): Promise<unknown> {
-    return this.askPrimary<'usage'>((id) => ({ sb: 'usage-query', id, query }), USAGE_TIMEOUT_MS).then((r) => r.series);
+    return this.ask<{ series: unknown }>((id) => this.send({ sb: 'usage-query', id, query }), USAGE_TIMEOUT_MS).then((r) => r.series);
   }
 
-  private askPrimary<K extends CountAnswer['sb']>(message: (id: number) => WorkerMessage, timeoutMs = COUNT_TIMEOUT_MS): Promise<Extract<CountAnswer, { sb: K }>> {
+  private countInPrimary<A>(item: Unnumbered<Exclude<CountItem, { op: 'usage' }>>): Promise<A> {
+    return this.ask<A>((id) => this.queue({ ...item, id } as CountItem), COUNT_TIMEOUT_MS);
+  }
+
+  /** Send with a fresh id (`dispatch`), resolve with the primary's answer to it, reject after `timeoutMs`. */
+  private ask<A>(dispatch: (id: number) => void, timeoutMs: number): Promise<A> {
     if (!process.connected) return Promise.reject(new Error('the primary is gone'));
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    return new Promise<A>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.counting.delete(id);
         reject(new Error(`the primary did not answer within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.counting.set(id, { resolve: resolve as (answer: CountAnswer) => void, timer });
-      this.send(message(id));
+      this.counting.set(id, { resolve: resolve as (answer: unknown) => void, timer });
+      dispatch(id);
     });
+  }
+
+  /**
+   * Counts wait for the end of the loop turn (setImmediate): every request that reached its limit
+   * check in the turn shares one message, so a busy worker pays one IPC message per turn. An
+   * idle one sends at once, the turn being short.
+   */
+  private queue(item: CountItem): void {
+    this.batch.push(item);
+    if (this.flushing) return;
+    this.flushing = true;
+    setImmediate(() => {
+      this.flushing = false;
+      const items = this.batch;
+      this.batch = [];
+      this.send({ sb: 'counts', items });
+    });
+  }
+
+  private answered(id: number, answer: unknown): void {
+    const pending = this.counting.get(id);
+    if (!pending) return;
+    this.counting.delete(id);
+    clearTimeout(pending.timer);
+    pending.resolve(answer);
   }
 
   private receive(message: PrimaryMessage): void {
@@ -125,15 +157,11 @@ export class WorkerLink implements NodeCounters {
         return;
       }
       case 'counted':
-      case 'counted-many':
-      case 'usage': {
-        const pending = this.counting.get(message.id);
-        if (!pending) return;
-        this.counting.delete(message.id);
-        clearTimeout(pending.timer);
-        pending.resolve(message);
+        for (const answer of message.answers) this.answered(answer.id, answer);
         return;
-      }
+      case 'usage':
+        this.answered(message.id, message);
+        return;
       case 'scrape-result': {
         const resolve = this.waiting.get(message.id);
         this.waiting.delete(message.id);
