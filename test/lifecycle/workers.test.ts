@@ -236,6 +236,7 @@ test('WORKERS=2 without Redis: a rate limit, a token limit and token usage are t
         { name: 'limited', paths: ['/limited/*'], methods: ['GET'], upstream: 'pool', rateLimit: { max: 6, windowMs: 60_000, by: 'ip' } },
         { name: 'tokens', paths: ['/tokens/*'], methods: ['GET'], upstream: 'pool', tokenLimit: { max: 25, windowMs: 60_000 } },
         { name: 'metered', paths: ['/tokens-metered/*'], methods: ['GET'], upstream: 'pool', auth: 'api-key', meterTokens: true },
+        { name: 'keyed', paths: ['/keyed/*'], methods: ['GET'], upstream: 'pool', auth: 'api-key' },
       ],
       consumers: [{ name: 'acme' }],
     },
@@ -270,6 +271,14 @@ test('WORKERS=2 without Redis: a rate limit, a token limit and token usage are t
   const token = (JSON.parse(login.body) as { token: string }).token;
   const issued = await on(first!, `${gateway.adminUrl}/api/v1/consumers/acme/keys`, { method: 'POST', token, body: '{}' });
   const key = (JSON.parse(issued.body) as { key: string }).key;
+  // A new key reaches each worker with the store's next poll: wait until both take it (on a route that meters nothing).
+  for (const agent of [first!, second!]) {
+    const deadline = Date.now() + 5_000;
+    while ((await on(agent, `${gateway.publicUrl}/keyed/ping`, { headers: { 'x-api-key': key } })).status !== 200) {
+      assert.ok(Date.now() < deadline, 'the new key works on both workers within 5 s');
+      await sleep(50);
+    }
+  }
   for (let i = 0; i < 4; i++) {
     const answer = await on(i % 2 === 0 ? first! : second!, `${gateway.publicUrl}/tokens-metered/chat`, { headers: { 'x-api-key': key } });
     assert.equal(answer.status, 200, answer.body);
