@@ -31,12 +31,7 @@ export class FixedWindows {
 
   /** One request against a quota whose period ends at `resetAtMs`. */
   quota(key: string, resetAtMs: number, now = Date.now()): number {
-    let w = this.windows.get(key);
-    if (w === undefined || w.resetAtMs <= now) {
-      w = { count: 0, resetAtMs };
-      this.windows.set(key, w);
-    }
-    return ++w.count;
+    return this.add(key, 1, resetAtMs, now);
   }
 
   /** Add `amount` to a counter whose window or period ends at `resetAtMs`; 0 reads without starting one. */

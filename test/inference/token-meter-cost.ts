@@ -6,16 +6,12 @@
  *
  *   node_modules/.bin/node dist/test/inference/token-meter-cost.js
  */
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { issueKey } from '../../gateway/src/keys/key-service.js';
-import { answerCpuProbes, forkCpuChild, median } from '../helpers/cpu-child.js';
+import { answerCpuProbes, cpuPerRequestRounds, forkCpuChild, median } from '../helpers/cpu-child.js';
 import { startEchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway } from '../helpers/gateway.js';
 import { caughtUp } from '../plugins/fixtures.js';
-
-// autocannon ships no type declarations.
-const autocannon = createRequire(import.meta.url)('autocannon') as (options: Record<string, unknown>) => Promise<{ non2xx: number }>;
 
 const BODY = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'Hello there' }], max_tokens: 16 });
 const ANSWER = JSON.stringify({
@@ -52,20 +48,12 @@ async function measure(): Promise<void> {
   };
   const gateway = await forkCpuChild<{ url: string; key: string }>(fileURLToPath(import.meta.url), ['serve', upstream.url]);
   const { url, key } = gateway.hello;
-  const cpu = gateway.cpu;
-  const run = async (path: string, amount: number) => {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (path !== '/plain') headers['x-api-key'] = key;
-    const before = await cpu();
-    const result = await autocannon({ url: url + path, method: 'POST', body: BODY, headers, connections: 16, amount });
-    const used = (await cpu()) - before;
-    if (result.non2xx) throw new Error(`${path}: ${result.non2xx} non-2xx answers`);
-    return used / amount;
-  };
-  for (const path of PATHS) await run(path, 5000);
-  const samples: Record<string, number[]> = { '/plain': [], '/keyed': [], '/metered': [] };
-  for (let round = 0; round < 5; round++) for (const path of PATHS) samples[path]!.push(await run(path, 10_000));
-  const [p, k, m] = PATHS.map((path) => median(samples[path]!)) as [number, number, number];
+  const loads = PATHS.map((path) => ({
+    name: path,
+    cpu: gateway.cpu,
+    request: { url: url + path, method: 'POST', body: BODY, headers: { 'content-type': 'application/json', ...(path !== '/plain' ? { 'x-api-key': key } : {}) } },
+  }));
+  const [p, k, m] = (await cpuPerRequestRounds(loads)).map(median) as [number, number, number];
   console.log(`gateway CPU per request (median of 5 rounds × 10 000 requests, 16 connections)`);
   console.log(`  plain route                                ${p.toFixed(1)} µs`);
   console.log(`  api-key route                              ${k.toFixed(1)} µs`);

@@ -5,16 +5,12 @@
  *
  *   node_modules/.bin/node dist/test/plugins/stage-cost.js
  */
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { issueKey } from '../../gateway/src/keys/key-service.js';
-import { answerCpuProbes, forkCpuChild, median } from '../helpers/cpu-child.js';
+import { answerCpuProbes, cpuPerRequestRounds, forkCpuChild, median } from '../helpers/cpu-child.js';
 import { startEchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway } from '../helpers/gateway.js';
 import { caughtUp } from './fixtures.js';
-
-// autocannon ships no type declarations.
-const autocannon = createRequire(import.meta.url)('autocannon') as (options: Record<string, unknown>) => Promise<{ non2xx: number }>;
 
 const BODY = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'Hello there' }], max_tokens: 16, stream: false });
 const SCHEMA = {
@@ -51,26 +47,11 @@ async function measure(): Promise<void> {
   };
   const gateway = await forkCpuChild<{ url: string; key: string }>(fileURLToPath(import.meta.url), ['serve', upstream.url]);
   const { url, key } = gateway.hello;
-  const cpu = gateway.cpu;
-  const run = async (path: string, amount: number) => {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (path === '/staged') headers['x-api-key'] = key;
-    const before = await cpu();
-    const result = await autocannon({ url: url + path, method: 'POST', body: BODY, headers, connections: 16, amount });
-    const used = (await cpu()) - before;
-    if (result.non2xx) throw new Error(`${path}: ${result.non2xx} non-2xx answers`);
-    return used / amount;
-  };
-  await run('/plain', 5000);
-  await run('/staged', 5000);
-  const plain: number[] = [];
-  const staged: number[] = [];
-  for (let round = 0; round < 5; round++) {
-    plain.push(await run('/plain', 10_000));
-    staged.push(await run('/staged', 10_000));
-  }
-  const p = median(plain);
-  const s = median(staged);
+  const load = (path: string, headers: Record<string, string>) => ({ name: path, cpu: gateway.cpu, request: { url: url + path, method: 'POST', body: BODY, headers } });
+  const json = { 'content-type': 'application/json' };
+  const [plain, staged] = await cpuPerRequestRounds([load('/plain', json), load('/staged', { ...json, 'x-api-key': key })]);
+  const p = median(plain!);
+  const s = median(staged!);
   console.log(`gateway CPU per request (median of 5 rounds × 10 000 requests, 16 connections)`);
   console.log(`  plain route                         ${p.toFixed(1)} µs`);
   console.log(`  api-key + rate limit + body schema  ${s.toFixed(1)} µs   (${(s / p).toFixed(2)}×, +${(s - p).toFixed(1)} µs)`);

@@ -6,17 +6,13 @@
  *
  *   node_modules/.bin/node dist/test/tracing/tracing-cost.js    (or: npm run bench -- tracing)
  */
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { OtelRequestTracer } from '../../gateway/src/tracing/otel-tracer.js';
 import { readTracingSettings } from '../../gateway/src/tracing/tracing-settings.js';
-import { answerCpuProbes, forkCpuChild, median, type CpuChild } from '../helpers/cpu-child.js';
+import { answerCpuProbes, cpuPerRequestRounds, forkCpuChild, median, type CpuChild } from '../helpers/cpu-child.js';
 import { startEchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway } from '../helpers/gateway.js';
 import { startOtlpReceiver } from './otlp-receiver.js';
-
-// autocannon ships no type declarations.
-const autocannon = createRequire(import.meta.url)('autocannon') as (options: Record<string, unknown>) => Promise<{ non2xx: number }>;
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
@@ -60,16 +56,7 @@ export async function measureTracingCost(): Promise<TracingCost> {
     await start('tracing on, every request exported', upstream.url, receiver.url, 'always_on'),
     await start('tracing on, sampler always_off', upstream.url, receiver.url, 'always_off'),
   ];
-  const run = async (g: Child, amount: number) => {
-    const before = await g.gateway.cpu();
-    const result = await autocannon({ url: g.url + '/plain', headers: { traceparent: TRACEPARENT }, connections: 16, amount });
-    const used = (await g.gateway.cpu()) - before;
-    if (result.non2xx) throw new Error(`${g.name}: ${result.non2xx} non-2xx answers`);
-    return used / amount;
-  };
-  for (const g of gateways) await run(g, 5000);
-  const rounds = gateways.map(() => [] as number[]);
-  for (let round = 0; round < 5; round++) for (const [i, g] of gateways.entries()) rounds[i]!.push(await run(g, 10_000));
+  const rounds = await cpuPerRequestRounds(gateways.map((g) => ({ name: g.name, cpu: g.gateway.cpu, request: { url: g.url + '/plain', headers: { traceparent: TRACEPARENT } } })));
   const result: TracingCost = {
     variants: gateways.map((g, i) => ({ name: g.name, cpuMicrosPerRequest: median(rounds[i]!), rounds: rounds[i]! })),
     spansReceived: receiver.spans.length,
