@@ -5,7 +5,7 @@ import { redactUrls } from './redact-url.js';
  * Secrets never reach a log line: these paths are censored wherever they appear.
  * (Keys and tokens travel in these headers; hashes and passwords in these fields.)
  */
-const REDACT = [
+export const REDACT = [
   'req.headers.authorization',
   'req.headers["x-api-key"]',
   'headers.authorization',

@@ -21,9 +21,17 @@ export interface AccessLog {
   write(entry: AccessEntry): void;
 }
 
-/** Access lines as pino JSON at info level, under `msg: "access"`. */
+/**
+ * Access lines as pino JSON at info level, under `msg: "access"`.
+ *
+ * The line skips the logger's redaction (`redact: []`): an AccessEntry's fields are fixed by the
+ * type above and none can hold a secret — the path is cut before the query, a target is its
+ * origin (credentials dropped, target-state.ts), the consumer is a name — so the censor paths
+ * match nothing here, yet their wildcards cost ≈ 19 µs of every line (27 → 8 µs per line, and
+ * ≈ 100 → ≈ 40 µs per logged request in `node dist/test/bench/pipeline-cost.js`).
+ */
 export function pinoAccessLog(logger: FastifyBaseLogger): AccessLog {
-  const log = logger.child({ kind: 'access' });
+  const log = logger.child({ kind: 'access' }, { redact: [] });
   return {
     write(entry) {
       log.info({ ...entry, durationMs: Math.round(entry.durationMs * 100) / 100 }, 'access');
