@@ -82,7 +82,10 @@ async function measure(): Promise<void> {
     cpu: gateway.cpu,
     request: { url: `${logged ? hello.logged : hello.quiet}/${name}${QUERY}`, method: 'GET', headers: { 'x-api-key': logged ? hello.loggedKey : hello.key } },
   });
-  const loads = [...ROUTES.map((r) => load(false, r.name)), load(true, 'plain', 'plain + access log'), load(true, 'schema', 'schema + access log')];
+  const all = [...ROUTES.map((r) => load(false, r.name)), load(true, 'plain', 'plain + access log'), load(true, 'schema', 'schema + access log')];
+  // PIPELINE_LOADS=api-key,rate-limit narrows the run to those rows, for a closer look at one step.
+  const only = process.env.PIPELINE_LOADS?.split(',');
+  const loads = only === undefined ? all : all.filter((l) => only.includes(l.name));
   const rounds = await cpuPerRequestRounds(loads);
   console.log('gateway CPU per request (median of 5 rounds × 10 000 requests, 16 connections); each row adds one stage');
   let previous: number | undefined;
