@@ -1,20 +1,15 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { LogLines } from '../helpers/log-lines.js';
 import { issueKey } from '../../gateway/src/keys/key-service.js';
 import { caughtUp } from '../plugins/fixtures.js';
 
-const lines: Array<Record<string, unknown>> = [];
-const sink = new Writable({
-  write(chunk, _encoding, done) {
-    for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-    done();
-  },
-});
+const sink = new LogLines();
+const lines = sink.lines;
 
 let up: EchoUpstream;
 let gw: TestGateway;

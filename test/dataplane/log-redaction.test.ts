@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { pinoAccessLog, type AccessEntry } from '../../gateway/src/contracts/access-log.js';
 import { createLogger, REDACT } from '../../gateway/src/logger.js';
+import { LogLines } from '../helpers/log-lines.js';
 
 function capture() {
-  const lines: Array<Record<string, any>> = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, any>);
-      done();
-    },
-  });
-  return { lines, logger: createLogger('info', sink as unknown as pino.DestinationStream) };
+  const sink = new LogLines();
+  return { lines: sink.lines as Array<Record<string, any>>, logger: createLogger('info', sink as unknown as pino.DestinationStream) };
 }
 
 const flush = () => new Promise((resolve) => setImmediate(resolve));

@@ -1,13 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { defaultStages } from '../../plugins/index.js';
 import type { RouteStage } from '../../gateway/src/generation/route-stage.js';
 import { GatewayNode } from '../../gateway/src/node/gateway-node.js';
 import { systemRoutes } from '../../gateway/src/node/system-routes.js';
 import { FileStore } from '../../gateway/src/store/file-store.js';
+import { LogLines } from '../helpers/log-lines.js';
 
 /** `n` routes `r0…` on `/svc0/*…`, one upstream: the shape of the configuration that took nodes down. */
 export function manyRoutes(n: number, upstreamUrl: string, extra: Record<string, unknown> = {}) {
@@ -15,18 +15,6 @@ export function manyRoutes(n: number, upstreamUrl: string, extra: Record<string,
     upstreams: [{ name: 'pool', targets: [{ url: upstreamUrl }] }],
     routes: Array.from({ length: n }, (_, i) => ({ name: `r${i}`, upstream: 'pool', paths: [`/svc${i}/*`], methods: ['GET'], ...extra })),
   };
-}
-
-/** Every JSON log line a node wrote. */
-export class LogLines extends Writable {
-  readonly lines: Array<Record<string, unknown>> = [];
-  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
-    for (const line of chunk.toString().split('\n')) if (line) this.lines.push(JSON.parse(line) as Record<string, unknown>);
-    done();
-  }
-  matching(pattern: RegExp): Array<Record<string, unknown>> {
-    return this.lines.filter((l) => pattern.test(String(l.msg)));
-  }
 }
 
 export interface ScaleNode {
