@@ -7,7 +7,7 @@
  *
  *   node_modules/.bin/node dist/test/bench/pipeline-cost.js
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,10 +39,10 @@ const ROUTES = [
   { name: 'schema', upstream: 'lc', auth: 'api-key', rateLimit: LIMIT, schema: SCHEMA },
 ];
 
-async function node(upstreamUrl: string, accessLog: boolean) {
-  const logger = accessLog
-    ? createLogger('info', pino.destination({ dest: join(mkdtempSync(join(tmpdir(), 'pipeline-cost-')), 'access.log'), sync: true }))
-    : undefined;
+/** A node serving every row's route; with `accessLogFile`, ACCESS_LOG on and written there as `npm start` writes stdout (sync). */
+async function node(upstreamUrl: string, accessLogFile?: string) {
+  const accessLog = accessLogFile !== undefined;
+  const logger = accessLog ? createLogger('info', pino.destination({ dest: accessLogFile, sync: true })) : undefined;
   const gw = await startGateway({
     upstreams: [
       { name: 'rr', targets: [{ url: upstreamUrl }] },
@@ -62,9 +62,15 @@ async function node(upstreamUrl: string, accessLog: boolean) {
  * scheduler and caches.
  */
 async function serve(upstreamUrl: string): Promise<void> {
-  const quiet = await node(upstreamUrl, false);
-  const logged = await node(upstreamUrl, true);
-  const both = { close: async () => void (await Promise.all([quiet.gw.close(), logged.gw.close()])) };
+  const logDir = mkdtempSync(join(tmpdir(), 'pipeline-cost-'));
+  const quiet = await node(upstreamUrl);
+  const logged = await node(upstreamUrl, join(logDir, 'access.log'));
+  const both = {
+    close: async () => {
+      await Promise.all([quiet.gw.close(), logged.gw.close()]);
+      rmSync(logDir, { recursive: true, force: true });
+    },
+  };
   answerCpuProbes(both, { quiet: quiet.gw.url, logged: logged.gw.url, key: quiet.key, loggedKey: logged.key });
 }
 
