@@ -30,8 +30,8 @@ export const slowlorisCase: ChaosCase = {
   async run(): Promise<CaseResult> {
     const stage = await stagePool('slowloris', (workers) => poolConfig(workers.map((w) => w.url)));
     const attacker = fileURLToPath(new URL('../attacker.js', import.meta.url));
+    const loop = startLoop({ url: `${stage.gateway.publicUrl}/echo`, ratePerSecond: RATE });
     try {
-      const loop = startLoop({ url: `${stage.gateway.publicUrl}/echo`, ratePerSecond: RATE });
       const baselineFrom = performance.now();
       await sleep(BEFORE_MS);
       const attackFrom = performance.now();
@@ -72,6 +72,9 @@ export const slowlorisCase: ChaosCase = {
         await child.stop(1000);
       }
     } finally {
+      // Stopped already when the case got its samples; on a failed case the loop must not go on
+      // sending into the next one.
+      await loop.stop();
       await stage.teardown();
     }
   },
