@@ -288,11 +288,7 @@ function laneServe(route: Route, proxy: RouteProxy, observer: RequestObserver | 
 
 /** The front-router entries of a route without stages: one per path and host, all on one lane. */
 function laneRoutes(route: Route, proxy: RouteProxy, observer: RequestObserver | undefined): LaneRoute[] {
-  const serve = laneServe(route, proxy, observer);
-  const lane: FastLane = (req, res) => {
-    const given = req.headers['x-request-id'];
-    serve(req, res, typeof given === 'string' && given !== '' ? given : newRequestId(), undefined);
-  };
+  const lane = laneOf(laneServe(route, proxy, observer));
   const methods = route.methods ?? ['GET', 'POST'];
   const out: LaneRoute[] = [];
   route.paths.forEach((url, n) => {
@@ -300,6 +296,18 @@ function laneRoutes(route: Route, proxy: RouteProxy, observer: RequestObserver |
       out.push({ field: `/routes/${route.name}/paths/${n}`, methods, url, constraints: host ? { host: hostMatcher(host) } : undefined, lane });
   });
   return out;
+}
+
+/**
+ * A lane around `serve`, made in a function of its own: a closure keeps its whole scope alive,
+ * and laneRoutes' scope holds the entries built for the router (≈ 150 bytes a route for as long
+ * as the generation serves).
+ */
+function laneOf(serve: Serve): FastLane {
+  return (req, res) => {
+    const given = req.headers['x-request-id'];
+    serve(req, res, typeof given === 'string' && given !== '' ? given : newRequestId(), undefined);
+  };
 }
 
 async function routeScope(scope: FastifyInstance, route: Route, proxy: RouteProxy, ctx: GenerationContext, deps: CompileDeps, grouped: boolean): Promise<void> {

@@ -3,6 +3,7 @@ import type { RouteOptions } from 'fastify';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import { TimeSlicer } from './time-slice.js';
 import { CHOSEN_ROUTE_CONSTRAINT } from './route-select.js';
+import { StaticLanes, type IndexCandidate } from './static-lanes.js';
 
 /** Router options shared by Fastify and the fast lane, so both match exactly alike. */
 export const ROUTER_OPTIONS = {
@@ -71,21 +72,27 @@ export async function buildFrontRouter(
     onBadUrl: (_path, req, res) => fastify(req, res),
   });
   const toFastify = (req: IncomingMessage, res: ServerResponse) => fastify(req, res);
-  // find-my-way compiles a matcher per node (new Function): ≈ 0.2 ms per route on a busy machine.
-  const slicer = new TimeSlicer();
+  // Every entry the router would hold; the static index (static-lanes.ts) takes the lanes no other
+  // entry can shadow, and the router the rest. With a HEAD-only route, HEAD twins are computed
+  // from the router below, so it holds everything.
+  const entries: RouterEntry[] = [];
   for (const r of fastifyRoutes) {
     // A grouped route is reached through its group's selector lane, which sets the constraint.
     if (r.constraints !== undefined && CHOSEN_ROUTE_CONSTRAINT in r.constraints) continue;
-    const options = r.constraints ? { constraints: r.constraints } : {};
-    for (const method of ([] as string[]).concat(r.method)) router.on(method as HTTPMethod, r.url, options, toFastify as never);
-    const due = slicer.due();
-    if (due) await due;
+    entries.push({ field: undefined, url: r.url, methods: ([] as string[]).concat(r.method), constraints: r.constraints, handler: toFastify, constrained: r.constraints !== undefined });
   }
-  for (const r of lanes) {
-    const options = r.constraints ? { constraints: r.constraints } : {};
+  for (const r of lanes) entries.push({ field: r.field, url: r.url, methods: r.methods, constraints: r.constraints, handler: r.lane, lane: r.lane, constrained: r.constraints !== undefined });
+  const { index, routed } = options.headOnlyRoutes ? { index: undefined, routed: entries } : StaticLanes.split(entries);
+
+  // find-my-way compiles a matcher per node (new Function): ≈ 0.2 ms per route on a busy machine.
+  const slicer = new TimeSlicer();
+  for (const r of routed) {
+    const routeOptions = r.constraints ? { constraints: r.constraints } : {};
     try {
-      for (const method of r.methods) router.on(method as HTTPMethod, r.url, options, r.lane as never);
+      for (const method of r.methods) router.on(method as HTTPMethod, r.url, routeOptions, r.handler as never);
     } catch (err) {
+      // Fastify already refused what it could not hold; what is left to name is a lane.
+      if (r.field === undefined) throw err;
       throw new RouteCompileError(r.field, `"${r.url}" ${(err as Error).message}`);
     }
     const due = slicer.due();
@@ -98,7 +105,7 @@ export async function buildFrontRouter(
   // Fastify routes (whose own HEAD twins are mirrored above). That is Fastify's answer except
   // where a route declares HEAD without GET: one more specific than a lane would win in
   // Fastify's HEAD tree, so such a revision gets the twins.
-  if (options.headOnlyRoutes) {
+  if (options.headOnlyRoutes || index === undefined) {
     for (const r of lanes) {
       if (!r.methods.includes('GET') || r.methods.includes('HEAD')) continue;
       const constraints = r.constraints ?? {};
@@ -113,5 +120,21 @@ export async function buildFrontRouter(
     if (asGet !== null && isLane.has(asGet.handler)) return (asGet.handler as FastLane)(req, res);
     router.lookup(req, res);
   };
-  return (req, res) => (req.method === 'HEAD' ? head(req, res) : router.lookup(req, res));
+  if (index.size === 0) return (req, res) => (req.method === 'HEAD' ? head(req, res) : router.lookup(req, res));
+  return (req, res) => {
+    const method = req.method!;
+    const url = req.url!;
+    // HEAD takes its GET match's lane, as above.
+    const lane = index.find(method === 'HEAD' ? 'GET' : method, url);
+    if (lane !== undefined) return lane(req, res);
+    if (method === 'HEAD') return head(req, res);
+    router.lookup(req, res);
+  };
+}
+
+interface RouterEntry extends IndexCandidate {
+  /** The configuration field a lane comes from; undefined for Fastify's own routes. */
+  field: string | undefined;
+  constraints: Record<string, unknown> | undefined;
+  handler: RawHandler;
 }
