@@ -7,7 +7,7 @@
  *
  *   node_modules/.bin/node dist/test/bench/pipeline-cost.js
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,10 +39,14 @@ const ROUTES = [
   { name: 'schema', upstream: 'lc', auth: 'api-key', rateLimit: LIMIT, schema: SCHEMA },
 ];
 
-/** A node serving every row's route; with `accessLogFile`, ACCESS_LOG on and written there as `npm start` writes stdout (sync). */
+/**
+ * A node serving every row's route; with `accessLogFile`, ACCESS_LOG on and written there as
+ * `npm start` writes stdout: its log a line at a time (sync), access lines in buffered writes.
+ */
 async function node(upstreamUrl: string, accessLogFile?: string) {
   const accessLog = accessLogFile !== undefined;
   const logger = accessLog ? createLogger('info', pino.destination({ dest: accessLogFile, sync: true })) : undefined;
+  const accessLogFd = accessLog ? openSync(accessLogFile, 'a') : undefined;
   const gw = await startGateway({
     upstreams: [
       { name: 'rr', targets: [{ url: upstreamUrl }] },
@@ -50,7 +54,7 @@ async function node(upstreamUrl: string, accessLogFile?: string) {
     ],
     routes: ROUTES.map((r) => ({ methods: ['GET'], paths: [`/${r.name}`], ...r })),
     consumers: [{ name: 'acme' }],
-  }, { accessLog, logger });
+  }, { accessLog, accessLogFd, logger });
   const { key } = await issueKey(gw.store, 'acme', { actor: 'bench' });
   await caughtUp(gw);
   return { gw, key };

@@ -32,6 +32,8 @@ export interface StartOptions {
   trustedProxies?: string[];
   /** One log line per request, to `logger`. */
   accessLog?: boolean;
+  /** Access lines buffered to this file descriptor, as `npm start` writes them to stdout. */
+  accessLogFd?: number;
   logger?: import('fastify').FastifyBaseLogger;
   /** Trace requests with this tracer (gateway/src/tracing/). */
   tracer?: import('../../gateway/src/contracts/request-tracer.js').RequestTracer;
@@ -47,7 +49,7 @@ export async function startGateway(config: unknown, options: StartOptions = {}):
   await store.open();
   if (config !== undefined) await replaceConfig(store, config, 'test');
   const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const node = new GatewayNode({ store, logger, port: 0, host: '127.0.0.1', redisUrl: options.redisUrl, trustedProxies: options.trustedProxies, edge: options.edge, accessLog: options.accessLog, tracer: options.tracer, stages: defaultStages(), systemRoutes });
+  const node = new GatewayNode({ store, logger, port: 0, host: '127.0.0.1', redisUrl: options.redisUrl, trustedProxies: options.trustedProxies, edge: options.edge, accessLog: options.accessLog, accessLogFd: options.accessLogFd, tracer: options.tracer, stages: defaultStages(), systemRoutes });
   const metrics = node.metrics;
   await node.start();
   return {

@@ -33,6 +33,8 @@ export async function runGateway(env: GatewayEnv, tracing: TracingSettings | und
     trustedProxies: env.trustedProxies,
     edge: env.edge,
     accessLog: env.accessLog,
+    // The logger writes stdout a line at a time (errors must not wait); access lines are buffered.
+    accessLogFd: 1,
     tracer: tracing && new OtelRequestTracer(tracing),
     stages: defaultStages(),
     systemRoutes: async (app, state, services) => {

@@ -1,4 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
+import { pino } from 'pino';
+import { createLogger } from '../logger.js';
 
 /** One line per answered request: what operators grep first (nginx's access_log, Envoy's access logs). */
 export interface AccessEntry {
@@ -19,6 +21,37 @@ export interface AccessEntry {
 
 export interface AccessLog {
   write(entry: AccessEntry): void;
+  /** Writes out what is buffered, synchronously (the node calls it when it stops). */
+  flush?(): void;
+}
+
+/**
+ * Linux's PIPE_BUF: a write of at most this many bytes to a pipe is never interleaved with
+ * another process's (WORKERS share stdout), so a buffered chunk of whole lines stays whole.
+ */
+const ATOMIC_WRITE_BYTES = 4096;
+const FLUSH_INTERVAL_MS = 1000;
+
+/**
+ * Access lines to a file descriptor (stdout for `npm start`) in buffered writes, as nginx's
+ * `access_log … buffer=` and Envoy's file access log (flushed every second) do: one write per
+ * line was ≈ 10 µs of a request's CPU here (a `--cpu-prof` of the full pipeline put the line's
+ * `write` at ≈ 8 % of the node's busy time). Chunks hold whole lines and stay within
+ * PIPE_BUF; a chunk is written once it holds 3 KiB, or within a second, or when the node stops
+ * (`flush`, and on process exit). A process killed outright loses at most that second's lines.
+ */
+export function bufferedAccessLog(logger: FastifyBaseLogger, fd: number): AccessLog {
+  const destination = pino.destination({ dest: fd, sync: true, minLength: ATOMIC_WRITE_BYTES - 1024, maxWrite: ATOMIC_WRITE_BYTES, periodicFlush: FLUSH_INTERVAL_MS });
+  const flush = () => {
+    try {
+      destination.flushSync();
+    } catch {
+      // stdout is gone (a closed pipe): nothing more can be written anyway.
+    }
+  };
+  process.once('exit', flush);
+  const access = pinoAccessLog(createLogger(logger.level, destination));
+  return { write: access.write, flush };
 }
 
 /**

@@ -17,7 +17,7 @@ import { attachHealth } from '../health/index.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { Counter, GaugeFunction } from '../metrics/prometheus.js';
 import { clientIpResolver } from '../generation/client-address.js';
-import { pinoAccessLog } from '../contracts/access-log.js';
+import { bufferedAccessLog, pinoAccessLog } from '../contracts/access-log.js';
 import { admitRequestTarget, refuseRequest } from './request-target.js';
 import { PublicListeners } from './listeners.js';
 import type { EdgeSettings } from './edge-settings.js';
@@ -32,6 +32,11 @@ export interface GatewayNodeOptions {
   nodeCounters?: import('../contracts/node-counters.js').NodeCounters | undefined;
   /** One log line per answered request (ACCESS_LOG=1). */
   accessLog?: boolean | undefined;
+  /**
+   * Where those lines go in buffered writes (`npm start`: stdout, fd 1; contracts/access-log.ts);
+   * when absent they go through `logger`, a line at a time.
+   */
+  accessLogFd?: number | undefined;
   /** CIDRs of proxies in front of the gateway whose x-forwarded-for is believed (TRUSTED_PROXIES). */
   trustedProxies?: readonly string[] | undefined;
   logger: FastifyBaseLogger;
@@ -92,7 +97,7 @@ export class GatewayNode {
       redisUrl: options.redisUrl,
       nodeCounters: options.nodeCounters,
       clientIp: clientIpResolver(options.trustedProxies),
-      accessLog: options.accessLog ? pinoAccessLog(options.logger) : undefined,
+      accessLog: !options.accessLog ? undefined : options.accessLogFd === undefined ? pinoAccessLog(options.logger) : bufferedAccessLog(options.logger, options.accessLogFd),
       shared: new Map(),
       configStatus: () => this.configStatus,
       onClose: (close) => void this.closers.push(close),
@@ -344,7 +349,8 @@ export class GatewayNode {
     for (const close of this.closers.splice(0)) await Promise.resolve().then(close).catch((err) => this.options.logger.warn({ err }, 'a stage failed to close'));
     this.upstreams.close();
     await this.targets.close();
-    // Last: the spans of the requests that drained above are flushed to the collector.
+    // Last: the spans of the requests that drained above are flushed to the collector, their access lines written.
     await this.options.tracer?.close().catch((err) => this.options.logger.warn({ err }, 'tracing export failed to flush'));
+    this.services.accessLog?.flush?.();
   }
 }
