@@ -3,6 +3,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { lstat, mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from './atomic-write.js';
+import { documentText, readStateText } from './file-layout.js';
 import { LOCK_STALE_MS, LockLostError, LockTimeoutError, withFileLock } from './file-lock.js';
 import {
   emptyState,
@@ -127,8 +128,33 @@ export class FileStore implements ConfigStore {
     }
   }
 
+  /** The configuration in force: its own bytes of the file when the file has commit()'s layout (file-layout.ts), else the whole document. */
   async read(): Promise<ConfigState> {
-    return (await this.readDocument()).state;
+    return (await this.readStateOnly()) ?? (await this.readDocument()).state;
+  }
+
+  private async readStateOnly(): Promise<ConfigState | undefined> {
+    let text: string | undefined;
+    try {
+      const file = await open(this.path, 'r');
+      try {
+        text = await readStateText(file);
+      } finally {
+        await file.close();
+      }
+    } catch {
+      return undefined; // missing or unreadable: readDocument says which, as it always has
+    }
+    if (text === undefined) return undefined;
+    let parsed: ConfigState;
+    try {
+      parsed = JSON.parse(text) as ConfigState;
+    } catch {
+      return undefined;
+    }
+    const state = { ...emptyState(), ...parsed };
+    this.seenRevision = Math.max(this.seenRevision, state.revision ?? 0);
+    return state;
   }
 
   /**
@@ -188,7 +214,7 @@ export class FileStore implements ConfigStore {
           ].slice(0, this.keepRevisions)
         : doc.revisions;
       const audit = [...options.audit.map((a) => ({ ...a, revision: state.revision })).reverse(), ...doc.audit].slice(0, this.keepAudit);
-      const text = JSON.stringify({ format: 1, state, revisions, audit } satisfies FileDocument);
+      const text = documentText(state satisfies FileDocument['state'], revisions satisfies FileDocument['revisions'], audit satisfies FileDocument['audit']);
       await guard();
       await writeFileAtomic(this.path, text);
       queueMicrotask(() => this.check());
