@@ -34,9 +34,14 @@ test('the state in force is read without the kept revisions: a history that no l
   for (let i = 1; i <= 12; i++) await commitRoutes(store, Array.from({ length: i }, (_, n) => `r${n}`));
   const text = await readFile(path, 'utf8');
   assert.match(text, /^\{"format":1,"state":\{"revision":12,/);
-  const end = Number(/,"stateEnd":(\d+)\}$/.exec(text)![1]);
+  const tail = /,"stateEnd":(\d+),"revisionEnds":\[([\d,]*)\]\}$/.exec(text)!;
+  const end = Number(tail[1]);
   assert.equal(Buffer.from(text).toString('utf8', end, end + 13), ',"revisions":');
   assert.equal((JSON.parse(text) as { revisions: unknown[] }).revisions.length, 12);
+  // Each record's end offset is where the next one's comma is, and the last one's bracket.
+  const ends = tail[2]!.split(',').map(Number);
+  assert.equal(ends.length, 12);
+  assert.deepEqual(ends.map((e) => String.fromCharCode(Buffer.from(text)[e]!)), [...Array(11).fill(','), ']']);
 
   // Wreck the history (same length, so the state's offset still holds): the state still reads.
   const start = Buffer.byteLength(text.slice(0, text.indexOf(',"revisions":') + 13)) + 1;
@@ -72,7 +77,31 @@ test('a store file in the layout before stateEnd, or edited by hand, is read who
   assert.deepEqual((await store.read()).routes.map((r) => r.name), ['a-renamed-by-hand', 'b']);
 
   await commitRoutes(store, ['c']);
-  assert.match(await readFile(path, 'utf8'), /,"stateEnd":\d+\}$/);
+  assert.match(await readFile(path, 'utf8'), /,"stateEnd":\d+,"revisionEnds":\[\d+,\d+\]\}$/);
   assert.deepEqual((await store.read()).routes.map((r) => r.name), ['c']);
   assert.equal((await store.listRevisions()).length, 2);
 });
+
+test('commits copy the kept revision records as they are: the newest 50 stay, in order, each whole', async (t) => {
+  const { store, path } = await storeIn(t);
+  const keep = 5;
+  const small = new FileStore(path, { pollMs: 60_000, keepRevisions: keep });
+  t.after(() => small.close());
+  for (let i = 1; i <= 9; i++) await commitRoutes(small, [`only${i}`]);
+  // A commit that keeps no revision (key usage) leaves the records as they are.
+  const current = await small.read();
+  await small.commit({ ...current }, { expectedRevision: current.revision, audit: [], keepRevision: false, actor: 'test', action: 'key.used' });
+  const doc = JSON.parse(await readFile(path, 'utf8')) as { state: ConfigState; revisions: Array<{ revision: number; state: { routes: Array<{ name: string }> } }>; audit: unknown[] };
+  assert.equal(doc.state.revision, 10);
+  assert.deepEqual(doc.revisions.map((r) => r.revision), [9, 8, 7, 6, 5]);
+  assert.deepEqual(doc.revisions.map((r) => r.state.routes[0]!.name), ['only9', 'only8', 'only7', 'only6', 'only5']);
+  // The other handle on the same file agrees, and a stale writer is refused.
+  assert.equal((await store.read()).revision, 10);
+  assert.deepEqual((await store.getRevision(7))?.state.routes.map((r) => r.name), ['only7']);
+  await assert.rejects(commitAt(store, 9), /RevisionConflict|revision/i);
+});
+
+async function commitAt(store: FileStore, expectedRevision: number): Promise<ConfigState> {
+  const current = await store.read();
+  return store.commit({ ...current, routes: [] }, { expectedRevision, audit: [], keepRevision: true, actor: 'test', action: 'config.replace' });
+}

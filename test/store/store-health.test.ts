@@ -5,6 +5,7 @@ import type { AdminServer } from '../../gateway/src/admin/admin-server.js';
 import { startAdminBeside } from '../helpers/admin-beside.js';
 import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { caughtUp } from '../plugins/fixtures.js';
 
 let up: EchoUpstream;
 let gw: TestGateway;
@@ -26,6 +27,8 @@ const healthz = async () => {
 };
 
 test('/healthz says the store is unreachable while the node serves its last good revision (still 200), and reachable again after', async () => {
+  // The admin's first start commits its user: the node takes that revision when its watcher sees it.
+  await caughtUp(gw);
   const revision = gw.node.revision;
   await waitFor(async () => (await healthz()).body.storeCheckedAt !== undefined, 5000, 'a first store check');
   assert.deepEqual((await healthz()).body, { status: 'ok', revision, store: 'reachable', storeCheckedAt: (await healthz()).body.storeCheckedAt });

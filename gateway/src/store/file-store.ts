@@ -3,7 +3,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { lstat, mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from './atomic-write.js';
-import { documentText, readStateText } from './file-layout.js';
+import { documentBytes, partsOf, readStateText } from './file-layout.js';
 import { LOCK_STALE_MS, LockLostError, LockTimeoutError, withFileLock } from './file-lock.js';
 import {
   emptyState,
@@ -133,6 +133,27 @@ export class FileStore implements ConfigStore {
     return (await this.readStateOnly()) ?? (await this.readDocument()).state;
   }
 
+  /**
+   * What a commit builds on: the revision in force, the kept records as they are in the file and
+   * the audit list. A file in commit()'s layout is not parsed beyond its audit list
+   * (file-layout.ts); any other is read whole, with readDocument's errors.
+   */
+  private async currentForCommit(): Promise<{ revision: number; records: Array<string | Uint8Array>; audit: AuditEntry[] }> {
+    const bytes = await readFile(this.path).catch(() => undefined);
+    const parts = bytes && partsOf(bytes);
+    if (parts) {
+      try {
+        const audit = JSON.parse(parts.auditText) as AuditEntry[];
+        this.seenRevision = Math.max(this.seenRevision, parts.revision);
+        return { revision: parts.revision, records: parts.records, audit };
+      } catch {
+        // A broken audit list: the whole read below says what is wrong with the file.
+      }
+    }
+    const doc = await this.readDocument();
+    return { revision: doc.state.revision, records: doc.revisions.map((r) => JSON.stringify(r)), audit: doc.audit };
+  }
+
   private async readStateOnly(): Promise<ConfigState | undefined> {
     let text: string | undefined;
     try {
@@ -196,25 +217,14 @@ export class FileStore implements ConfigStore {
 
   private commitLocked(next: ConfigState, options: CommitOptions): Promise<ConfigState> {
     return withFileLock(this.lockPath, async (guard) => {
-      const doc = await this.readDocument();
-      if (doc.state.revision !== options.expectedRevision)
-        throw new RevisionConflictError(options.expectedRevision, doc.state.revision);
+      const { revision, records, audit } = await this.currentForCommit();
+      if (revision !== options.expectedRevision) throw new RevisionConflictError(options.expectedRevision, revision);
       const at = new Date().toISOString();
       const state: ConfigState = { ...next, revision: options.expectedRevision + 1 };
-      const revisions = options.keepRevision
-        ? [
-            {
-              revision: state.revision,
-              at,
-              actor: options.actor,
-              action: options.action,
-              state: revisionState(state),
-            },
-            ...doc.revisions,
-          ].slice(0, this.keepRevisions)
-        : doc.revisions;
-      const audit = [...options.audit.map((a) => ({ ...a, revision: state.revision })).reverse(), ...doc.audit].slice(0, this.keepAudit);
-      const text = documentText(state satisfies FileDocument['state'], revisions satisfies FileDocument['revisions'], audit satisfies FileDocument['audit']);
+      const record: RevisionRecord = { revision: state.revision, at, actor: options.actor, action: options.action, state: revisionState(state) };
+      const kept = options.keepRevision ? [JSON.stringify(record), ...records].slice(0, this.keepRevisions) : records;
+      const auditAfter: AuditEntry[] = [...options.audit.map((a) => ({ ...a, revision: state.revision })).reverse(), ...audit].slice(0, this.keepAudit);
+      const text = documentBytes(JSON.stringify(state), kept, JSON.stringify(auditAfter));
       await guard();
       await writeFileAtomic(this.path, text);
       queueMicrotask(() => this.check());
