@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { Caller, GenerationContext } from '../../gateway/src/generation/route-stage.js';
+import type { Caller, GenerationContext, StageServices } from '../../gateway/src/generation/route-stage.js';
 import { keyIndexFor, type KeyIndex } from '../../gateway/src/keys/key-index.js';
 import { KeyUsageBatch } from '../../gateway/src/keys/key-usage.js';
 import { sharedService } from '../stage-plugin.js';
@@ -15,13 +15,7 @@ export class ApiKeyVerifier {
 
   constructor(ctx: GenerationContext) {
     this.index = keyIndexFor(ctx.state);
-    this.usage = sharedService(ctx.services, 'key-usage', () => {
-      const store = ctx.services.store;
-      const batch = new KeyUsageBatch(() => store, ctx.services.logger as FastifyBaseLogger);
-      // Last-use times still pending are written on shutdown rather than lost.
-      ctx.services.onClose(() => batch.flush());
-      return batch;
-    });
+    this.usage = keyUsage(ctx.services);
   }
 
   verify(key: string): Caller | undefined {
@@ -31,4 +25,18 @@ export class ApiKeyVerifier {
     this.usage.touch(entry.id, now);
     return entry.caller;
   }
+}
+
+/**
+ * The node's last-use batch, made from the node's services alone: it outlives the generation that
+ * first needs it, and a closure over that generation's context would keep its configuration.
+ */
+function keyUsage(services: StageServices): KeyUsageBatch {
+  return sharedService(services, 'key-usage', () => {
+    const store = services.store;
+    const batch = new KeyUsageBatch(() => store, services.logger as FastifyBaseLogger);
+    // Last-use times still pending are written on shutdown rather than lost.
+    services.onClose(() => batch.flush());
+    return batch;
+  });
 }

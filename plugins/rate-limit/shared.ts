@@ -1,4 +1,4 @@
-import type { GenerationContext } from '../../gateway/src/generation/route-stage.js';
+import type { GenerationContext, StageServices } from '../../gateway/src/generation/route-stage.js';
 import type { GatewayMetrics } from '../../gateway/src/metrics/gateway-metrics.js';
 import { sharedService } from '../stage-plugin.js';
 import { CounterStore } from './counter-store.js';
@@ -13,14 +13,23 @@ export function gatewayMetrics(ctx: GenerationContext): GatewayMetrics {
  * its primary (`nodeCounters`).
  */
 export function counterStore(ctx: GenerationContext): CounterStore {
-  const store = sharedService(ctx.services, 'rate-limit-counters', () => {
+  return nodeCounterStore(ctx.services);
+}
+
+/**
+ * Made from the node's services alone: the store outlives the generation that first asks for it,
+ * and a closure over that generation's context would keep its whole configuration (every route,
+ * consumer and key) for the life of the process.
+ */
+export function nodeCounterStore(services: StageServices): CounterStore {
+  const store = sharedService(services, 'rate-limit-counters', () => {
     const counters = new CounterStore({
-      redisUrl: ctx.services.redisUrl,
-      logger: ctx.services.logger,
-      metrics: () => gatewayMetrics(ctx),
-      nodeCounters: ctx.services.nodeCounters,
+      redisUrl: services.redisUrl,
+      logger: services.logger,
+      metrics: () => services.metrics,
+      nodeCounters: services.nodeCounters,
     });
-    ctx.services.onClose(() => counters.close());
+    services.onClose(() => counters.close());
     return counters;
   });
   store.attachMetrics();

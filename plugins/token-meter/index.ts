@@ -6,7 +6,7 @@ import { ProblemError } from '../../gateway/src/errors.js';
 import type { GenerationContext, RouteStage, StageServices } from '../../gateway/src/generation/route-stage.js';
 import { routePlugin, sharedService } from '../stage-plugin.js';
 import { periodBounds } from '../quota/index.js';
-import { countRejection, counterStore } from '../rate-limit/shared.js';
+import { countRejection, nodeCounterStore } from '../rate-limit/shared.js';
 import { setOpenAiLimitHeaders } from './openai-headers.js';
 import { ResponseMeter, type MeterReport } from './response-meter.js';
 import { TokenBudgets, type Budget } from './token-budget.js';
@@ -22,7 +22,7 @@ export function meters(route: Route): boolean {
 export function tokenServices(node: StageServices): { budgets: TokenBudgets; ledger: UsageLedger } {
   return sharedService(node, 'token-meter', () => {
     // The counter store needs the node's services only; the admin API's usage endpoint has no generation at hand.
-    const store = counterStore({ state: undefined as never, services: node });
+    const store = nodeCounterStore(node);
     const services = { budgets: new TokenBudgets(store), ledger: new UsageLedger(store) };
     node.onClose(() => {
       services.budgets.close();
