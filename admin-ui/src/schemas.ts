@@ -1,8 +1,8 @@
 import type { RJSFSchema, UiSchema } from '@rjsf/utils';
-import { Consumer } from '../../spec/consumer';
-import { Route } from '../../spec/route';
-import { Upstream } from '../../spec/upstream';
-import { User } from '../../spec/user';
+import { Consumer } from '../../spec/consumer.ts';
+import { Route } from '../../spec/route.ts';
+import { Upstream } from '../../spec/upstream.ts';
+import { User } from '../../spec/user.ts';
 
 /**
  * The forms' schemas are the spec/ TypeBox schemas the server validates with, imported into the

@@ -76,6 +76,9 @@ test('a built console is served at / with a fallback for client routes that neve
   assert.match(home.text, /<div id="root">/);
   assert.match(home.csp ?? '', /default-src 'self'/, 'the console page carries a content security policy');
   assert.match(home.csp ?? '', /frame-ancestors 'none'/);
+  // The forms' validators are compiled at build time (admin-ui/form-validators.ts): no string is evaluated as code.
+  assert.match(home.csp ?? '', /script-src 'self';/);
+  assert.doesNotMatch(home.csp ?? '', /unsafe-eval/);
   for (const path of ['/upstreams', '/routes/chat', '/consumers/acme?tab=keys']) {
     const page = await a.get(path);
     assert.equal(page.status, 200, path);

@@ -11,14 +11,14 @@ export const CONSOLE_DIR = fileURLToPath(new URL('../../../../admin-ui/dist/', i
 const SERVER_PATHS = /^\/(api(\/|$)|metrics$|healthz$)/;
 
 /**
- * The console loads scripts and styles only from this origin (Vite emits no inline script).
- * 'unsafe-eval' is there for ajv: the forms validate with the spec schemas, and ajv compiles a
- * schema into a function at run time. Inline style attributes are allowed because the form and
- * chart libraries set them.
+ * The console loads scripts and styles only from this origin (Vite emits no inline script) and
+ * evaluates no string as code: the forms' ajv validators are compiled at build time
+ * (admin-ui/form-validators.ts). Inline style attributes are allowed because the form and chart
+ * libraries set them.
  */
 const CONSOLE_HEADERS: Record<string, string> = {
   'content-security-policy':
-    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
 };
