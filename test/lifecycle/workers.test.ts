@@ -301,3 +301,69 @@ test('WORKERS=2 without Redis: a rate limit, a token limit and token usage are t
   assert.ok(after.size === 2 && !after.has(victim!), 'a replacement worker serves beside the survivor');
   for (const agent of after.values()) assert.equal((await on(agent, `${gateway.publicUrl}/limited/y`)).status, 429, 'the window is still spent, on the replacement too');
 });
+
+test('WORKERS=2: a target one worker ejects passively is out on the other worker too, and the admin API (worker 1) shows the ejection', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sb-workers-eject-'));
+  // One server, two targets: the "bad" port answers 500, the "good" one 200.
+  const good = createServer((_req, res) => res.end('good'));
+  const bad = createServer((_req, res) => {
+    res.statusCode = 500;
+    res.end('bad');
+  });
+  await new Promise<void>((resolve) => good.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => bad.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    bad.close();
+    bad.closeAllConnections();
+  });
+  const badUrl = `http://127.0.0.1:${(bad.address() as AddressInfo).port}`;
+  const storeUrl = `file:${join(dir, 'store.json')}`;
+  const store = await openStore(storeUrl);
+  await replaceConfig(
+    store,
+    {
+      upstreams: [{
+        name: 'pair',
+        targets: [{ url: `http://127.0.0.1:${(good.address() as AddressInfo).port}` }, { url: badUrl }],
+        // 100 %: the pool may lose either target; 60 s: the ejection outlasts the test.
+        healthCheck: { passive: { consecutiveFailures: 2, ejectMs: 60_000, maxEjectionPercent: 100 } },
+      }],
+      routes: [{ name: 'pair', paths: ['/pair/*'], methods: ['GET'], upstream: 'pair', retries: 0 }],
+    },
+    'test',
+  );
+  await store.close();
+  const left = cleanUpAfter(t, good, dir);
+  const gateway = (left.gateway = await startGateway('node', storeUrl, { WORKERS: '2', DRAIN_DELAY_MS: '0' }));
+  const byWorker = new Map<number, Agent>();
+  for (let i = 0; i < 40 && byWorker.size < 2; i++) {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    left.agents.push(agent);
+    const { worker } = JSON.parse((await on(agent, `${gateway.publicUrl}/livez`)).body) as { worker: number };
+    if (!byWorker.has(worker)) byWorker.set(worker, agent);
+  }
+  assert.equal(byWorker.size, 2, 'a kept-alive connection to each worker');
+
+  // Worker 2 sees the failures: round robin sends every other request to the bad target.
+  const seen: number[] = [];
+  for (let i = 0; i < 6 && seen.filter((s) => s === 500).length < 2; i++) seen.push((await on(byWorker.get(2)!, `${gateway.publicUrl}/pair/x`)).status);
+  assert.equal(seen.filter((s) => s === 500).length, 2, `worker 2 met the bad target twice: ${seen.join(' ')}`);
+
+  // The admin API runs in worker 1, which has sent nothing to the bad target: it shows worker 2's ejection.
+  const login = await on(byWorker.get(1)!, `${gateway.adminUrl}/api/v1/auth/login`, { method: 'POST', body: JSON.stringify(ADMIN) });
+  const token = (JSON.parse(login.body) as { token: string }).token;
+  let entry: { url: string; state: string; ejectedUntil: string | null; ejections: number } | undefined;
+  for (const deadline = Date.now() + 2_000; Date.now() < deadline; await sleep(50)) {
+    const health = await on(byWorker.get(1)!, `${gateway.adminUrl}/api/v1/upstreams/pair/health`, { token });
+    entry = (JSON.parse(health.body) as Array<NonNullable<typeof entry>>).find((e) => e.url === badUrl);
+    if (entry?.ejectedUntil) break;
+  }
+  assert.ok(entry?.ejectedUntil, `worker 1's health view shows the ejection within 2 s: ${JSON.stringify(entry)}`);
+  assert.equal(entry.state, 'unhealthy');
+  assert.ok(Date.parse(entry.ejectedUntil) > Date.now() + 50_000, 'for the ejection time worker 2 chose');
+
+  // Worker 1 never met the bad target, and sends it nothing: every request is the good one's.
+  const statuses: number[] = [];
+  for (let i = 0; i < 10; i++) statuses.push((await on(byWorker.get(1)!, `${gateway.publicUrl}/pair/x`)).status);
+  assert.deepEqual(statuses, Array(10).fill(200), `worker 1 leaves the target worker 2 ejected out: ${statuses.join(' ')}`);
+});

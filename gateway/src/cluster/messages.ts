@@ -1,4 +1,5 @@
 import type { UsageQuery, UsageRecord } from '../contracts/node-counters.js';
+import type { EjectionNotice } from '../health/shared-ejections.js';
 import type { HealthVerdict } from '../health/shared-verdicts.js';
 
 /** What a worker tells the primary once it serves (worker 1 also holds the admin listener). */
@@ -30,6 +31,7 @@ export type WorkerMessage =
   | { sb: 'hello' }
   | { sb: 'ready'; info: ReadyInfo }
   | { sb: 'verdict'; verdict: HealthVerdict }
+  | { sb: 'ejection'; notice: EjectionNotice }
   | { sb: 'scrape'; id: number }
   | { sb: 'scrape-reply'; id: number; text: string }
   | { sb: 'counts'; items: CountItem[] }
@@ -37,6 +39,7 @@ export type WorkerMessage =
 
 export type PrimaryMessage =
   | { sb: 'verdict'; verdict: HealthVerdict }
+  | { sb: 'ejection'; notice: EjectionNotice }
   | { sb: 'counted'; answers: CountAnswer[] }
   | { sb: 'usage'; id: number; series: unknown }
   | { sb: 'scrape-request'; id: number }

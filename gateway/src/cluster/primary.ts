@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { FastifyBaseLogger } from 'fastify';
+import type { EjectionNotice } from '../health/shared-ejections.js';
 import type { HealthVerdict } from '../health/shared-verdicts.js';
 import { aggregateScrapes, type WorkerScrape } from '../metrics/aggregate-scrapes.js';
 import { FixedWindows } from '../../../plugins/rate-limit/fixed-windows.js';
@@ -32,7 +33,7 @@ interface Slot {
  * The primary of a WORKERS > 1 node (node:cluster): it holds no gateway. It forks one worker
  * per slot, replaces a worker that dies (its in-flight requests are all that is lost: the
  * listening socket stays in the primary, so the other workers keep accepting), relays worker
- * 1's health verdicts to the rest, merges the workers' metrics for worker 1's /metrics, keeps
+ * 1's health verdicts to the rest and any worker's passive ejections to the others, merges the workers' metrics for worker 1's /metrics, keeps
  * the node's request-limit, quota and token-budget counts and its token usage for every worker
  * (so N workers admit a limit once, not N times; with REDIS_URL only while Redis is out), and on
  * SIGTERM has every worker drain and waits for them. Counts live as long as the primary: a
@@ -41,6 +42,8 @@ interface Slot {
 export class ClusterPrimary {
   private readonly slots: Slot[] = [];
   private readonly verdicts = new Map<string, HealthVerdict>();
+  /** The latest passive ejection per target, for a worker that starts while it is still in force. */
+  private readonly ejections = new Map<string, EjectionNotice>();
   private readonly counters = new FixedWindows();
   /** Every worker's token usage (sent as each answer ends), for worker 1's usage endpoint. */
   private readonly usage: UsageLedger;
@@ -127,6 +130,11 @@ export class ClusterPrimary {
       case 'hello':
         // A new or replacing worker starts from the prober's latest verdicts, not from "all healthy".
         if (s.slot !== 1) for (const verdict of this.verdicts.values()) this.send(worker, { sb: 'verdict', verdict });
+        // And from the node's passive ejections still in force, worker 1 included.
+        for (const [url, notice] of this.ejections) {
+          if (notice.ejectedUntil > Date.now()) this.send(worker, { sb: 'ejection', notice });
+          else this.ejections.delete(url);
+        }
         return;
       case 'ready':
         s.ready = message.info;
@@ -135,6 +143,10 @@ export class ClusterPrimary {
         return;
       case 'verdict':
         this.verdicts.set(message.verdict.url, message.verdict);
+        for (const other of this.slots) if (other !== s && other.worker) this.send(other.worker, message);
+        return;
+      case 'ejection':
+        this.ejections.set(message.notice.url, message.notice);
         for (const other of this.slots) if (other !== s && other.worker) this.send(other.worker, message);
         return;
       case 'counts': {

@@ -7,6 +7,7 @@ import { defaultStages } from '../../../plugins/index.js';
 import { systemRoutes } from '../node/system-routes.js';
 import type { TracingSettings } from '../tracing/tracing-settings.js';
 import { Lifecycle, registerLifecycleRoutes } from '../node/lifecycle.js';
+import { shareEjections } from '../health/shared-ejections.js';
 import { publishVerdicts, VerdictFollower } from '../health/shared-verdicts.js';
 import type { WorkerLink } from './worker-link.js';
 import { installGracefulStop } from './graceful-stop.js';
@@ -50,6 +51,12 @@ export async function runGateway(env: GatewayEnv, tracing: TracingSettings | und
   if (link && !link.leader) {
     const follower = new VerdictFollower(node.health.checker, node.upstreams, node.targets);
     link.followVerdicts((verdict) => follower.receive(verdict));
+  }
+  // Every worker's passive ejections are the node's (health/shared-ejections.ts).
+  if (link) {
+    const sharing = shareEjections(node.upstreams, node.targets, (notice) => link.publishEjection(notice));
+    link.followEjections((notice) => sharing.receive(notice));
+    closers.push(async () => sharing.close());
   }
   link?.answerScrapes(() => node.metrics.scrape());
   const gatewayMetrics = node.metrics;

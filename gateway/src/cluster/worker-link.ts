@@ -1,4 +1,5 @@
 import type { NodeCounters, UsageQuery, UsageRecord, WindowCount } from '../contracts/node-counters.js';
+import type { EjectionNotice } from '../health/shared-ejections.js';
 import type { HealthVerdict } from '../health/shared-verdicts.js';
 import { COUNT_ENV, SLOT_ENV, isSwitchboardMessage, type CountAnswer, type CountItem, type PrimaryMessage, type ReadyInfo, type WorkerMessage } from './messages.js';
 
@@ -14,7 +15,8 @@ type Unnumbered<T> = T extends { id: number } ? Omit<T, 'id'> : never;
 
 /**
  * A worker's side of the cluster IPC. Worker 1 holds the admin listener and the one prober;
- * every worker answers the primary's scrape requests and applies the prober's health verdicts,
+ * every worker answers the primary's scrape requests, applies the prober's health verdicts and
+ * shares its passive ejections with the others,
  * and counts request limits, quotas, token budgets and token usage in the primary, so the node
  * admits each limit once and reports its whole usage.
  */
@@ -24,6 +26,9 @@ export class WorkerLink implements NodeCounters {
   /** Verdicts heard so far (the primary replays its latest ones on `hello`), for a follower created later. */
   readonly verdicts = new Map<string, HealthVerdict>();
   private onVerdict: ((verdict: HealthVerdict) => void) | undefined;
+  /** Other workers' ejections heard before the gateway follows them (the primary replays those in force on `hello`). */
+  private readonly ejections: EjectionNotice[] = [];
+  private onEjection: ((notice: EjectionNotice) => void) | undefined;
   private scrapeOwn: (() => Promise<string>) | undefined;
   private readonly waiting = new Map<number, (text: string) => void>();
   private readonly counting = new Map<number, { resolve: (answer: unknown) => void; timer: NodeJS.Timeout }>();
@@ -53,6 +58,15 @@ export class WorkerLink implements NodeCounters {
 
   publishVerdict(verdict: HealthVerdict): void {
     this.send({ sb: 'verdict', verdict });
+  }
+
+  followEjections(apply: (notice: EjectionNotice) => void): void {
+    this.onEjection = apply;
+    for (const notice of this.ejections.splice(0)) apply(notice);
+  }
+
+  publishEjection(notice: EjectionNotice): void {
+    this.send({ sb: 'ejection', notice });
   }
 
   answerScrapes(scrape: () => Promise<string>): void {
@@ -147,6 +161,10 @@ export class WorkerLink implements NodeCounters {
       case 'verdict':
         this.verdicts.set(message.verdict.url, message.verdict);
         this.onVerdict?.(message.verdict);
+        return;
+      case 'ejection':
+        if (this.onEjection) this.onEjection(message.notice);
+        else this.ejections.push(message.notice);
         return;
       case 'scrape-request': {
         const own = this.scrapeOwn?.() ?? Promise.resolve('');

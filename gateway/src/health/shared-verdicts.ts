@@ -13,8 +13,8 @@ export interface HealthVerdict {
 /**
  * With WORKERS > 1 one process probes (worker 1) and every other one applies its verdicts, so
  * N workers cost one probe per target per interval, not N, and every worker takes a target out
- * at the same moment. Only the active verdict is shared: passive ejection (outlier detection)
- * judges the traffic each process itself sees, as it does across gateway nodes.
+ * at the same moment. Passive ejections are shared too, from whichever worker makes them
+ * (shared-ejections.ts); across gateway nodes each node judges the traffic it sees itself.
  */
 export function publishVerdicts(upstreams: UpstreamRegistry, send: (verdict: HealthVerdict) => void): () => void {
   const watched = new WeakSet<TargetState>();
