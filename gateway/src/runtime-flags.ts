@@ -1,9 +1,13 @@
 /**
  * V8 flags the gateway runs with (npm start, `switchboard start`, the benchmarks; package.json's
- * start script spells them out too). A young generation of 8 MiB semi-spaces keeps the proxy's
- * short-lived per-request objects in cache: measured here side by side (Node 24, 64
- * connections), 41-43 µs of CPU per request and 168 MiB peak RSS against 47-49 µs and 257 MiB
- * with V8's default sizing on this 24 GiB machine. `NODE_OPTIONS` or explicit flags win.
+ * start script and the image's CMD spell them out too). A small young generation keeps the
+ * proxy's short-lived per-request objects in cache: measured here side by side (Node 24, 64
+ * connections), 8 MiB semi-spaces gave 41-43 µs of CPU per request and 168 MiB peak RSS
+ * against 47-49 µs and 257 MiB with V8's default sizing on this 24 GiB machine. 4 MiB halves
+ * the new space V8 keeps committed (16 → 8 MiB) at no CPU cost the runs could see: five
+ * interleaved pairs of nodes (plain 10- and 10 000-route nodes, the bench's plain and full
+ * pipeline contenders) put CPU per request within the run-to-run noise either way, and peak RSS
+ * 2-14 MiB lower (pipeline contender 174 → 160 MiB). `NODE_OPTIONS` or explicit flags win.
  *
  * `--heap-growing-percent=25`: after each full collection V8 lets the old generation grow to
  * `factor × live` before the next, and on a machine with this much memory the factor is 4
@@ -16,4 +20,4 @@
  * every ≈ 13 s at 3 600 req/s, ≈ 15 ms of pause plus ≈ 20 ms of incremental marking each
  * (50 % gave a 60 MB limit and 155 MiB).
  */
-export const GATEWAY_V8_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--heap-growing-percent=25'];
+export const GATEWAY_V8_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=25'];
