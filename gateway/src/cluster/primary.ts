@@ -33,11 +33,11 @@ interface Slot {
  * The primary of a WORKERS > 1 node (node:cluster): it holds no gateway. It forks one worker
  * per slot, replaces a worker that dies (its in-flight requests are all that is lost: the
  * listening socket stays in the primary, so the other workers keep accepting), relays worker
- * 1's health verdicts to the rest and any worker's passive ejections to the others, merges the workers' metrics for worker 1's /metrics, keeps
- * the node's request-limit, quota and token-budget counts and its token usage for every worker
- * (so N workers admit a limit once, not N times; with REDIS_URL only while Redis is out), and on
- * SIGTERM has every worker drain and waits for them. Counts live as long as the primary: a
- * replaced worker keeps its node's windows.
+ * 1's health verdicts to the rest and any worker's passive ejections to the others, merges the
+ * workers' metrics for worker 1's /metrics, keeps the node's request-limit, quota and
+ * token-budget counts and its token usage for every worker (so N workers admit a limit once, not
+ * N times; with REDIS_URL only while Redis is out), and on SIGTERM has every worker drain and
+ * waits for them. Counts live as long as the primary: a replaced worker keeps its node's windows.
  */
 export class ClusterPrimary {
   private readonly slots: Slot[] = [];

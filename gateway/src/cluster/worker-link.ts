@@ -15,10 +15,9 @@ type Unnumbered<T> = T extends { id: number } ? Omit<T, 'id'> : never;
 
 /**
  * A worker's side of the cluster IPC. Worker 1 holds the admin listener and the one prober;
- * every worker answers the primary's scrape requests, applies the prober's health verdicts and
- * shares its passive ejections with the others,
- * and counts request limits, quotas, token budgets and token usage in the primary, so the node
- * admits each limit once and reports its whole usage.
+ * every worker answers the primary's scrape requests, applies the prober's health verdicts,
+ * shares its passive ejections with the others, and counts request limits, quotas, token budgets
+ * and token usage in the primary, so the node admits each limit once and reports its whole usage.
  */
 export class WorkerLink implements NodeCounters {
   readonly slot: number;
