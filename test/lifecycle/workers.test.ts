@@ -302,7 +302,7 @@ test('WORKERS=2 without Redis: a rate limit, a token limit and token usage are t
   for (const agent of after.values()) assert.equal((await on(agent, `${gateway.publicUrl}/limited/y`)).status, 429, 'the window is still spent, on the replacement too');
 });
 
-test('WORKERS=2: a target one worker ejects passively is out on the other worker too, and the admin API (worker 1) shows the ejection', async (t) => {
+test('WORKERS=2: a target one worker ejects passively is out on the other worker too, the admin API (worker 1) shows the ejection, and a replaced worker 1 starts with it', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'sb-workers-eject-'));
   // One server, two targets: the "bad" port answers 500, the "good" one 200.
   const good = createServer((_req, res) => res.end('good'));
@@ -334,7 +334,9 @@ test('WORKERS=2: a target one worker ejects passively is out on the other worker
   );
   await store.close();
   const left = cleanUpAfter(t, good, dir);
-  const gateway = (left.gateway = await startGateway('node', storeUrl, { WORKERS: '2', DRAIN_DELAY_MS: '0' }));
+  // A fixed admin port: worker 1, which holds it, is replaced below and must listen on it again.
+  const adminPort = await freePort();
+  const gateway = (left.gateway = await startGateway('node', storeUrl, { WORKERS: '2', DRAIN_DELAY_MS: '0', ADMIN_PORT: String(adminPort) }));
   const byWorker = new Map<number, Agent>();
   for (let i = 0; i < 40 && byWorker.size < 2; i++) {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -366,4 +368,22 @@ test('WORKERS=2: a target one worker ejects passively is out on the other worker
   const statuses: number[] = [];
   for (let i = 0; i < 10; i++) statuses.push((await on(byWorker.get(1)!, `${gateway.publicUrl}/pair/x`)).status);
   assert.deepEqual(statuses, Array(10).fill(200), `worker 1 leaves the target worker 2 ejected out: ${statuses.join(' ')}`);
+
+  // A replacement worker 1 is handed the node's ejections in force by the primary before it serves.
+  const leader = JSON.parse((await get(`${gateway.adminUrl}/livez`)).body) as { worker: number; pid: number };
+  assert.equal(leader.worker, 1);
+  process.kill(leader.pid, 'SIGKILL');
+  let replaced: { worker: number; pid: number } | undefined;
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(100)) {
+    const answer = await get(`${gateway.adminUrl}/livez`).catch(() => undefined);
+    if (answer?.status === 200) replaced = JSON.parse(answer.body) as { worker: number; pid: number };
+    if (replaced && replaced.pid !== leader.pid) break;
+  }
+  assert.ok(replaced && replaced.pid !== leader.pid && replaced.worker === 1, 'a new worker 1 serves the admin port');
+  const fresh = new Agent({ keepAlive: true, maxSockets: 1 });
+  left.agents.push(fresh);
+  const relogin = JSON.parse((await on(fresh, `${gateway.adminUrl}/api/v1/auth/login`, { method: 'POST', body: JSON.stringify(ADMIN) })).body) as { token: string };
+  const view = JSON.parse((await on(fresh, `${gateway.adminUrl}/api/v1/upstreams/pair/health`, { token: relogin.token })).body) as Array<{ url: string; ejectedUntil: string | null }>;
+  const after = view.find((e) => e.url === badUrl);
+  assert.equal(after?.ejectedUntil, entry.ejectedUntil, `the replacement shows worker 2's ejection, until the same moment: ${JSON.stringify(after)}`);
 });
