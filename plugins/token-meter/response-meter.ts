@@ -99,8 +99,14 @@ export class ResponseMeter implements ResponseTap {
   }
 
   aborted(): void {
-    // No whole answer, no usage: nothing is billed (see the README's gaps).
+    // A stream cut before its end (the client left, the worker broke it) never gets its final
+    // usage. With continuous usage stats (vLLM's stream_options.continuous_usage_stats) every
+    // chunk said what the answer had cost so far: the last one seen is what the GPU produced
+    // up to the cut, and is billed. Without them nothing can be (see the README's gaps).
+    const soFar = this.mode === 'sse' && typeof this.usage === 'object' ? this.usage : undefined;
     this.mode = 'off';
+    this.pending = undefined;
+    if (soFar !== undefined) return this.finish(soFar, undefined, true);
     this.done = true;
   }
 

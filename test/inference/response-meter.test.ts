@@ -89,3 +89,34 @@ describe('the token meter on a passing answer', () => {
     assert.equal(reports[0]!.usage, 'malformed');
   });
 });
+
+describe('the token meter on a stream cut before its end', () => {
+  const withUsage = (completion: number) => ({ ...token('x'), usage: { prompt_tokens: 11, completion_tokens: completion, total_tokens: 11 + completion } });
+
+  test('bills the last usage continuous usage stats gave before the cut', () => {
+    const reports: MeterReport[] = [];
+    const meter = new ResponseMeter(logger, (r) => reports.push(r));
+    meter.started(200, SSE);
+    // Three whole events and part of a fourth: the part never counts.
+    meter.data(Buffer.from(event(withUsage(1)) + event(withUsage(2)) + event(withUsage(3)) + 'data: {"usage": {"prompt_tokens": 11, "compl'));
+    meter.aborted();
+    assert.equal(reports.length, 1);
+    assert.deepEqual(reports[0]!.usage, { prompt: 11, completion: 3, model: 'm' });
+    assert.equal(reports[0]!.streamed, true);
+    meter.aborted();
+    assert.equal(reports.length, 1, 'once');
+  });
+
+  test('bills nothing when no usage came before the cut, and nothing for a cut JSON answer', () => {
+    const reports: MeterReport[] = [];
+    const sse = new ResponseMeter(logger, (r) => reports.push(r));
+    sse.started(200, SSE);
+    sse.data(Buffer.from(event(token('a')) + event(token('b'))));
+    sse.aborted();
+    const json = new ResponseMeter(logger, (r) => reports.push(r));
+    json.started(200, { 'content-type': 'application/json' });
+    json.data(Buffer.from('{"id":"c","usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}'));
+    json.aborted();
+    assert.deepEqual(reports, []);
+  });
+});

@@ -20,6 +20,7 @@ import {
   newAnswerIdentity,
   parseInferenceRequest,
   tokenChunk,
+  usage,
   usageChunk,
 } from './openai-wire.js';
 import { PrefixCache, tokensOf } from './prefix-cache.js';
@@ -304,8 +305,10 @@ export async function startGpuWorker(options: GpuWorkerOptions = {}): Promise<Gp
     };
     const next = (): void => {
       if (sent < request.maxTokens) {
-        event(tokenChunk(answer, sent));
+        const chunk = tokenChunk(answer, sent);
         sent += 1;
+        // vLLM's continuous usage stats: each chunk says what the answer has cost so far.
+        event(request.continuousUsage ? { ...chunk, usage: usage(request, sent) } : chunk);
       }
       if (sent >= request.maxTokens) {
         event(finishChunk(answer, request));

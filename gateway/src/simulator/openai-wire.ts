@@ -18,6 +18,8 @@ export interface InferenceRequest {
   readonly stream: boolean;
   /** `stream_options.include_usage`: one more chunk with `usage` before `[DONE]`. */
   readonly includeUsage: boolean;
+  /** vLLM's `stream_options.continuous_usage_stats` (with include_usage): every chunk carries the usage so far. */
+  readonly continuousUsage: boolean;
   readonly promptTokens: number;
   /** What the model reads, in order (the messages' JSON, or the prompt): what a prefix cache keys on. */
   readonly promptText: string;
@@ -66,8 +68,8 @@ export function parseInferenceRequest(kind: InferenceKind, raw: string, defaultM
     throw new InvalidRequest('messages must be an array.', 'messages');
   }
   const streamOptions = fields['stream_options'];
-  const includeUsage =
-    typeof streamOptions === 'object' && streamOptions !== null && (streamOptions as Record<string, unknown>)['include_usage'] === true;
+  const options = typeof streamOptions === 'object' && streamOptions !== null ? (streamOptions as Record<string, unknown>) : {};
+  const includeUsage = options['include_usage'] === true;
   const promptText = kind === 'chat' ? JSON.stringify(fields['messages'] ?? []) : JSON.stringify(fields['prompt'] ?? '');
   return {
     kind,
@@ -75,6 +77,7 @@ export function parseInferenceRequest(kind: InferenceKind, raw: string, defaultM
     explicitLimit,
     stream: stream === true,
     includeUsage,
+    continuousUsage: includeUsage && options['continuous_usage_stats'] === true,
     // About four characters a token for English text: only the order of magnitude matters here.
     promptTokens: Math.max(1, Math.ceil(promptText.length / 4)),
     promptText,
@@ -107,11 +110,12 @@ export function newAnswerIdentity(kind: InferenceKind, model: string): AnswerIde
   return { id: prefix + randomUUID().replaceAll('-', ''), created: Math.floor(Date.now() / 1000), model, kind };
 }
 
-export function usage(request: InferenceRequest): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
+/** The answer's usage: all of it, or (continuous usage stats) what `completed` tokens have cost so far. */
+export function usage(request: InferenceRequest, completed = request.maxTokens): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
   return {
     prompt_tokens: request.promptTokens,
-    completion_tokens: request.maxTokens,
-    total_tokens: request.promptTokens + request.maxTokens,
+    completion_tokens: completed,
+    total_tokens: request.promptTokens + completed,
   };
 }
 
