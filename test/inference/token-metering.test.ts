@@ -122,22 +122,26 @@ describe('token metering', () => {
     assert.doesNotMatch(gw.metrics.render(), /switchboard_tokens_total\{route="unmetered"/);
   });
 
-  test('a stream the client leaves midway is billed what continuous usage stats reported up to the cut', async () => {
-    const before = { p: tokens('acme', 'prompt'), c: tokens('acme', 'completion') };
+  /** A 2 000-token stream (1 ms a token) the client leaves after its first `events` events: the data it saw. */
+  async function leaveStream(body: object, events: number): Promise<string[]> {
     const leave = new AbortController();
     const res = await fetch(`${gw.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-api-key': key },
-      // 2 000 tokens at 1 ms each: the client leaves long before the end.
-      body: JSON.stringify({ model: 'sim-llm', messages, max_tokens: 2000, stream: true, stream_options: { include_usage: true, continuous_usage_stats: true } }),
+      body: JSON.stringify({ model: 'sim-llm', messages, max_tokens: 2000, stream: true, ...body }),
       signal: leave.signal,
     });
     assert.equal(res.status, 200);
     const reader = res.body!.getReader();
     let text = '';
-    while (sseData(text).length < 5) text += new TextDecoder().decode((await reader.read()).value);
-    const seen = JSON.parse(sseData(text)[4]!) as { usage: { completion_tokens: number } };
+    while (sseData(text).length < events) text += new TextDecoder().decode((await reader.read()).value);
     leave.abort();
+    return sseData(text);
+  }
+
+  test('a stream the client leaves midway is billed what continuous usage stats reported up to the cut', async () => {
+    const before = { p: tokens('acme', 'prompt'), c: tokens('acme', 'completion') };
+    const seen = JSON.parse((await leaveStream({ stream_options: { include_usage: true, continuous_usage_stats: true } }, 5))[4]!) as { usage: { completion_tokens: number } };
     await waitFor(() => tokens('acme', 'completion') > before.c, 2000, 'a cut stream billed');
     const billed = tokens('acme', 'completion') - before.c;
     assert.ok(billed >= seen.usage.completion_tokens && billed < 2000, `billed ${billed} completion tokens: at least the ${seen.usage.completion_tokens} the client saw, not the 2 000 asked for`);
@@ -146,17 +150,7 @@ describe('token metering', () => {
 
   test('a stream cut without usage stats is billed nothing', async () => {
     const before = { p: tokens('acme', 'prompt'), c: tokens('acme', 'completion') };
-    const leave = new AbortController();
-    const res = await fetch(`${gw.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': key },
-      body: JSON.stringify({ model: 'sim-llm', messages, max_tokens: 2000, stream: true }),
-      signal: leave.signal,
-    });
-    const reader = res.body!.getReader();
-    let text = '';
-    while (sseData(text).length < 5) text += new TextDecoder().decode((await reader.read()).value);
-    leave.abort();
+    await leaveStream({}, 5);
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual({ p: tokens('acme', 'prompt'), c: tokens('acme', 'completion') }, before);
   });
