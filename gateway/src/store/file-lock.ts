@@ -31,10 +31,14 @@ export type LockGuard = () => Promise<void>;
  * and broke a live owner's lock after 30 s. An owner whose lock was nevertheless broken or
  * replaced learns it from `guard` before it writes, and writes nothing: proper-lockfile reports
  * a lock it failed to refresh in time, and the guard also checks that the directory at the lock
- * path is still the one this owner made. (What no lock built on a file system's primitives can
- * rule out: two waiters breaking the same dead owner's lock at the same instant, one of them
- * deleting the other's fresh one between the other's guard and its rename. The guard narrows
- * that to the few milliseconds of the write.)
+ * path is still the one this owner took. What this does not rule out: two waiters breaking the
+ * same dead owner's stale lock at the same instant. proper-lockfile's break is stat, rmdir,
+ * mkdir; the later waiter's rmdir can remove the earlier one's fresh directory, and if that
+ * happens before the earlier one reads its directory's identity below, both hold "the" lock and
+ * both guards pass. With five writers all waiting on a dead owner's lock, that lost one commit
+ * in about fifteen runs of test/store/file-lock.test.ts's scenario (README "Known gaps"). Closing
+ * it needs the break itself serialized (a second lock around stat-rmdir, or a commit fenced by an
+ * exclusive per-revision link), which proper-lockfile does not offer.
  */
 export async function withFileLock<T>(
   lockPath: string,
