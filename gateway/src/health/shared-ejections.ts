@@ -37,9 +37,8 @@ export function shareEjections(upstreams: UpstreamRegistry, targets: TargetRegis
   const publish = (state: TargetState) => {
     if (state.ejectedAt === 0) return;
     const last = known.get(state.url);
-    if (last !== undefined && last.ejectedAt === state.ejectedAt && last.ejectedUntil === state.ejectedUntil) return;
     // Only this process's own news: a newer ejection, or an earlier end of the one known.
-    if (last !== undefined && (state.ejectedAt < last.ejectedAt || (state.ejectedAt === last.ejectedAt && state.ejectedUntil > last.ejectedUntil))) return;
+    if (last !== undefined && !supersedes(state, last)) return;
     const notice = { url: state.url, ejectedAt: state.ejectedAt, ejectedUntil: state.ejectedUntil, ejections: state.ejections };
     known.set(state.url, notice);
     send(notice);
@@ -55,7 +54,7 @@ export function shareEjections(upstreams: UpstreamRegistry, targets: TargetRegis
   return {
     receive(notice) {
       const last = known.get(notice.url);
-      if (last !== undefined && (notice.ejectedAt < last.ejectedAt || (notice.ejectedAt === last.ejectedAt && notice.ejectedUntil >= last.ejectedUntil))) return;
+      if (last !== undefined && !supersedes(notice, last)) return;
       known.set(notice.url, notice);
       const state = targets.get(notice.url)?.state;
       if (state !== undefined) apply(state, notice);
@@ -64,11 +63,20 @@ export function shareEjections(upstreams: UpstreamRegistry, targets: TargetRegis
   };
 }
 
+type Ejection = Pick<EjectionNotice, 'ejectedAt' | 'ejectedUntil'>;
+
+/**
+ * Whether `a` is later news than `b`: a newer ejection, or the same one ending sooner (the
+ * prober's passing check lifted it, active-checker.ts). Equal, older or longer is not.
+ */
+function supersedes(a: Ejection, b: Ejection): boolean {
+  return a.ejectedAt > b.ejectedAt || (a.ejectedAt === b.ejectedAt && a.ejectedUntil < b.ejectedUntil);
+}
+
 function apply(state: TargetState, notice: EjectionNotice): void {
-  const newer = notice.ejectedAt > state.ejectedAt;
-  // Newer: another process's ejection. Same one ending sooner: the prober's passing check lifted it (active-checker.ts).
-  if (!newer && !(notice.ejectedAt === state.ejectedAt && notice.ejectedUntil < state.ejectedUntil)) return;
-  if (newer) {
+  if (!supersedes(notice, state)) return;
+  if (notice.ejectedAt > state.ejectedAt) {
+    // Another process's ejection.
     state.ejectedAt = notice.ejectedAt;
     state.ejections = Math.max(state.ejections, notice.ejections);
     state.consecutiveFailures = 0;
