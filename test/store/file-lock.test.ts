@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { withFileLock } from '../../gateway/src/store/file-lock.js';
+import { holdKernelLock } from '../../gateway/src/store/kernel-lock.js';
 import { FileStore } from '../../gateway/src/store/file-store.js';
 
 const WRITER = fileURLToPath(new URL('./commit-writer.js', import.meta.url));
 const SQUATTER = fileURLToPath(new URL('./lock-squatter.js', import.meta.url));
+const KERNEL_HOLDER = fileURLToPath(new URL('./kernel-lock-holder.js', import.meta.url));
 /** Short staleness for the test (the store's default is longer): a dead owner's lock is broken this soon. */
 const STALE_MS = 2000;
 
@@ -99,4 +101,56 @@ test('a live owner keeps the lock however long it holds it: nobody breaks a lock
   await Promise.all([first, hold(10)]);
   assert.equal(overlapped, false, 'two holders at once');
   assert.ok(Date.now() - started >= 2 * STALE_MS, 'the second waited for the first');
+});
+
+test('waiters that all find a dead owner\'s stale lock at once: only one of them holds it at a time', async (t) => {
+  // The race proper-lockfile alone loses: its break is stat, rmdir, mkdir, so a later waiter's
+  // rmdir can remove the directory an earlier one has just made, and both pass their guard.
+  // Before the kernel lock, 5 of 40 rounds had two holders writing at once.
+  const dir = await mkdtemp(join(tmpdir(), 'sb-lock-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  let doubled = 0;
+  for (let round = 0; round < 60; round++) {
+    const lockPath = join(dir, `r${round}.json.lock`);
+    await mkdir(lockPath); // a dead owner's lock, untouched for 10 s
+    const old = new Date(Date.now() - 10_000);
+    await utimes(lockPath, old, old);
+    let writing = 0;
+    let overlapped = false;
+    await Promise.all(
+      Array.from({ length: 8 }, () =>
+        withFileLock(lockPath, async (guard) => {
+          await sleep(1);
+          await guard(); // a holder that passes its guard would write
+          writing++;
+          if (writing > 1) overlapped = true;
+          await sleep(3);
+          writing--;
+        }, 20_000, 1000),
+      ),
+    );
+    if (overlapped) doubled++;
+  }
+  assert.equal(doubled, 0, `rounds in which two waiters both held the lock and passed their guard: ${doubled} of 60`);
+});
+
+test('the kernel lock: nobody gets it while its holder lives, even frozen, and it is free the moment the holder is killed', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sb-lock-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'store.json.lock.flock');
+  const holder = spawn(process.execPath, [KERNEL_HOLDER, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => holder.kill('SIGKILL'));
+  await said(holder, 'holding');
+  holder.kill('SIGSTOP');
+  assert.equal(await holdKernelLock(path, 300), undefined, 'taken while its frozen holder lives');
+  holder.kill('SIGKILL');
+  await exited(holder);
+  const started = Date.now();
+  const release = await holdKernelLock(path, 5000);
+  assert.ok(release, 'free once its holder is dead');
+  assert.ok(Date.now() - started < 1000, `no staleness to wait out (${Date.now() - started} ms)`);
+  await release();
+  const again = await holdKernelLock(path, 1000);
+  assert.ok(again, 'free again after release');
+  await again();
 });

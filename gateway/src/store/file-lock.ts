@@ -1,6 +1,7 @@
 import { rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
+import { holdKernelLock, kernelLockAvailable } from './kernel-lock.js';
 
 /**
  * How long a lock may go untouched before another process may break it. Its owner touches it
@@ -24,21 +25,21 @@ export type LockGuard = () => Promise<void>;
 
 /**
  * A cross-process lock, so two gateway processes sharing one embedded store never interleave
- * read-modify-write cycles. It is proper-lockfile's: a directory made with mkdir (atomic on
- * local file systems) whose mtime the owner refreshes while it holds it. Staleness is decided by
- * that mtime alone, never by deleting a lock whose owner merely looks dead or old — the
- * pid-and-age check this replaces let a waiter delete the lock another waiter had just taken,
- * and broke a live owner's lock after 30 s. An owner whose lock was nevertheless broken or
- * replaced learns it from `guard` before it writes, and writes nothing: proper-lockfile reports
- * a lock it failed to refresh in time, and the guard also checks that the directory at the lock
- * path is still the one this owner took. What this does not rule out: two waiters breaking the
- * same dead owner's stale lock at the same instant. proper-lockfile's break is stat, rmdir,
- * mkdir; the later waiter's rmdir can remove the earlier one's fresh directory, and if that
- * happens before the earlier one reads its directory's identity below, both hold "the" lock and
- * both guards pass. With five writers all waiting on a dead owner's lock, that lost one commit
- * in about fifteen runs of test/store/file-lock.test.ts's scenario (README "Known gaps"). Closing
- * it needs the break itself serialized (a second lock around stat-rmdir, or a commit fenced by an
- * exclusive per-revision link), which proper-lockfile does not offer.
+ * read-modify-write cycles. Two locks, taken in this order:
+ * 1. A kernel lock, flock(2) on `<lockPath>.flock` (kernel-lock.ts), wherever flock(1) runs. The
+ *    kernel drops it when its holder dies, so nobody ever judges it stale or breaks it, and two
+ *    holders at once are impossible.
+ * 2. proper-lockfile's directory at `lockPath`: made with mkdir, its mtime refreshed by its owner,
+ *    broken by a waiter once it is `staleMs` old. It is what an older Switchboard (and a machine
+ *    without flock(1), such as macOS) takes, so a node of this version and one of the last still
+ *    exclude each other while a fleet upgrades. On its own it is not enough: its break is stat,
+ *    rmdir, mkdir, and two waiters breaking the same dead owner's lock at once could both end up
+ *    holding it — one lost commit in about fifteen runs of five writers behind a dead owner
+ *    (test/store/file-lock.test.ts). Behind the kernel lock only one waiter at a time reaches it.
+ * An owner whose directory lock was nevertheless broken or replaced (by an older node, or where
+ * there is no kernel lock) learns it from `guard` before it writes, and writes nothing:
+ * proper-lockfile reports a lock it failed to refresh in time, and the guard also checks that the
+ * directory at the lock path is still the one this owner took.
  */
 export async function withFileLock<T>(
   lockPath: string,
@@ -47,6 +48,16 @@ export async function withFileLock<T>(
   staleMs = LOCK_STALE_MS,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
+  const releaseKernel = kernelLockAvailable() ? await holdKernelLock(`${lockPath}.flock`, timeoutMs) : async () => {};
+  if (!releaseKernel) throw new LockTimeoutError(`could not lock ${lockPath}.flock within ${timeoutMs} ms`);
+  try {
+    return await withDirectoryLock(lockPath, fn, deadline, timeoutMs, staleMs);
+  } finally {
+    await releaseKernel();
+  }
+}
+
+async function withDirectoryLock<T>(lockPath: string, fn: (guard: LockGuard) => Promise<T>, deadline: number, timeoutMs: number, staleMs: number): Promise<T> {
   let lost: Error | undefined;
   let release: () => Promise<void>;
   let delay = 2;
