@@ -48,7 +48,7 @@ export async function withFileLock<T>(
   staleMs = LOCK_STALE_MS,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  const releaseKernel = kernelLockAvailable() ? await holdKernelLock(`${lockPath}.flock`, timeoutMs) : async () => {};
+  const releaseKernel = (await kernelLockAvailable()) ? await holdKernelLock(`${lockPath}.flock`, timeoutMs) : async () => {};
   if (!releaseKernel) throw new LockTimeoutError(`could not lock ${lockPath}.flock within ${timeoutMs} ms`);
   try {
     return await withDirectoryLock(lockPath, fn, deadline, timeoutMs, staleMs);

@@ -1,13 +1,21 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 /** flock(1)'s exit code when `--wait` ran out (chosen here; any code the command itself cannot give). */
 const TIMED_OUT = 75;
 
-let available: boolean | undefined;
+let available: Promise<boolean> | undefined;
 
-/** Whether util-linux's flock(1) runs here (Debian, Alpine's busybox, most Linux images; not macOS). */
-export function kernelLockAvailable(): boolean {
-  available ??= spawnSync('flock', ['--version'], { stdio: 'ignore' }).status === 0;
+/**
+ * Whether util-linux's flock(1) runs here (Debian, Alpine's busybox, most Linux images; not
+ * macOS). Asked once per process, without blocking: the first commit may come from a node that
+ * is serving traffic.
+ */
+export function kernelLockAvailable(): Promise<boolean> {
+  available ??= new Promise((resolve) => {
+    const probe = spawn('flock', ['--version'], { stdio: 'ignore' });
+    probe.once('error', () => resolve(false));
+    probe.once('exit', (code) => resolve(code === 0));
+  });
   return available;
 }
 
