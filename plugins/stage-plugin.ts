@@ -1,17 +1,13 @@
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { StageServices } from '../gateway/src/generation/route-stage.js';
+import type { RouteBuilder, StageServices } from '../gateway/src/generation/route-stage.js';
 import { ProblemError } from '../gateway/src/errors.js';
 
 /**
- * Mark a plugin as not encapsulated (what fastify-plugin does): its hooks land on the route's
- * own scope, which compile.ts already made a separate context per route, so they still never
- * leak into another route.
+ * A stage's body: what it adds to one route through the route's builder (route-level hooks).
+ * Named for stack traces and profiles; it runs once per route per generation.
  */
-export function routePlugin<Options>(name: string, plugin: (scope: FastifyInstance, options: Options) => Promise<void>): FastifyPluginAsync<Options & Record<never, never>> {
-  const wrapped = plugin as unknown as FastifyPluginAsync<Options & Record<never, never>> & Record<symbol, unknown>;
-  wrapped[Symbol.for('skip-override')] = true;
-  wrapped[Symbol.for('fastify.display-name')] = `switchboard-${name}`;
-  return wrapped;
+export function routePlugin<Options>(name: string, plugin: (route: RouteBuilder, options: Options) => Promise<void>): (route: RouteBuilder, options: Options) => Promise<void> {
+  Object.defineProperty(plugin, 'name', { value: `switchboard-${name}` });
+  return plugin;
 }
 
 /** Something a stage family keeps across generations (counters, caches, clients), made once per node. */

@@ -23,6 +23,8 @@ function bearer(value: string | undefined): string | undefined {
   return token.length ? token : undefined;
 }
 
+const usesJwt = (route: Route): boolean => route.auth === 'jwt' || route.auth === 'api-key-or-jwt';
+
 const authPlugin = routePlugin<{ route: Route; ctx: GenerationContext }>('auth', async (scope, { route, ctx }) => {
   const mode = route.auth;
   if (mode === 'mtls') {
@@ -36,8 +38,8 @@ const authPlugin = routePlugin<{ route: Route; ctx: GenerationContext }>('auth',
     return;
   }
   const keys = mode === 'api-key' || mode === 'api-key-or-jwt' ? new ApiKeyVerifier(ctx) : undefined;
-  const jwt = mode === 'jwt' || mode === 'api-key-or-jwt' ? new JwtVerifier(ctx) : undefined;
-  if (jwt) await jwt.register(scope, route);
+  const jwt = usesJwt(route) ? new JwtVerifier(ctx) : undefined;
+  // @fastify/jwt is in the shared scope (setupScope below): request.jwtVerify checks this route's audience.
 
   scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const headers = request.headers;
@@ -70,7 +72,12 @@ const authPlugin = routePlugin<{ route: Route; ctx: GenerationContext }>('auth',
 export const authStage: RouteStage = {
   name: 'auth',
   applies: (route) => route.auth !== undefined && route.auth !== 'none',
+  // @fastify/jwt holds the verify options (the route's audience): one scope per audience.
+  scopeKey: (route) => (usesJwt(route) ? `jwt:${JSON.stringify(route.jwtAudience ?? null)}` : undefined),
+  async setupScope(scope, route, ctx) {
+    await new JwtVerifier(ctx).register(scope, route);
+  },
   async register(scope, route, ctx) {
-    await scope.register(authPlugin, { route, ctx });
+    await authPlugin(scope, { route, ctx });
   },
 };

@@ -20,6 +20,6 @@ export const authorizationStage: RouteStage = {
   name: 'authorization',
   applies: (route) => route.auth !== undefined && route.auth !== 'none',
   async register(scope, route) {
-    await scope.register(authorizationPlugin, { route });
+    await authorizationPlugin(scope, { route });
   },
 };

@@ -173,6 +173,6 @@ export const corsStage: RouteStage = {
   name: 'cors',
   applies: (route) => route.cors !== undefined,
   async register(scope, route, ctx) {
-    await scope.register(corsPlugin, { route, ctx });
+    await corsPlugin(scope, { route, ctx });
   },
 };

@@ -32,6 +32,6 @@ export const hstsStage: RouteStage = {
   name: 'hsts',
   applies: (route) => route.hsts !== undefined,
   async register(scope, route) {
-    await scope.register(hstsPlugin, { value: hstsValue(route.hsts!) });
+    await hstsPlugin(scope, { value: hstsValue(route.hsts!) });
   },
 };

@@ -44,6 +44,6 @@ export const ipRestrictionStage: RouteStage = {
   name: 'ip-restriction',
   applies: (route) => Boolean(route.ipRestriction && (route.ipRestriction.allow?.length || route.ipRestriction.deny?.length)),
   async register(scope, route, ctx) {
-    await scope.register(ipRestrictionPlugin, { route, clientIp: ctx.services.clientIp });
+    await ipRestrictionPlugin(scope, { route, clientIp: ctx.services.clientIp });
   },
 };

@@ -36,7 +36,7 @@ export class JwtVerifier {
     this.issuers = issuers;
   }
 
-  /** Adds @fastify/jwt to the route's scope with a key looked up per token. */
+  /** Adds @fastify/jwt, with a key looked up per token, to the scope every route with this route's audience shares. */
   async register(scope: FastifyInstance, route: Route): Promise<void> {
     const issuers = this.issuers;
     const secret = (_request: FastifyRequest, decoded: DecodedToken, done: (err: Error | null, key?: string) => void): void | Promise<string> => {

@@ -64,6 +64,6 @@ export const quotaStage: RouteStage = {
   applies: (route) => route.auth !== undefined && route.auth !== 'none',
   async register(scope, route, ctx) {
     if (!ctx.state.consumers.some((c) => c.quota)) return;
-    await scope.register(quotaPlugin, { route, ctx });
+    await quotaPlugin(scope, { route, ctx });
   },
 };

@@ -32,15 +32,8 @@ function tighter(a: LimitResult | undefined, b: LimitResult): LimitResult {
 }
 
 const rateLimitPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationContext }>('rate-limit', async (scope, { route, ctx }) => {
-  const store = counterStore(ctx);
   const clientIp = ctx.services.clientIp;
-  // The store option is a class @fastify/rate-limit instantiates; hand it the node's one store so
-  // that counts outlive this generation.
-  function NodeStore(): unknown {
-    return store;
-  }
-  await scope.register(fastifyRateLimit, { global: false, store: NodeStore, enableDraftSpec: true });
-  const create = (scope as unknown as { createRateLimit: CreateRateLimit }).createRateLimit;
+  const create = (scope.scope as unknown as { createRateLimit: CreateRateLimit }).createRateLimit;
 
   let routeLimiter: Limiter | undefined;
   if (route.rateLimit) {
@@ -88,6 +81,11 @@ const rateLimitPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationConte
   });
 });
 
+/** Whether a route counts anything: its own limit, or a consumer's. */
+function limits(route: Route, ctx: GenerationContext): boolean {
+  return route.rateLimit !== undefined || ctx.state.consumers.some((c) => c.rateLimit);
+}
+
 /**
  * After auth (a consumer's limit needs the consumer), before the body is read or validated: a
  * client over its limit costs no body parsing and no upstream work.
@@ -95,8 +93,19 @@ const rateLimitPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationConte
 export const rateLimitStage: RouteStage = {
   name: 'rate-limit',
   applies: (route) => route.rateLimit !== undefined || (route.auth !== undefined && route.auth !== 'none'),
+  // @fastify/rate-limit once per shared scope, for its limiter factory (createRateLimit).
+  scopeKey: (route, ctx) => (limits(route, ctx) ? 'rate-limit' : undefined),
+  async setupScope(scope, _route, ctx) {
+    const store = counterStore(ctx);
+    // The store option is a class @fastify/rate-limit instantiates; hand it the node's one store so
+    // that counts outlive this generation.
+    function NodeStore(): unknown {
+      return store;
+    }
+    await scope.register(fastifyRateLimit, { global: false, store: NodeStore, enableDraftSpec: true });
+  },
   async register(scope, route, ctx) {
-    if (!route.rateLimit && !ctx.state.consumers.some((c) => c.rateLimit)) return;
-    await scope.register(rateLimitPlugin, { route: route as Stored<Route>, ctx });
+    if (!limits(route, ctx)) return;
+    await rateLimitPlugin(scope, { route: route as Stored<Route>, ctx });
   },
 };

@@ -171,6 +171,6 @@ export const tokenMeterStage: RouteStage = {
   applies: meters,
   async register(scope, route, ctx) {
     if (!meters(route)) return;
-    await scope.register(tokenMeterPlugin, { route: route as Stored<Route>, ctx });
+    await tokenMeterPlugin(scope, { route: route as Stored<Route>, ctx });
   },
 };

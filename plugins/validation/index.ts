@@ -48,6 +48,6 @@ export const validationStage: RouteStage = {
   name: 'validation',
   applies: (route) => route.schema !== undefined,
   async register(scope, _route, ctx) {
-    await scope.register(validationPlugin, { state: ctx.state });
+    await validationPlugin(scope, { state: ctx.state });
   },
 };

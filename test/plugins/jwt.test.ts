@@ -63,6 +63,7 @@ before(async () => {
     routes: [
       { name: 'jwt', methods: ['GET'], paths: ['/jwt'], upstream: 'echo', auth: 'jwt' },
       { name: 'aud', methods: ['GET'], paths: ['/aud'], upstream: 'echo', auth: 'jwt', jwtAudience: 'switchboard' },
+      { name: 'aud2', methods: ['GET'], paths: ['/aud2'], upstream: 'echo', auth: 'jwt', jwtAudience: 'billing' },
       { name: 'either', methods: ['GET'], paths: ['/either'], upstream: 'echo', auth: 'api-key-or-jwt' },
     ],
     consumers: [
@@ -134,6 +135,10 @@ describe('JWT', () => {
     assert.equal((await call(`${gw.url}/aud`, bearer(await hs(valid(HS_ISSUER))))).status, 401);
     assert.equal((await call(`${gw.url}/aud`, bearer(await hs(valid(HS_ISSUER, { aud: 'elsewhere' }))))).status, 401);
     assert.equal((await call(`${gw.url}/aud`, bearer(await hs(valid(HS_ISSUER, { aud: 'switchboard' }))))).status, 200);
+    // Routes with different audiences hold different verifiers: neither accepts the other's token.
+    assert.equal((await call(`${gw.url}/aud2`, bearer(await hs(valid(HS_ISSUER, { aud: 'switchboard' }))))).status, 401);
+    assert.equal((await call(`${gw.url}/aud2`, bearer(await hs(valid(HS_ISSUER, { aud: 'billing' }))))).status, 200);
+    assert.equal((await call(`${gw.url}/aud`, bearer(await hs(valid(HS_ISSUER, { aud: 'billing' }))))).status, 401);
   });
 
   test('a JWKS credential verifies by kid and refetches the set when the IdP rotates to a new kid', async () => {

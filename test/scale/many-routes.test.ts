@@ -7,6 +7,7 @@ import { startGateway, waitFor } from '../helpers/gateway.js';
 import { replaceConfig } from '../../gateway/src/config/replace-config.js';
 import { issueKey } from '../../gateway/src/keys/key-service.js';
 import { manyRoutes, startNode, tempStore } from './scale-fixtures.js';
+import type { RouteStage } from '../../gateway/src/generation/route-stage.js';
 
 let upstream: EchoUpstream;
 before(async () => {
@@ -67,4 +68,26 @@ test('10 000 routes: a node reloads onto them while a client loop on the old rev
   const last = await get(`${gw.url}/svc9999/x`);
   assert.equal(last.status, 200, last.body);
   assert.equal(JSON.parse(last.body).url, '/svc9999/x');
+});
+
+test('staged routes share a scope per scope-wide setup, not one each: 2 000 routes of four kinds make four scopes, and each kind keeps its own stages', async (t) => {
+  // A probe stage on every route records the scope its route was built in.
+  const scopes = new Set<unknown>();
+  const probe: RouteStage = { name: 'probe', applies: () => true, register: (builder) => void scopes.add(builder.scope) };
+  const { store, storePath, dispose } = await tempStore();
+  const kind = (i: number) =>
+    [{ auth: 'api-key' }, { auth: 'api-key', rateLimit: { max: 1 } }, { auth: 'jwt', jwtAudience: 'a' }, { auth: 'jwt', jwtAudience: 'b' }][i % 4];
+  const routes = manyRoutes(2000, upstream.url).routes.map((r, i) => ({ ...r, ...kind(i) }));
+  await replaceConfig(store, { upstreams: manyRoutes(0, upstream.url).upstreams, routes, consumers: [{ name: 'acme' }] }, 'test');
+  const gw = await startNode(store, storePath, dispose, [probe]);
+  t.after(() => gw.close());
+  assert.equal(scopes.size, 4, 'one scope per kind: body handling, @fastify/rate-limit, and @fastify/jwt per audience');
+  const { key } = await issueKey(gw.store, 'acme', { actor: 'test' });
+  await waitFor(async () => (await get(`${gw.node.url}/svc1996/x`, { 'x-api-key': key })).status === 200);
+  // r1997 limits to one request a minute; r1998 and r1999 want a JWT.
+  assert.equal((await get(`${gw.node.url}/svc1997/x`, { 'x-api-key': key })).status, 200);
+  assert.equal((await get(`${gw.node.url}/svc1997/x`, { 'x-api-key': key })).status, 429);
+  assert.equal((await get(`${gw.node.url}/svc1993/x`, { 'x-api-key': key })).status, 200, 'a limit is its own route\'s');
+  assert.equal((await get(`${gw.node.url}/svc1998/x`, { 'x-api-key': key })).status, 401);
+  assert.equal((await get(`${gw.node.url}/svc1996/x`)).status, 401);
 });

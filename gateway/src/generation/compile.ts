@@ -1,5 +1,15 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifySchema,
+  type FastifySchemaCompiler,
+  type onRequestHookHandler,
+  type preHandlerHookHandler,
+  type RouteOptions,
+} from 'fastify';
 import type { Route } from '../../../spec/route.js';
 import type { UpstreamPool } from '../balancer/upstream-pool.js';
 import { problem, ProblemError, writeProblem } from '../errors.js';
@@ -7,7 +17,7 @@ import { RouteProxy } from '../proxy/route-proxy.js';
 import { shareStickySecret } from '../proxy/route-stickiness.js';
 import type { ConfigState } from '../store/port.js';
 import { Generation } from './generation.js';
-import type { GenerationContext, RouteStage, StageServices } from './route-stage.js';
+import type { GenerationContext, RouteBuilder, RouteStage, StageHook, StageServices } from './route-stage.js';
 import { newRequestId } from './request-id.js';
 import type { RequestObserver } from '../contracts/request-observer.js';
 import { TimeSlicer } from './time-slice.js';
@@ -29,6 +39,8 @@ declare module 'fastify' {
     route?: string;
     /** The route's errorFormat, read by the error handler (problem+json when unset). */
     errorFormat?: ErrorFormat;
+    /** The route's body limit, for the body parsers its shared scope holds. */
+    bodyLimit?: number;
   }
 }
 
@@ -52,7 +64,7 @@ function hostMatcher(host: string): string | RegExp {
 }
 
 /**
- * Stage routes per encapsulation bucket. Fastify's hook runner (onReady at ready(), preClose at
+ * Shared scopes per encapsulation bucket (usually a handful of scopes; one per JWT audience). Fastify's hook runner (onReady at ready(), preClose at
  * close()) walks an instance's children recursively and goes on from one childless, hookless
  * child to its next sibling synchronously, so the stack grows with the number of siblings: about
  * 1 900 route scopes under one parent overflowed it (fastify/fastify#6843 is the same family).
@@ -77,9 +89,9 @@ function isPlain(route: Route, stages: readonly RouteStage[]): boolean {
 
 /**
  * Turn one configuration revision into a ready Fastify instance and its front router. Routes
- * with stages get one encapsulated Fastify context each (a stage's hooks and plugins are
- * scope-wide), grouped in buckets; routes without stages never enter Fastify (see
- * buildFrontRouter). Work is cut into slices that yield to the event loop, so a large revision
+ * with stages share a few encapsulated Fastify contexts (one per body handling and scope-wide
+ * stage setup, see scopeKeyOf) and carry their stages as route-level hooks; routes without
+ * stages never enter Fastify (see buildFrontRouter). Work is cut into slices that yield to the event loop, so a large revision
  * compiles while the old generation keeps serving. Throws (and the caller keeps the old
  * generation) when anything about the revision is wrong; the caller closes nothing on failure
  * but what it gets back, so a failed instance is closed here.
@@ -154,17 +166,19 @@ async function compileInto(
   if (accessLog || observer)
     app.addHook('onResponse', (request, reply, done) => {
       if (request.proxied) return done();
-      observer?.completed(request.routeOptions.config.route ?? 'none', reply.statusCode, reply.elapsedTime);
+      // Read once: Fastify's routeOptions getter builds a fresh object of thirteen fields per read.
+      const route = request.routeOptions.config.route;
+      observer?.completed(route ?? 'none', reply.statusCode, reply.elapsedTime);
       // A refusal's server span names its route and consumer too ('finish' runs before 'close', where the span ends).
       const trace = traceOf(request.raw);
-      if (trace !== undefined && request.routeOptions.config.route !== undefined) trace.matched(request.routeOptions.config.route, request.caller?.name);
+      if (trace !== undefined && route !== undefined) trace.matched(route, request.caller?.name);
       accessLog?.write({
         requestId: request.id,
         method: request.method,
         path: pathOf(request.url),
         status: reply.statusCode,
         durationMs: reply.elapsedTime,
-        route: request.routeOptions.config.route,
+        route,
         target: undefined,
         consumer: request.caller?.name,
         clientIp: deps.services.clientIp(request.raw),
@@ -179,7 +193,7 @@ async function compileInto(
 
   const ctx: GenerationContext = { state, services: deps.services };
   const lanes: LaneRoute[] = [];
-  const staged: Array<{ route: Route; pool: UpstreamPool; grouped: boolean }> = [];
+  const staged: Staged[] = [];
   // Routes sharing a method, path and host with a route that matches on more than the path
   // (route-select.ts) go through one selector per such path; every other route is as before.
   const grouping = selectorGroups(state.routes);
@@ -211,12 +225,20 @@ async function compileInto(
       lane: selector(group.candidates, { logger, completed: deps.observer && ((status) => deps.observer!.completed('none', status, 0)) }),
     });
 
-  for (let first = 0; first < staged.length; first += SCOPES_PER_BUCKET) {
-    const bucket = staged.slice(first, first + SCOPES_PER_BUCKET);
+  // Routes whose stages need the same scope-wide setup share one scope (RouteStage.scopeKey).
+  const scopes = new Map<string, Staged[]>();
+  for (const one of staged) {
+    const key = scopeKeyOf(one, deps.stages, ctx);
+    const members = scopes.get(key);
+    if (members) members.push(one);
+    else scopes.set(key, [one]);
+  }
+  const shared = [...scopes.values()];
+  for (let first = 0; first < shared.length; first += SCOPES_PER_BUCKET) {
+    const bucket = shared.slice(first, first + SCOPES_PER_BUCKET);
     await app.register(
       named('switchboard-routes', async (parent) => {
-        for (const { route, pool, grouped } of bucket)
-          await parent.register(named('switchboard-route', async (scope) => routeScope(scope, route, new RouteProxy(route, pool, deps.services, deps.observer, deps.pools), ctx, deps, grouped)));
+        for (const members of bucket) await parent.register(named('switchboard-scope', async (scope) => sharedScope(scope, members, ctx, deps, slicer)));
       }),
     );
     const due = slicer.due();
@@ -310,11 +332,45 @@ function laneOf(serve: Serve): FastLane {
   };
 }
 
-async function routeScope(scope: FastifyInstance, route: Route, proxy: RouteProxy, ctx: GenerationContext, deps: CompileDeps, grouped: boolean): Promise<void> {
-  const bodyLimit = proxy.bodyLimit;
-  // meterStreams may add stream_options.include_usage to a streamed request, so it reads the body too.
-  const readsBody = route.schema?.body !== undefined || route.meterStreams === true;
+/** A route with stages, and whether a selector chose it (route-select.ts). */
+interface Staged {
+  route: Route;
+  pool: UpstreamPool;
+  grouped: boolean;
+}
 
+/** meterStreams may add stream_options.include_usage to a streamed request, so it reads the body too. */
+const readsBody = (route: Route): boolean => route.schema?.body !== undefined || route.meterStreams === true;
+
+/** The scope a staged route shares: its body handling, then each stage's scope-wide setup. */
+function scopeKeyOf({ route, grouped }: Staged, stages: readonly RouteStage[], ctx: GenerationContext): string {
+  let key = `${grouped ? 'grouped' : 'own'}:${readsBody(route) ? 'json' : 'stream'}`;
+  for (const stage of stages) {
+    const part = stage.applies(route) ? stage.scopeKey?.(route, ctx) : undefined;
+    if (part !== undefined) key += `|${stage.name}=${part}`;
+  }
+  return key;
+}
+
+/** Whichever route of the scope a request matched: its limit and name, from the route's config. */
+function bodyLimitOf(request: FastifyRequest): { bodyLimit: number; name: string } {
+  const config = request.routeOptions.config;
+  return { bodyLimit: config.bodyLimit ?? 0, name: config.route ?? '' };
+}
+
+/** One shared scope: the body parsers its routes agree on, its stages' setup, then each route with its own hooks. */
+async function sharedScope(scope: FastifyInstance, members: readonly Staged[], ctx: GenerationContext, deps: CompileDeps, slicer: TimeSlicer): Promise<void> {
+  const first = members[0]!;
+  bodyParsers(scope, first.grouped, readsBody(first.route));
+  for (const stage of deps.stages) if (stage.applies(first.route) && stage.scopeKey?.(first.route, ctx) !== undefined) await stage.setupScope?.(scope, first.route, ctx);
+  for (const { route, pool, grouped } of members) {
+    const due = slicer.due();
+    if (due) await due;
+    await stagedRoute(scope, route, new RouteProxy(route, pool, deps.services, deps.observer, deps.pools), ctx, deps, grouped);
+  }
+}
+
+function bodyParsers(scope: FastifyInstance, grouped: boolean, readsJson: boolean): void {
   scope.removeAllContentTypeParsers();
   if (grouped) {
     // The selector read the body when this route needs it (route-select.ts): take its bytes.
@@ -322,20 +378,22 @@ async function routeScope(scope: FastifyInstance, route: Route, proxy: RouteProx
       const read = request.raw[READ_BODY];
       if (read === undefined) {
         const length = Number(request.headers['content-length'] ?? 0);
+        const { bodyLimit } = bodyLimitOf(request);
         if (length > bodyLimit)
           return done(new ProblemError(413, 'body-too-large', `request body of ${length} bytes exceeds the route's limit of ${bodyLimit} bytes`), undefined);
         return done(null, undefined);
       }
       request.rawBody = read.bytes;
-      if (!readsBody || read.bytes.length === 0) return done(null, undefined);
-      if (!read.isJson) return done(new ProblemError(415, 'unsupported-media-type', `route "${route.name}" validates its body and accepts JSON only`), undefined);
+      if (!readsJson || read.bytes.length === 0) return done(null, undefined);
+      if (!read.isJson) return done(new ProblemError(415, 'unsupported-media-type', `route "${bodyLimitOf(request).name}" validates its body and accepts JSON only`), undefined);
       const json = read.json();
       if (json === undefined) return done(new ProblemError(400, 'malformed-json', 'the request body is not valid JSON'), undefined);
       done(null, json);
     });
-  } else if (readsBody) {
-    // The body must be parsed to be validated; keep its bytes and forward those unchanged.
-    scope.addContentTypeParser(['application/json', 'application/*+json'], { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
+  } else if (readsJson) {
+    // The body must be parsed to be validated; keep its bytes and forward those unchanged. Fastify
+    // holds a parser without a limit of its own to the matched route's bodyLimit.
+    scope.addContentTypeParser(['application/json', 'application/*+json'], { parseAs: 'buffer' }, (request, body, done) => {
       request.rawBody = body as Buffer;
       if ((body as Buffer).length === 0) return done(null, undefined);
       try {
@@ -344,20 +402,43 @@ async function routeScope(scope: FastifyInstance, route: Route, proxy: RouteProx
         done(new ProblemError(400, 'malformed-json', `the request body is not valid JSON: ${(err as Error).message}`), undefined);
       }
     });
-    scope.addContentTypeParser('*', (_request, _payload, done) => {
-      done(new ProblemError(415, 'unsupported-media-type', `route "${route.name}" validates its body and accepts JSON only`), undefined);
+    scope.addContentTypeParser('*', (request, _payload, done) => {
+      done(new ProblemError(415, 'unsupported-media-type', `route "${bodyLimitOf(request).name}" validates its body and accepts JSON only`), undefined);
     });
   } else {
     // Streams straight through: leave the payload unread for the proxy; only check the size.
     scope.addContentTypeParser('*', (request, _payload, done) => {
       const length = Number(request.headers['content-length'] ?? 0);
+      if (length === 0) return done(null, undefined);
+      const { bodyLimit } = bodyLimitOf(request);
       if (length > bodyLimit)
         return done(new ProblemError(413, 'body-too-large', `request body of ${length} bytes exceeds the route's limit of ${bodyLimit} bytes`), undefined);
       done(null, undefined);
     });
   }
+}
 
-  for (const stage of deps.stages) if (stage.applies(route)) await stage.register(scope, route, ctx);
+/** One staged route in its shared scope: its stages add route-level hooks, then its paths are routed. */
+async function stagedRoute(scope: FastifyInstance, route: Route, proxy: RouteProxy, ctx: GenerationContext, deps: CompileDeps, grouped: boolean): Promise<void> {
+  const bodyLimit = proxy.bodyLimit;
+  const onRequest: StageHook[] = [];
+  const preHandler: StageHook[] = [];
+  const extra: Array<Parameters<RouteBuilder['route']>[0]> = [];
+  let validatorCompiler: FastifySchemaCompiler<FastifySchema> | undefined;
+  const builder: RouteBuilder = {
+    scope,
+    addHook: (name, hook) => void (name === 'onRequest' ? onRequest : preHandler).push(hook),
+    setValidatorCompiler: (compiler) => void (validatorCompiler = compiler),
+    route: (options) => void extra.push(options),
+  };
+  for (const stage of deps.stages) if (stage.applies(route)) await stage.register(builder, route, ctx);
+  const hooks = {
+    ...(onRequest.length ? { onRequest: onRequest as onRequestHookHandler[] } : {}),
+    ...(preHandler.length ? { preHandler: preHandler as preHandlerHookHandler[] } : {}),
+    ...(validatorCompiler ? { validatorCompiler } : {}),
+  };
+  const config = { route: route.name, errorFormat: route.errorFormat, bodyLimit };
+  for (const options of extra) scope.route({ ...options, ...hooks, config });
 
   const handler = (request: FastifyRequest, reply: FastifyReply): void => {
     request.proxied = true;
@@ -396,13 +477,14 @@ async function routeScope(scope: FastifyInstance, route: Route, proxy: RouteProx
       // find-my-way's trailing `*` is the contract's `/prefix/*` as is.
       url: path,
       bodyLimit,
-      config: { route: route.name, errorFormat: route.errorFormat },
+      config,
       ...(host || grouped ? { constraints: { ...(host ? { host: hostMatcher(host) } : {}), ...(grouped ? { [CHOSEN_ROUTE_CONSTRAINT]: route.name } : {}) } } : {}),
       schema: {
         ...(route.schema?.body && route.methods?.some((m) => BODY_METHODS.has(m)) ? { body: route.schema.body } : {}),
         ...(route.schema?.querystring ? { querystring: route.schema.querystring } : {}),
         ...(route.schema?.headers ? { headers: route.schema.headers } : {}),
       },
+      ...hooks,
       handler,
     });
   }
