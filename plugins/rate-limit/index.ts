@@ -31,6 +31,28 @@ function tighter(a: LimitResult | undefined, b: LimitResult): LimitResult {
   return b.remaining < a.remaining ? b : a;
 }
 
+const NO_LIMITERS: ReadonlyMap<string, Limiter> = new Map();
+const consumerLimiterSets = new WeakMap<object, ReadonlyMap<string, Limiter>>();
+
+/**
+ * A consumer's own limit spans every route: one counter per consumer, whichever route counts, and
+ * one limiter per consumer per revision that every keyed route shares (the node's counter store is
+ * the same whichever scope's factory made it; ≈ 1 KB per route and consumer when each had its own).
+ */
+function consumerLimitersOf(ctx: GenerationContext, create: CreateRateLimit): ReadonlyMap<string, Limiter> {
+  let limiters = consumerLimiterSets.get(ctx.state);
+  if (limiters === undefined) {
+    const made = new Map<string, Limiter>();
+    for (const consumer of ctx.state.consumers) {
+      if (!consumer.rateLimit) continue;
+      const key = `rl:c:${consumer.id}`;
+      made.set(consumer.id, create({ max: consumer.rateLimit.max, timeWindow: consumer.rateLimit.windowMs ?? 60_000, keyGenerator: () => key }));
+    }
+    consumerLimiterSets.set(ctx.state, (limiters = made));
+  }
+  return limiters;
+}
+
 const rateLimitPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationContext }>('rate-limit', async (scope, { route, ctx }) => {
   const clientIp = ctx.services.clientIp;
   const create = (scope.scope as unknown as { createRateLimit: CreateRateLimit }).createRateLimit;
@@ -50,14 +72,7 @@ const rateLimitPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationConte
     });
   }
 
-  // A consumer's own limit spans every route: one counter per consumer, whichever route counts.
-  const consumerLimiters = new Map<string, Limiter>();
-  if (route.auth !== 'none')
-    for (const consumer of ctx.state.consumers) {
-      if (!consumer.rateLimit) continue;
-      const key = `rl:c:${consumer.id}`;
-      consumerLimiters.set(consumer.id, create({ max: consumer.rateLimit.max, timeWindow: consumer.rateLimit.windowMs ?? 60_000, keyGenerator: () => key }));
-    }
+  const consumerLimiters = route.auth !== 'none' ? consumerLimitersOf(ctx, create) : NO_LIMITERS;
   if (routeLimiter === undefined && consumerLimiters.size === 0) return;
 
   const name = route.name;
