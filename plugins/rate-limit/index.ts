@@ -32,15 +32,16 @@ function tighter(a: LimitResult | undefined, b: LimitResult): LimitResult {
 }
 
 const NO_LIMITERS: ReadonlyMap<string, Limiter> = new Map();
-const consumerLimiterSets = new WeakMap<object, ReadonlyMap<string, Limiter>>();
+const consumerLimiterSets = new WeakMap<CreateRateLimit, ReadonlyMap<string, Limiter>>();
 
 /**
  * A consumer's own limit spans every route: one counter per consumer, whichever route counts, and
- * one limiter per consumer per revision that every keyed route shares (the node's counter store is
+ * one limiter per consumer per shared scope that every keyed route in it shares (the node's counter store is
  * the same whichever scope's factory made it; ≈ 1 KB per route and consumer when each had its own).
  */
 function consumerLimitersOf(ctx: GenerationContext, create: CreateRateLimit): ReadonlyMap<string, Limiter> {
-  let limiters = consumerLimiterSets.get(ctx.state);
+  // Keyed by the scope's factory: shared within one generation's scope, never across compiles (a dry compile's scope is thrown away).
+  let limiters = consumerLimiterSets.get(create);
   if (limiters === undefined) {
     const made = new Map<string, Limiter>();
     for (const consumer of ctx.state.consumers) {
@@ -48,7 +49,7 @@ function consumerLimitersOf(ctx: GenerationContext, create: CreateRateLimit): Re
       const key = `rl:c:${consumer.id}`;
       made.set(consumer.id, create({ max: consumer.rateLimit.max, timeWindow: consumer.rateLimit.windowMs ?? 60_000, keyGenerator: () => key }));
     }
-    consumerLimiterSets.set(ctx.state, (limiters = made));
+    consumerLimiterSets.set(create, (limiters = made));
   }
   return limiters;
 }
