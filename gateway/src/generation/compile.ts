@@ -64,10 +64,10 @@ function hostMatcher(host: string): string | RegExp {
 }
 
 /**
- * Shared scopes per encapsulation bucket (usually a handful of scopes; one per JWT audience). Fastify's hook runner (onReady at ready(), preClose at
- * close()) walks an instance's children recursively and goes on from one childless, hookless
- * child to its next sibling synchronously, so the stack grows with the number of siblings: about
- * 1 900 route scopes under one parent overflowed it (fastify/fastify#6843 is the same family).
+ * Shared scopes per encapsulation bucket (usually a handful; one per JWT audience). Fastify's
+ * hook runner (onReady at ready(), preClose at close()) walks an instance's children recursively
+ * and goes on from one childless, hookless child to its next sibling synchronously, so the stack
+ * grows with the number of siblings: about 1 900 route scopes under one parent overflowed it (fastify/fastify#6843 is the same family).
  * A parent with children finishes through avvio's queue and unwinds, so buckets bound the depth.
  */
 const SCOPES_PER_BUCKET = 64;
@@ -91,10 +91,10 @@ function isPlain(route: Route, stages: readonly RouteStage[]): boolean {
  * Turn one configuration revision into a ready Fastify instance and its front router. Routes
  * with stages share a few encapsulated Fastify contexts (one per body handling and scope-wide
  * stage setup, see scopeKeyOf) and carry their stages as route-level hooks; routes without
- * stages never enter Fastify (see buildFrontRouter). Work is cut into slices that yield to the event loop, so a large revision
- * compiles while the old generation keeps serving. Throws (and the caller keeps the old
- * generation) when anything about the revision is wrong; the caller closes nothing on failure
- * but what it gets back, so a failed instance is closed here.
+ * stages never enter Fastify (see buildFrontRouter). Work is cut into slices that yield to the
+ * event loop, so a large revision compiles while the old generation keeps serving. Throws (and
+ * the caller keeps the old generation) when anything about the revision is wrong; the caller
+ * closes nothing on failure but what it gets back, so a failed instance is closed here.
  */
 export async function compileGeneration(state: ConfigState, deps: CompileDeps): Promise<Generation> {
   let captured: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
@@ -342,18 +342,25 @@ interface Staged {
 /** meterStreams may add stream_options.include_usage to a streamed request, so it reads the body too. */
 const readsBody = (route: Route): boolean => route.schema?.body !== undefined || route.meterStreams === true;
 
+/** The stages that need scope-wide setup for `route`, each with what it needs (RouteStage.scopeKey). */
+function scopeNeeds(route: Route, stages: readonly RouteStage[], ctx: GenerationContext): Array<{ stage: RouteStage; part: string }> {
+  const needs: Array<{ stage: RouteStage; part: string }> = [];
+  for (const stage of stages) {
+    const part = stage.applies(route) ? stage.scopeKey?.(route, ctx) : undefined;
+    if (part !== undefined) needs.push({ stage, part });
+  }
+  return needs;
+}
+
 /** The scope a staged route shares: its body handling, then each stage's scope-wide setup. */
 function scopeKeyOf({ route, grouped }: Staged, stages: readonly RouteStage[], ctx: GenerationContext): string {
   let key = `${grouped ? 'grouped' : 'own'}:${readsBody(route) ? 'json' : 'stream'}`;
-  for (const stage of stages) {
-    const part = stage.applies(route) ? stage.scopeKey?.(route, ctx) : undefined;
-    if (part !== undefined) key += `|${stage.name}=${part}`;
-  }
+  for (const { stage, part } of scopeNeeds(route, stages, ctx)) key += `|${stage.name}=${part}`;
   return key;
 }
 
-/** Whichever route of the scope a request matched: its limit and name, from the route's config. */
-function bodyLimitOf(request: FastifyRequest): { bodyLimit: number; name: string } {
+/** Whichever route of the shared scope a request matched: its body limit and name, from the route's config. */
+function matchedRoute(request: FastifyRequest): { bodyLimit: number; name: string } {
   const config = request.routeOptions.config;
   return { bodyLimit: config.bodyLimit ?? 0, name: config.route ?? '' };
 }
@@ -362,7 +369,8 @@ function bodyLimitOf(request: FastifyRequest): { bodyLimit: number; name: string
 async function sharedScope(scope: FastifyInstance, members: readonly Staged[], ctx: GenerationContext, deps: CompileDeps, slicer: TimeSlicer): Promise<void> {
   const first = members[0]!;
   bodyParsers(scope, first.grouped, readsBody(first.route));
-  for (const stage of deps.stages) if (stage.applies(first.route) && stage.scopeKey?.(first.route, ctx) !== undefined) await stage.setupScope?.(scope, first.route, ctx);
+  // Every member has the same needs (they share the key): the first one's set the scope up.
+  for (const { stage } of scopeNeeds(first.route, deps.stages, ctx)) await stage.setupScope?.(scope, first.route, ctx);
   for (const { route, pool, grouped } of members) {
     const due = slicer.due();
     if (due) await due;
@@ -378,14 +386,14 @@ function bodyParsers(scope: FastifyInstance, grouped: boolean, readsJson: boolea
       const read = request.raw[READ_BODY];
       if (read === undefined) {
         const length = Number(request.headers['content-length'] ?? 0);
-        const { bodyLimit } = bodyLimitOf(request);
+        const { bodyLimit } = matchedRoute(request);
         if (length > bodyLimit)
           return done(new ProblemError(413, 'body-too-large', `request body of ${length} bytes exceeds the route's limit of ${bodyLimit} bytes`), undefined);
         return done(null, undefined);
       }
       request.rawBody = read.bytes;
       if (!readsJson || read.bytes.length === 0) return done(null, undefined);
-      if (!read.isJson) return done(new ProblemError(415, 'unsupported-media-type', `route "${bodyLimitOf(request).name}" validates its body and accepts JSON only`), undefined);
+      if (!read.isJson) return done(new ProblemError(415, 'unsupported-media-type', `route "${matchedRoute(request).name}" validates its body and accepts JSON only`), undefined);
       const json = read.json();
       if (json === undefined) return done(new ProblemError(400, 'malformed-json', 'the request body is not valid JSON'), undefined);
       done(null, json);
@@ -403,14 +411,14 @@ function bodyParsers(scope: FastifyInstance, grouped: boolean, readsJson: boolea
       }
     });
     scope.addContentTypeParser('*', (request, _payload, done) => {
-      done(new ProblemError(415, 'unsupported-media-type', `route "${bodyLimitOf(request).name}" validates its body and accepts JSON only`), undefined);
+      done(new ProblemError(415, 'unsupported-media-type', `route "${matchedRoute(request).name}" validates its body and accepts JSON only`), undefined);
     });
   } else {
     // Streams straight through: leave the payload unread for the proxy; only check the size.
     scope.addContentTypeParser('*', (request, _payload, done) => {
       const length = Number(request.headers['content-length'] ?? 0);
       if (length === 0) return done(null, undefined);
-      const { bodyLimit } = bodyLimitOf(request);
+      const { bodyLimit } = matchedRoute(request);
       if (length > bodyLimit)
         return done(new ProblemError(413, 'body-too-large', `request body of ${length} bytes exceeds the route's limit of ${bodyLimit} bytes`), undefined);
       done(null, undefined);
