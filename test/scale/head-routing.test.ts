@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
-import { startGateway } from '../helpers/gateway.js';
+import { startGateway, waitFor } from '../helpers/gateway.js';
+import { replaceConfig } from '../../gateway/src/config/replace-config.js';
+import type { RouteStage } from '../../gateway/src/generation/route-stage.js';
+import { issueKey } from '../../gateway/src/keys/key-service.js';
+import { startNode, tempStore } from './scale-fixtures.js';
 
 // Routes without stages live in the front router only, and HEAD on them is answered from the GET
 // tree; these pin that HEAD still goes where Fastify's own HEAD routing would send it.
@@ -22,8 +26,8 @@ const upstreams = () => [
   { name: 'narrow', targets: [{ url: narrow.url }] },
 ];
 
-async function head(url: string): Promise<{ status: number; upstream: string | undefined }> {
-  const res = await request(url, { method: 'HEAD' });
+async function head(url: string, headers: Record<string, string> = {}): Promise<{ status: number; upstream: string | undefined }> {
+  const res = await request(url, { method: 'HEAD', headers });
   await res.body.dump();
   return { status: res.statusCode, upstream: res.headers['x-upstream'] as string | undefined };
 }
@@ -55,4 +59,65 @@ test('a HEAD-only route more specific than a plain GET route wins HEAD, as in Fa
   t.after(() => gw.close());
   assert.deepEqual(await head(`${gw.url}/a/b`), { status: 200, upstream: 'narrow' });
   assert.deepEqual(await head(`${gw.url}/a/c`), { status: 200, upstream: 'wide' });
+});
+
+test('a staged GET route answers HEAD from its own Fastify route, not a HEAD twin: 401 without a key, the upstream gets HEAD with one', async (t) => {
+  // A probe stage records every route Fastify is given in the staged routes' scopes, twins included.
+  const given: Array<{ url: string; method: string | string[] }> = [];
+  const watched = new Set<unknown>();
+  const probe: RouteStage = {
+    name: 'probe',
+    applies: () => true,
+    register: ({ scope }) => {
+      if (watched.has(scope)) return;
+      watched.add(scope);
+      scope.addHook('onRoute', (options) => void given.push({ url: options.url, method: options.method }));
+    },
+  };
+  const { store, storePath, dispose } = await tempStore();
+  await replaceConfig(
+    store,
+    {
+      upstreams: upstreams(),
+      routes: [
+        { name: 'keyed', upstream: 'narrow', paths: ['/k/*', '/k2'], methods: ['GET', 'POST'], auth: 'api-key' },
+        // A route declaring HEAD for a keyed route's path takes HEAD there, as it would from Fastify's twin.
+        // (Until this test the twin, mirrored into the front router beside this lane, made the revision fail to compile.)
+        { name: 'probed', upstream: 'wide', paths: ['/p'], methods: ['GET'], auth: 'api-key' },
+        { name: 'head-probe', upstream: 'wide', paths: ['/p'], methods: ['HEAD'] },
+        // Both with stages: the HEAD-only route is Fastify's too.
+        { name: 'q-get', upstream: 'narrow', paths: ['/q'], methods: ['GET'], auth: 'api-key' },
+        { name: 'q-head', upstream: 'wide', paths: ['/q'], methods: ['HEAD'], auth: 'api-key' },
+      ],
+      consumers: [{ name: 'acme' }],
+    },
+    'test',
+  );
+  const gw = await startNode(store, storePath, dispose, [probe]);
+  t.after(() => gw.close());
+  const keyed = given.filter((r) => r.url.startsWith('/k'));
+  assert.deepEqual(
+    keyed.map((r) => ({ url: r.url, method: r.method })),
+    [
+      { url: '/k/*', method: ['GET', 'POST', 'HEAD'] },
+      { url: '/k2', method: ['GET', 'POST', 'HEAD'] },
+    ],
+    'one Fastify route per path, HEAD in it',
+  );
+  const { key } = await issueKey(gw.store, 'acme', { actor: 'test' });
+  await waitFor(async () => (await request(`${gw.node.url}/k2`, { headers: { 'x-api-key': key } }).then((r) => r.body.dump().then(() => r.statusCode))) === 200);
+
+  const refused = await request(`${gw.node.url}/k/x`, { method: 'HEAD' });
+  assert.equal(refused.statusCode, 401);
+  assert.equal(await refused.body.text(), '', 'HEAD answers carry no body');
+  assert.ok(Number(refused.headers['content-length']) > 0, 'but the length of the problem a GET would get');
+  assert.deepEqual(await head(`${gw.node.url}/k/x?y=1`, { 'x-api-key': key }), { status: 200, upstream: 'narrow' });
+  assert.equal(narrow.received.at(-1)?.method, 'HEAD');
+  assert.equal(narrow.received.at(-1)?.url, '/k/x?y=1');
+  // The HEAD-only route on /p wins HEAD; the keyed route keeps GET.
+  assert.deepEqual(await head(`${gw.node.url}/p`), { status: 200, upstream: 'wide' });
+  assert.equal((await request(`${gw.node.url}/p`)).statusCode, 401);
+  assert.deepEqual(await head(`${gw.node.url}/q`, { 'x-api-key': key }), { status: 200, upstream: 'wide' });
+  const get = await request(`${gw.node.url}/q`, { headers: { 'x-api-key': key } });
+  assert.equal(JSON.parse(await get.body.text()).upstream, 'narrow');
 });
