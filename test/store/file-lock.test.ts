@@ -154,3 +154,35 @@ test('the kernel lock: nobody gets it while its holder lives, even frozen, and i
   assert.ok(again, 'free again after release');
   await again();
 });
+
+test('an owner killed -9 while it holds the lock costs the next writer no staleness wait: behind the kernel lock, a dead owner\'s directory lock is broken at once', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sb-lock-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const lockPath = join(dir, 'store.json.lock');
+  const owner = spawn(process.execPath, [SQUATTER, lockPath, '5000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => owner.kill('SIGKILL'));
+  await said(owner, 'holding');
+  owner.kill('SIGKILL');
+  await exited(owner);
+  const started = Date.now();
+  await withFileLock(lockPath, async (guard) => guard(), 20_000, 5000);
+  const waited = Date.now() - started;
+  assert.ok(waited < 1000, `waited ${waited} ms for a dead owner's lock (its staleness is 5 000 ms)`);
+});
+
+test('an owner that lives keeps its directory lock even if its kernel lock is gone: only a dead owner\'s lock is broken early', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sb-lock-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const lockPath = join(dir, 'store.json.lock');
+  const owner = spawn(process.execPath, [SQUATTER, lockPath, String(STALE_MS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => owner.kill('SIGKILL'));
+  await said(owner, 'holding');
+  // Its flock(1) child dies (an OOM kill, a `pkill flock`), the owner does not.
+  const flock = spawn('pkill', ['-KILL', '-f', `flock --exclusive .* ${lockPath}.flock`]);
+  assert.equal(await exited(flock), 0, 'the owner\'s flock(1) child was found');
+  await assert.rejects(
+    withFileLock(lockPath, async () => {}, 2 * STALE_MS, STALE_MS),
+    (err: Error) => err.name === 'LockTimeoutError',
+    'a live owner\'s directory lock is not broken',
+  );
+});
