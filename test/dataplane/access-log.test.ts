@@ -7,6 +7,7 @@ import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { LogLines } from '../helpers/log-lines.js';
 import { issueKey } from '../../gateway/src/keys/key-service.js';
 import { caughtUp } from '../plugins/fixtures.js';
+import { rawRequest } from '../edge/raw-http.js';
 
 const sink = new LogLines();
 const lines = sink.lines;
@@ -21,6 +22,10 @@ before(async () => {
       routes: [
         { name: 'open', methods: ['GET'], paths: ['/open/*'], upstream: 'echo' },
         { name: 'keyed', methods: ['GET'], paths: ['/keyed'], upstream: 'echo', auth: 'api-key' },
+        { name: 'small', methods: ['POST'], paths: ['/small'], upstream: 'echo', bodyLimit: 16 },
+        // Two routes on one path that match on a header: a selector picks between them.
+        { name: 'pool-a', methods: ['GET'], paths: ['/picked'], upstream: 'echo', match: { headers: { 'x-pool': 'a' } } },
+        { name: 'pool-b', methods: ['GET'], paths: ['/picked'], upstream: 'echo', match: { headers: { 'x-pool': 'b' } } },
       ],
       consumers: [{ name: 'acme' }],
     },
@@ -68,4 +73,35 @@ test('a request proxied through a route with stages is logged once, by the proxy
   assert.equal(mine[0]!.route, 'keyed');
   assert.equal(mine[0]!.target, up.url);
   assert.equal(mine[0]!.consumer, 'acme');
+});
+
+test('what a route without stages refuses itself is logged too: a fast lane\'s 413, a selector\'s 404', async () => {
+  const before = access().length;
+  const big = await request(`${gw.url}/small?q=1`, { method: 'POST', body: 'x'.repeat(64), headers: { 'x-request-id': 'too-big' } });
+  assert.equal(big.statusCode, 413);
+  await big.body.dump();
+  const unmatched = await request(`${gw.url}/picked`, { headers: { 'x-pool': 'c', 'x-request-id': 'no-pool' } });
+  assert.equal(unmatched.statusCode, 404);
+  await unmatched.body.dump();
+  await waitFor(() => access().length >= before + 2, 2000, 'two more access lines');
+  const [tooBig, noPool] = access().slice(before);
+  assert.deepEqual(
+    { requestId: tooBig!.requestId, status: tooBig!.status, route: tooBig!.route, path: tooBig!.path, method: tooBig!.method, attempts: tooBig!.attempts },
+    { requestId: 'too-big', status: 413, route: 'small', path: '/small', method: 'POST', attempts: 0 },
+  );
+  assert.equal(tooBig!.target, undefined, 'nothing was sent upstream');
+  assert.deepEqual({ requestId: noPool!.requestId, status: noPool!.status, route: noPool!.route, path: noPool!.path }, { requestId: 'no-pool', status: 404, route: undefined, path: '/picked' });
+});
+
+test('what the edge refuses before any route matches is logged too: a duplicate Host, and a target that is not origin-form as "-"', async () => {
+  const before = access().length;
+  const twoHosts = await rawRequest(gw.url, 'GET /open/x?token=secret-in-query HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n');
+  assert.equal(twoHosts.status, 400);
+  const asterisk = await rawRequest(gw.url, 'GET * HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n');
+  assert.equal(asterisk.status, 400);
+  await waitFor(() => access().length >= before + 2, 2000, 'two more access lines');
+  const [dup, star] = access().slice(before);
+  assert.deepEqual({ requestId: dup!.requestId, status: dup!.status, path: dup!.path, route: dup!.route }, { requestId: twoHosts.headers['x-request-id'], status: 400, path: '/open/x', route: undefined });
+  assert.deepEqual({ status: star!.status, path: star!.path, method: star!.method }, { status: 400, path: '-', method: 'GET' });
+  assert.ok(!JSON.stringify(lines).includes('secret-in-query'), 'query strings stay out of the log');
 });

@@ -28,6 +28,7 @@ import type { ErrorFormat } from '../contracts/error-format.js';
 import { CHOSEN_ROUTE, CHOSEN_ROUTE_CONSTRAINT, chosenRouteStrategy, needsSelector, READ_BODY, selector, splitExtension, type Candidate, type Serve } from './route-select.js';
 import { modelsList } from './models-list.js';
 import { traceOf } from '../contracts/request-tracer.js';
+import { selfAnswered, type SelfAnswered } from './self-answered.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -192,6 +193,7 @@ async function compileInto(
   shareStickySecret(state.secrets);
 
   const ctx: GenerationContext = { state, services: deps.services };
+  const answered = selfAnswered(deps.services, observer);
   const lanes: LaneRoute[] = [];
   const staged: Staged[] = [];
   // Routes sharing a method, path and host with a route that matches on more than the path
@@ -210,9 +212,9 @@ async function compileInto(
     const plain = isPlain(route, deps.stages);
     if (grouping.grouped.has(route.name)) {
       const proxy = new RouteProxy(route, pool, deps.services, deps.observer, deps.pools);
-      grouping.add(route, plain ? laneServe(route, proxy, deps.observer) : chosen(route.name, toFastify));
+      grouping.add(route, plain ? laneServe(route, proxy, answered) : chosen(route.name, toFastify));
       if (!plain) staged.push({ route, pool, grouped: true });
-    } else if (plain) lanes.push(...laneRoutes(route, new RouteProxy(route, pool, deps.services, deps.observer), deps.observer));
+    } else if (plain) lanes.push(...laneRoutes(route, new RouteProxy(route, pool, deps.services, deps.observer), answered));
     else staged.push({ route, pool, grouped: false });
   }
   const logger = deps.services.logger;
@@ -222,7 +224,7 @@ async function compileInto(
       methods: [group.method],
       url: group.url,
       constraints: group.host ? { host: hostMatcher(group.host) } : undefined,
-      lane: selector(group.candidates, { logger, completed: deps.observer && ((status) => deps.observer!.completed('none', status, 0)) }),
+      lane: selector(group.candidates, { logger, answered: answered && ((req, requestId, status) => answered(req, requestId, status, undefined)) }),
     });
 
   // Routes whose stages need the same scope-wide setup share one scope (RouteStage.scopeKey).
@@ -297,7 +299,7 @@ function chosen(name: string, toFastify: Serve): Serve {
 }
 
 /** A route without stages, as its fast lane serves it: the body checked against its limit (or already read), then the proxy. */
-function laneServe(route: Route, proxy: RouteProxy, observer: RequestObserver | undefined): Serve {
+function laneServe(route: Route, proxy: RouteProxy, answered: SelfAnswered | undefined): Serve {
   const bodyLimit = proxy.bodyLimit;
   const format = route.errorFormat;
   return (req, res, requestId, body) => {
@@ -306,7 +308,7 @@ function laneServe(route: Route, proxy: RouteProxy, observer: RequestObserver | 
     if (length > bodyLimit) {
       const p = problem(413, 'body-too-large', `request body of ${length} bytes exceeds the route's limit of ${bodyLimit} bytes`, { instance: requestId });
       writeProblem(res, p, { 'x-request-id': requestId, connection: 'close' }, format);
-      observer?.completed(route.name, 413, 0);
+      answered?.(req, requestId, 413, route.name);
       return;
     }
     proxy.forward(req, res, requestId, undefined);
@@ -314,8 +316,8 @@ function laneServe(route: Route, proxy: RouteProxy, observer: RequestObserver | 
 }
 
 /** The front-router entries of a route without stages: one per path and host, all on one lane. */
-function laneRoutes(route: Route, proxy: RouteProxy, observer: RequestObserver | undefined): LaneRoute[] {
-  const lane = laneOf(laneServe(route, proxy, observer));
+function laneRoutes(route: Route, proxy: RouteProxy, answered: SelfAnswered | undefined): LaneRoute[] {
+  const lane = laneOf(laneServe(route, proxy, answered));
   const methods = route.methods ?? ['GET', 'POST'];
   const out: LaneRoute[] = [];
   route.paths.forEach((url, n) => {

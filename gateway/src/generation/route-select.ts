@@ -153,8 +153,8 @@ function modelOf(body: ReadBody | undefined): string | undefined {
 
 export interface SelectorOptions {
   logger: FastifyBaseLogger;
-  /** Told of the answers the selector gives itself (404, 400, 413), as the fast lane's are. */
-  completed?: ((status: number) => void) | undefined;
+  /** Told of the answers the selector gives itself (404, 400, 413), as the fast lane's are: counted and logged. */
+  answered?: ((req: IncomingMessage, requestId: string, status: number) => void) | undefined;
 }
 
 /**
@@ -171,9 +171,9 @@ export function selector(candidates: readonly Candidate[], options: SelectorOpti
   const anyModels = ordered.some((c) => c.models !== undefined);
   const { logger } = options;
 
-  const refuse = (res: ServerResponse, requestId: string, p: Problem, headers: Record<string, string> = {}) => {
+  const refuse = (req: IncomingMessage, res: ServerResponse, requestId: string, p: Problem, headers: Record<string, string> = {}) => {
     writeProblem(res, { ...p, instance: requestId }, { ...headers, 'x-request-id': requestId }, format);
-    options.completed?.(p.status);
+    options.answered?.(req, requestId, p.status);
   };
 
   return (req, res) => {
@@ -197,29 +197,30 @@ export function selector(candidates: readonly Candidate[], options: SelectorOpti
         }
         if (body === undefined && c.needsBody && hasBody(req)) return readThen(i);
         if (body !== undefined && body.bytes.length > c.bodyLimit)
-          return refuse(res, requestId, problem('body-too-large', `request body of ${body.bytes.length} bytes exceeds the route's limit of ${c.bodyLimit} bytes`), { connection: 'close' });
+          return refuse(req, res, requestId, problem('body-too-large', `request body of ${body.bytes.length} bytes exceeds the route's limit of ${c.bodyLimit} bytes`), { connection: 'close' });
         if (body !== undefined) req[READ_BODY] = body;
         return c.serve(req, res, requestId, body);
       }
       logger.info({ requestId, method: req.method, path, candidates: misses }, 'no route matches the request');
       const model = modelOf(body);
       if (anyModels && model !== undefined)
-        return refuse(res, requestId, problem('no-route', `no route serves the model "${model}" for ${req.method} ${path}`, { param: 'model', code: 'model_not_found' }));
-      refuse(res, requestId, problem('no-route', `no route matches ${req.method} ${path}`));
+        return refuse(req, res, requestId, problem('no-route', `no route serves the model "${model}" for ${req.method} ${path}`, { param: 'model', code: 'model_not_found' }));
+      refuse(req, res, requestId, problem('no-route', `no route matches ${req.method} ${path}`));
     };
 
     const readThen = (from: number): void => {
       readBody(req, readLimit, (err, body) => {
-        if (err !== undefined) return refuse(res, requestId, err, err.status === 413 ? { connection: 'close' } : {});
+        if (err !== undefined) return refuse(req, res, requestId, err, err.status === 413 ? { connection: 'close' } : {});
         const c = ordered[from]!;
         if (c.models !== undefined && !body!.isJson)
           return refuse(
+            req,
             res,
             requestId,
             problem('invalid-body', `route "${c.name}" matches on the JSON body's model; the body's content-type is ${JSON.stringify(req.headers['content-type'] ?? 'missing')}, not JSON`),
           );
         if (c.models !== undefined && body!.json() === undefined)
-          return refuse(res, requestId, problem('malformed-json', `route "${c.name}" matches on the body's model and the request body is not valid JSON`));
+          return refuse(req, res, requestId, problem('malformed-json', `route "${c.name}" matches on the body's model and the request body is not valid JSON`));
         choose(from, body);
       });
     };

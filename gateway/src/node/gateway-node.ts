@@ -19,6 +19,7 @@ import { Counter, GaugeFunction } from '../metrics/prometheus.js';
 import { clientIpResolver } from '../generation/client-address.js';
 import { bufferedAccessLog, pinoAccessLog } from '../contracts/access-log.js';
 import { admitRequestTarget, refuseRequest } from './request-target.js';
+import { selfAnswered, type SelfAnswered } from '../generation/self-answered.js';
 import { PublicListeners } from './listeners.js';
 import type { EdgeSettings } from './edge-settings.js';
 import type { SkippedCertificate } from './sni.js';
@@ -86,6 +87,8 @@ export class GatewayNode {
   revisionSince: string | undefined;
   /** Told of every proxied request's end; the node's metrics unless an embedder says otherwise. */
   observer: RequestObserver | undefined;
+  /** Counts and logs the 400s the edge answers before any route could match (admit). */
+  private readonly refused: SelfAnswered | undefined;
   /** TCP (L4) listeners of the `streams` collection, opened and closed with each revision. */
   readonly streams: StreamSet;
 
@@ -103,6 +106,7 @@ export class GatewayNode {
       onClose: (close) => void this.closers.push(close),
     };
     this.observer = options.observer ?? this.metrics;
+    this.refused = selfAnswered(this.services, this.observer);
     this.streams = new StreamSet({ upstreams: this.upstreams, logger: options.logger, metrics: this.metrics.registry, defaultHost: options.host });
     // Exported from the start at 0, so a rate() over it works before the first failure.
     this.reloadFailures.inc('', () => ({}), 0);
@@ -208,8 +212,7 @@ export class GatewayNode {
   private admit(req: IncomingMessage, res: ServerResponse): boolean {
     const refusal = admitRequestTarget(req);
     if (refusal === undefined) return true;
-    refuseRequest(res, refusal);
-    this.observer?.completed('none', 400, 0);
+    this.refused?.(req, refuseRequest(res, refusal), 400, undefined);
     return false;
   }
 

@@ -233,8 +233,9 @@ function checkHost(req: IncomingMessage): Refusal | undefined {
 /** Traffic arrives under a handful of Host names: comparing with the last good one is one memcmp, cheaper than the scan. */
 let lastValidHost = '';
 
-/** Answers a refused request with a 400 problem and closes the connection: its framing is suspect. */
-export function refuseRequest(res: ServerResponse, refusal: Refusal): void {
+/** Answers a refused request with a 400 problem and closes the connection: its framing is suspect. Returns the answer's request id. */
+export function refuseRequest(res: ServerResponse, refusal: Refusal): string {
   const requestId = newRequestId();
   writeProblem(res, problem(400, refusal.code, refusal.detail, { instance: requestId }), { 'x-request-id': requestId, connection: 'close' });
+  return requestId;
 }
