@@ -50,6 +50,13 @@ export const Route = Type.Object(
       }),
     ),
     idleTimeoutMs: Type.Integer({ minimum: 1, default: 30000, description: 'Longest gap between bytes from upstream.' }),
+    upgradeIdleTimeoutMs: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          "Longest time an upgraded connection (a WebSocket) may carry no byte in either direction before the gateway closes both sides (HAProxy's timeout tunnel). Unset: 300000 (Envoy's stream idle timeout).",
+      }),
+    ),
     retries: Type.Integer({ minimum: 0, maximum: 5, default: 1 }),
     retryNonIdempotent: Type.Boolean({
       default: false,

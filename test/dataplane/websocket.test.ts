@@ -13,6 +13,7 @@ before(async () => {
     routes: [
       { name: 'realtime', methods: ['GET'], paths: ['/v1/realtime'], upstream: 'rt' },
       { name: 'keyed', methods: ['GET'], paths: ['/v1/keyed'], upstream: 'rt', auth: 'api-key' },
+      { name: 'quiet', methods: ['GET'], paths: ['/v1/quiet'], upstream: 'rt', upgradeIdleTimeoutMs: 400 },
     ],
     consumers: [],
   });
@@ -60,4 +61,28 @@ test('the route’s stages apply to the handshake: no key, no WebSocket', async 
 test('an unknown path refuses the upgrade', async () => {
   const { opened } = await open('/v1/nowhere');
   assert.equal(opened, false);
+});
+
+test('a WebSocket that carries nothing for the route\'s upgradeIdleTimeoutMs is closed, both sides; one that talks stays open', async () => {
+  const talking = await open('/v1/quiet');
+  const silent = await open('/v1/quiet');
+  assert.ok(talking.opened && silent.opened);
+  let silentClosedAt = 0;
+  silent.ws.addEventListener('close', () => (silentClosedAt = Date.now()));
+  let talkingClosed = false;
+  talking.ws.addEventListener('close', () => (talkingClosed = true));
+  const started = Date.now();
+  // One direction is enough to keep a tunnel alive: a message every 150 ms, well inside 400.
+  const chatter = setInterval(() => talking.ws.send('ping'), 150);
+  try {
+    await waitFor(() => silentClosedAt > 0, 3000, 'the silent WebSocket to be closed');
+    assert.ok(silentClosedAt - started >= 350, `closed after ${silentClosedAt - started} ms, before its idle timeout`);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    assert.equal(talkingClosed, false, 'the talking WebSocket outlived the idle timeout');
+    assert.ok(talking.messages.length >= 5, `echoes kept coming (${talking.messages.length})`);
+  } finally {
+    clearInterval(chatter);
+    talking.ws.close();
+  }
+  await waitFor(() => gw.node.generation!.activeRequests === 0, 3000, 'the generation to see both sockets close');
 });

@@ -18,6 +18,8 @@ export interface ProxyRoute {
   /** One attempt's wait for response headers when the request may be retried (Envoy's per_try_timeout). */
   readonly perTryTimeoutMs: number | undefined;
   readonly idleTimeoutMs: number;
+  /** No byte either way on an upgraded (WebSocket) connection for this long closes it (upgrade.ts). */
+  readonly upgradeIdleTimeoutMs: number;
   readonly retries: number;
   readonly retryNonIdempotent: boolean;
   readonly bodyLimit: number;

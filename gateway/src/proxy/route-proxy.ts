@@ -46,6 +46,8 @@ export interface RouteProxyServices {
 
 export const DEFAULT_TIMEOUT_MS = 120_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+/** Envoy's stream idle timeout: long enough for WebSocket clients that ping every minute or so. */
+export const DEFAULT_UPGRADE_IDLE_TIMEOUT_MS = 300_000;
 export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024;
 
 /**
@@ -73,6 +75,7 @@ export class RouteProxy {
       timeoutMs: route.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       perTryTimeoutMs: route.perTryTimeoutMs,
       idleTimeoutMs: route.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      upgradeIdleTimeoutMs: route.upgradeIdleTimeoutMs ?? DEFAULT_UPGRADE_IDLE_TIMEOUT_MS,
       retries: route.retries ?? 1,
       retryNonIdempotent: route.retryNonIdempotent ?? false,
       bodyLimit: this.bodyLimit,

@@ -75,9 +75,12 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
     client.write(head + '\r\n');
     const early = (this.req as UpgradingRequest)[UPGRADE_HEAD];
     if (early && early.length) upstream.write(early);
-    // Long-lived by nature: no idle timeout on the joined sockets, only their own closing.
-    (upstream as Duplex & { setTimeout?: (ms: number) => void }).setTimeout?.(0);
-    (client as Duplex & { setTimeout?: (ms: number) => void }).setTimeout?.(0);
+    // Long-lived by nature, but not forever silent: every byte either way passes through both
+    // sockets (one reads it, the other writes it), so either one idle for the route's
+    // upgradeIdleTimeoutMs means the tunnel carried nothing that long; both sides are closed.
+    const idleMs = this.route.upgradeIdleTimeoutMs;
+    (upstream as Duplex & { setTimeout?: (ms: number) => void }).setTimeout?.(idleMs);
+    (client as Duplex & { setTimeout?: (ms: number) => void }).setTimeout?.(idleMs);
     let closed = false;
     const close = () => {
       if (closed) return;
@@ -89,8 +92,8 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
       // the generation counts this request as in flight until it hears 'close'.
       this.res.emit('close');
     };
-    upstream.on('error', close).on('close', close);
-    client.on('error', close).on('close', close);
+    upstream.on('error', close).on('close', close).on('timeout', close);
+    client.on('error', close).on('close', close).on('timeout', close);
     upstream.pipe(client);
     client.pipe(upstream);
   }
