@@ -105,3 +105,17 @@ test('what the edge refuses before any route matches is logged too: a duplicate 
   assert.deepEqual({ status: star!.status, path: star!.path, method: star!.method }, { status: 400, path: '-', method: 'GET' });
   assert.ok(!JSON.stringify(lines).includes('secret-in-query'), 'query strings stay out of the log');
 });
+
+test('what node:http refuses before a request exists is answered as node:http answers it, and counted and logged', async () => {
+  const before = access().length;
+  const garbage = await rawRequest(gw.url, 'NOT HTTP AT ALL\r\n\r\n');
+  assert.equal(garbage.raw, 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n', 'node:http\'s own answer, byte for byte');
+  const huge = await rawRequest(gw.url, `GET /open/x HTTP/1.1\r\nHost: gw\r\nx-big: ${'a'.repeat(100_000)}\r\n\r\n`);
+  assert.equal(huge.status, 431);
+  await waitFor(() => access().length >= before + 2, 2000, 'two more access lines');
+  const [bad, big] = access().slice(before);
+  assert.deepEqual({ status: bad!.status, method: bad!.method, path: bad!.path, route: bad!.route, clientIp: bad!.clientIp }, { status: 400, method: '-', path: '-', route: undefined, clientIp: '127.0.0.1' });
+  assert.equal(typeof bad!.requestId, 'string');
+  assert.equal(big!.status, 431);
+  assert.match(gw.metrics.render(), /switchboard_requests_total\{route="none",status="431"\} [1-9]/);
+});

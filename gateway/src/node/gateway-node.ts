@@ -19,7 +19,7 @@ import { Counter, GaugeFunction } from '../metrics/prometheus.js';
 import { clientIpResolver } from '../generation/client-address.js';
 import { bufferedAccessLog, pinoAccessLog } from '../contracts/access-log.js';
 import { admitRequestTarget, refuseRequest } from './request-target.js';
-import { selfAnswered, type SelfAnswered } from '../generation/self-answered.js';
+import { selfAnswered, unparsedAnswered, type SelfAnswered, type UnparsedAnswered } from '../generation/self-answered.js';
 import { PublicListeners } from './listeners.js';
 import type { EdgeSettings } from './edge-settings.js';
 import type { SkippedCertificate } from './sni.js';
@@ -89,6 +89,8 @@ export class GatewayNode {
   observer: RequestObserver | undefined;
   /** Counts and logs the 400s the edge answers before any route could match (admit). */
   private readonly refused: SelfAnswered | undefined;
+  /** Counts and logs what node:http's parser refuses before a request exists (client-error.ts). */
+  private readonly refusedConnection: UnparsedAnswered | undefined;
   /** TCP (L4) listeners of the `streams` collection, opened and closed with each revision. */
   readonly streams: StreamSet;
 
@@ -107,6 +109,7 @@ export class GatewayNode {
     };
     this.observer = options.observer ?? this.metrics;
     this.refused = selfAnswered(this.services, this.observer);
+    this.refusedConnection = unparsedAnswered(this.services, this.observer);
     this.streams = new StreamSet({ upstreams: this.upstreams, logger: options.logger, metrics: this.metrics.registry, defaultHost: options.host });
     // Exported from the start at 0, so a rate() over it works before the first failure.
     this.reloadFailures.inc('', () => ({}), 0);
@@ -181,6 +184,7 @@ export class GatewayNode {
       handler,
       upgrade: (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head),
       logger: this.options.logger,
+      clientErrorAnswered: this.refusedConnection,
     });
     this.server = listeners;
     this.useCertificates();

@@ -12,6 +12,7 @@ import type { EdgeSettings } from './edge-settings.js';
 import { guardSession, H2_SERVER_OPTIONS } from './h2-limits.js';
 import { CertificateBook, TLS_BASE, type SkippedCertificate } from './sni.js';
 import { certificateFault } from '../config/certificate-check.js';
+import { answerClientError } from './client-error.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 export type UpgradeHandler = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
@@ -24,6 +25,8 @@ export interface ListenerOptions {
   handler: RequestHandler;
   upgrade: UpgradeHandler;
   logger: FastifyBaseLogger;
+  /** Told of each answer node:http's parser gives on an HTTP/1.1 connection (400, 408, 413, 431; client-error.ts). */
+  clientErrorAnswered?: ((status: number, socket: Socket) => void) | undefined;
 }
 
 /** The HTTP/1.1 listener's timeouts: above an ALB's 60 s idle timeout, so the balancer closes first. */
@@ -62,6 +65,7 @@ export class PublicListeners {
     const proxyProtocol = edge.proxyProtocol === true;
     this.plain = createHttpServer(HTTP1_OPTIONS, handler);
     this.plain.on('upgrade', options.upgrade);
+    this.plain.on('clientError', answerClientError(options.clientErrorAnswered));
     if (edge.h2c) {
       this.h2c = createH2Server(H2_SERVER_OPTIONS, h2Handler(handler));
       this.trackSessions(this.h2c);
