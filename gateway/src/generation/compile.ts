@@ -23,7 +23,6 @@ import type { RequestObserver } from '../contracts/request-observer.js';
 import { TimeSlicer } from './time-slice.js';
 import { buildFrontRouter, ROUTER_OPTIONS, RouteCompileError, type FastLane, type LaneRoute } from './front-router.js';
 import { sendProblem, toProblem } from './fastify-problems.js';
-import { pathOf } from '../contracts/access-log.js';
 import type { ErrorFormat } from '../contracts/error-format.js';
 import { CHOSEN_ROUTE, CHOSEN_ROUTE_CONSTRAINT, chosenRouteStrategy, needsSelector, READ_BODY, selector, splitExtension, type Candidate, type Serve } from './route-select.js';
 import { modelsList } from './models-list.js';
@@ -162,30 +161,18 @@ async function compileInto(
   // logged like a proxied one, under its route (`none` when none matched). Fastify runs
   // onResponse for hijacked replies too, so a proxied request — counted and logged by its
   // exchange when it ends — is skipped here. One hook for both: it runs on every staged request.
-  const accessLog = deps.services.accessLog;
-  const observer = deps.observer;
-  if (accessLog || observer)
+  // The same reporter counts and logs what lanes and selectors refuse outside Fastify.
+  const answered = selfAnswered(deps.services, deps.observer);
+  if (answered)
     app.addHook('onResponse', (request, reply, done) => {
       if (request.proxied) return done();
       // Read once: Fastify's routeOptions getter builds a fresh object of thirteen fields per read.
       const route = request.routeOptions.config.route;
-      observer?.completed(route ?? 'none', reply.statusCode, reply.elapsedTime);
+      const consumer = request.caller?.name;
       // A refusal's server span names its route and consumer too ('finish' runs before 'close', where the span ends).
       const trace = traceOf(request.raw);
-      if (trace !== undefined && route !== undefined) trace.matched(route, request.caller?.name);
-      accessLog?.write({
-        requestId: request.id,
-        method: request.method,
-        path: pathOf(request.url),
-        status: reply.statusCode,
-        durationMs: reply.elapsedTime,
-        route,
-        target: undefined,
-        consumer: request.caller?.name,
-        clientIp: deps.services.clientIp(request.raw),
-        attempts: 0,
-        traceId: trace?.traceId,
-      });
+      if (trace !== undefined && route !== undefined) trace.matched(route, consumer);
+      answered(request.raw, request.id, reply.statusCode, route, reply.elapsedTime, consumer);
       done();
     });
 
@@ -193,7 +180,6 @@ async function compileInto(
   shareStickySecret(state.secrets);
 
   const ctx: GenerationContext = { state, services: deps.services };
-  const answered = selfAnswered(deps.services, observer);
   const lanes: LaneRoute[] = [];
   const staged: Staged[] = [];
   // Routes sharing a method, path and host with a route that matches on more than the path
@@ -224,7 +210,7 @@ async function compileInto(
       methods: [group.method],
       url: group.url,
       constraints: group.host ? { host: hostMatcher(group.host) } : undefined,
-      lane: selector(group.candidates, { logger, answered: answered && ((req, requestId, status) => answered(req, requestId, status, undefined)) }),
+      lane: selector(group.candidates, { logger, answered }),
     });
 
   // Routes whose stages need the same scope-wide setup share one scope (RouteStage.scopeKey).

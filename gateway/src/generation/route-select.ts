@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Route } from '../../../spec/route.js';
 import { problem, writeProblem, type ErrorFormat, type Problem } from '../errors.js';
 import { newRequestId } from './request-id.js';
+import type { SelfAnswered } from './self-answered.js';
 
 /**
  * Content switching: the routes sharing one method, path and host, told apart by headers,
@@ -153,8 +154,8 @@ function modelOf(body: ReadBody | undefined): string | undefined {
 
 export interface SelectorOptions {
   logger: FastifyBaseLogger;
-  /** Told of the answers the selector gives itself (404, 400, 413), as the fast lane's are: counted and logged. */
-  answered?: ((req: IncomingMessage, requestId: string, status: number) => void) | undefined;
+  /** Told of the answers the selector gives itself (404, 400, 413), as the fast lane's are: counted and logged, under no route. */
+  answered?: SelfAnswered | undefined;
 }
 
 /**
@@ -173,7 +174,7 @@ export function selector(candidates: readonly Candidate[], options: SelectorOpti
 
   const refuse = (req: IncomingMessage, res: ServerResponse, requestId: string, p: Problem, headers: Record<string, string> = {}) => {
     writeProblem(res, { ...p, instance: requestId }, { ...headers, 'x-request-id': requestId }, format);
-    options.answered?.(req, requestId, p.status);
+    options.answered?.(req, requestId, p.status, undefined);
   };
 
   return (req, res) => {

@@ -6,26 +6,32 @@ import type { RequestObserver } from '../contracts/request-observer.js';
 import { traceOf } from '../contracts/request-tracer.js';
 import type { StageServices } from './route-stage.js';
 
-/** Told of an answer the gateway gave outside Fastify (a lane's 413, a selector's 404, the edge's 400), with its route if one matched. */
-export type SelfAnswered = (req: IncomingMessage, requestId: string, status: number, route: string | undefined) => void;
+/**
+ * Told of an answer the gateway gave itself, with its route if one matched: Fastify's (the
+ * generation's onResponse hook: a 401, 429, 404…, with its duration and consumer) and those given
+ * outside Fastify (a lane's 413, a selector's 404, the edge's 400), answered at once, so without
+ * a duration worth a clock read.
+ */
+export type SelfAnswered = (req: IncomingMessage, requestId: string, status: number, route: string | undefined, durationMs?: number, consumer?: string) => void;
 
 /**
- * Counts and logs what is refused outside Fastify as the generation's onResponse hook does for
- * Fastify's answers: the same metric, the same access line. Nothing was sent upstream (no target,
- * no attempts), and the answer was immediate, so no duration worth a clock read. A request-target
- * that is not origin-form is logged as `-`: it is the refused input, and may hold an authority.
+ * Counts an answer the gateway gave itself, and writes its access line: nothing was sent
+ * upstream (no target, no attempts). A request-target that is not origin-form is logged as `-`:
+ * it is the refused input, and may hold an authority.
  */
 export function selfAnswered(services: Pick<StageServices, 'accessLog' | 'clientIp'>, observer: RequestObserver | undefined): SelfAnswered | undefined {
   const accessLog = services.accessLog;
   if (!accessLog && !observer) return undefined;
-  return (req, requestId, status, route) => {
-    observer?.completed(route ?? 'none', status, 0);
+  return (req, requestId, status, route, durationMs = 0, consumer) => {
+    observer?.completed(route ?? 'none', status, durationMs);
     write(accessLog, {
       requestId,
       method: req.method ?? '',
       path: req.url?.startsWith('/') ? pathOf(req.url) : '-',
       status,
+      durationMs,
       route,
+      consumer,
       clientIp: services.clientIp(req),
       traceId: traceOf(req)?.traceId,
     });
@@ -45,10 +51,11 @@ export function unparsedAnswered(services: Pick<StageServices, 'accessLog'>, obs
   if (!accessLog && !observer) return undefined;
   return (status, socket) => {
     observer?.completed('none', status, 0);
-    write(accessLog, { requestId: newRequestId(), method: '-', path: '-', status, route: undefined, clientIp: socket.remoteAddress ?? '' });
+    write(accessLog, { requestId: newRequestId(), method: '-', path: '-', status, durationMs: 0, route: undefined, consumer: undefined, clientIp: socket.remoteAddress ?? '' });
   };
 }
 
-function write(accessLog: AccessLog | undefined, entry: Pick<AccessEntry, 'requestId' | 'method' | 'path' | 'status' | 'route' | 'clientIp' | 'traceId'>): void {
-  accessLog?.write({ ...entry, durationMs: 0, target: undefined, consumer: undefined, attempts: 0 });
+/** An answer the gateway gave itself: nothing went upstream. */
+function write(accessLog: AccessLog | undefined, entry: Omit<AccessEntry, 'target' | 'attempts'>): void {
+  accessLog?.write({ ...entry, target: undefined, attempts: 0 });
 }
