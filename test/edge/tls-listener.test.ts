@@ -133,6 +133,23 @@ describe('TLS listener: certificates by SNI, TLS 1.2+ only, x-forwarded-proto ht
     assert.equal(((await plain.json()) as { headers: Record<string, string> }).headers['x-forwarded-proto'], 'http');
   });
 
+  test('HTTP/1.1 over TLS that does not parse gets node:http\'s own 400 and is counted under route none', async () => {
+    const counted = () => Number(/switchboard_requests_total\{route="none",status="400"\} (\d+)/.exec(gw.metrics.render())?.[1] ?? 0);
+    const before = counted();
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port: gw.tlsPort!, servername: 'api.example.test', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
+        socket.write('NOT HTTP AT ALL\r\n\r\n');
+      });
+      let raw = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => (raw += chunk));
+      socket.once('close', () => resolve(raw));
+      socket.once('error', reject);
+    });
+    assert.equal(answer, 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    await waitFor(() => counted() === before + 1, 2000, 'the TLS listener\'s 400 counted');
+  });
+
   test('a route with hsts sends Strict-Transport-Security over TLS (HTTP/1.1 and HTTP/2, its refusals too), never over plain HTTP', async () => {
     const resolve = `api.example.test:${gw.tlsPort}:127.0.0.1`;
     const headerOf = async (args: string[], url: string) => {

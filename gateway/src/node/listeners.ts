@@ -94,6 +94,8 @@ export class PublicListeners {
       // The HTTP/1.1 side of the TLS listener reads these from the server, as http.Server does.
       Object.assign(this.tls, HTTP1_OPTIONS);
       this.tls.on('upgrade', options.upgrade);
+      // Its HTTP/1.1 connections run node:http's parser, which emits clientError on this server.
+      this.tls.on('clientError', answerClientError(options.clientErrorAnswered));
       this.trackSessions(this.tls);
       this.tls.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
         options.logger.debug({ err: { message: err.message, code: err.code }, peer: socket.remoteAddress }, 'TLS handshake failed');
