@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Route } from '../../spec/route.js';
 import type { GenerationContext, RouteStage } from '../../gateway/src/generation/route-stage.js';
+import { matchedUrl } from '../../gateway/src/generation/shared-route.js';
 import type { ConfigState } from '../../gateway/src/store/port.js';
 import { routePlugin } from '../stage-plugin.js';
 
@@ -136,7 +137,7 @@ const corsPlugin = routePlugin<{ route: Route; ctx: GenerationContext }>('cors',
     if (origin === undefined) return done();
     if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) {
       // The gateway answers preflights itself; they carry no credentials and must not reach auth.
-      (preflights.get(request.routeOptions.url ?? '') ?? policy).preflight(request, reply);
+      (preflights.get(matchedUrl(request) ?? '') ?? policy).preflight(request, reply);
       return;
     }
     policy.decorate(origin, reply);

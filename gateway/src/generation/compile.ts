@@ -28,6 +28,7 @@ import { CHOSEN_ROUTE, CHOSEN_ROUTE_CONSTRAINT, chosenRouteStrategy, needsSelect
 import { modelsList } from './models-list.js';
 import { traceOf } from '../contracts/request-tracer.js';
 import { selfAnswered, type SelfAnswered } from './self-answered.js';
+import { configOf, MATCHED, runMatchedHooks, type MatchedRoute } from './shared-route.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -90,8 +91,10 @@ function isPlain(route: Route, stages: readonly RouteStage[]): boolean {
 /**
  * Turn one configuration revision into a ready Fastify instance and its front router. Routes
  * with stages share a few encapsulated Fastify contexts (one per body handling and scope-wide
- * stage setup, see scopeKeyOf) and carry their stages as route-level hooks; routes without
- * stages never enter Fastify (see buildFrontRouter). Work is cut into slices that yield to the
+ * stage setup, see scopeKeyOf); in each, the routes without a schema share one Fastify route
+ * that runs the matched route's stages (shared-route.ts), and a route with a schema has its own
+ * with its stages as route-level hooks. Routes without stages never enter Fastify (see
+ * buildFrontRouter). Work is cut into slices that yield to the
  * event loop, so a large revision compiles while the old generation keeps serving. Throws (and
  * the caller keeps the old generation) when anything about the revision is wrong; the caller
  * closes nothing on failure but what it gets back, so a failed instance is closed here.
@@ -150,7 +153,7 @@ async function compileInto(
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const { p, headers } = toProblem(err, request);
     if (p.status >= 500) deps.services.logger.error({ err, requestId: request.id }, 'request failed inside the gateway');
-    sendProblem(reply, p, headers, request.routeOptions.config.errorFormat);
+    sendProblem(reply, p, headers, configOf(request).errorFormat);
   });
 
   // Every route Fastify gets is mirrored into the node's front router (see buildFrontRouter).
@@ -167,7 +170,7 @@ async function compileInto(
     app.addHook('onResponse', (request, reply, done) => {
       if (request.proxied) return done();
       // Read once: Fastify's routeOptions getter builds a fresh object of thirteen fields per read.
-      const route = request.routeOptions.config.route;
+      const route = configOf(request).route;
       const consumer = request.caller?.name;
       // A refusal's server span names its route and consumer too ('finish' runs before 'close', where the span ends).
       const trace = traceOf(request.raw);
@@ -197,9 +200,13 @@ async function compileInto(
     if (!pool) throw new Error(`route "${route.name}" names unknown upstream "${route.upstream}"`);
     const plain = isPlain(route, deps.stages);
     if (grouping.grouped.has(route.name)) {
-      const proxy = new RouteProxy(route, pool, deps.services, deps.observer, deps.pools);
-      grouping.add(route, plain ? laneServe(route, proxy, answered) : chosen(route.name, toFastify));
-      if (!plain) staged.push({ route, pool, grouped: true });
+      if (plain) grouping.add(route, laneServe(route, new RouteProxy(route, pool, deps.services, deps.observer, deps.pools), answered));
+      else {
+        // Which Fastify route serves it is known once its scope is built (sharedScope).
+        const chosenBy: { serve?: Serve } = {};
+        grouping.add(route, (req, res, requestId, body) => chosenBy.serve!(req, res, requestId, body));
+        staged.push({ route, pool, grouped: true, chosenBy });
+      }
     } else if (plain) lanes.push(...laneRoutes(route, new RouteProxy(route, pool, deps.services, deps.observer), answered));
     else staged.push({ route, pool, grouped: false });
   }
@@ -223,11 +230,12 @@ async function compileInto(
     else scopes.set(key, [one]);
   }
   const shared = [...scopes.values()];
+  const built: ScopeOutput = { lanes, toFastify, scopes: 0 };
   for (let first = 0; first < shared.length; first += SCOPES_PER_BUCKET) {
     const bucket = shared.slice(first, first + SCOPES_PER_BUCKET);
     await app.register(
       named('switchboard-routes', async (parent) => {
-        for (const members of bucket) await parent.register(named('switchboard-scope', async (scope) => sharedScope(scope, members, ctx, deps, slicer, heads)));
+        for (const members of bucket) await parent.register(named('switchboard-scope', async (scope) => sharedScope(scope, members, ctx, deps, slicer, heads, built)));
       }),
     );
     const due = slicer.due();
@@ -243,6 +251,8 @@ async function compileInto(
   // Fastify keeps its onRoute hooks, and so this list, for the life of the instance: each entry
   // is a copy of a route's options (≈ 0.3 KB a staged route) that nothing reads any more.
   registered.length = 0;
+  // So is every entry the front router was built from (the plugin closures above reach them).
+  lanes.length = 0;
   return new Generation(state.revision, app, front);
 }
 
@@ -276,11 +286,24 @@ function selectorGroups(routes: readonly Route[]) {
   };
 }
 
-/** A grouped route with stages: Fastify's router finds its scope by the chosen-route constraint. */
-function chosen(name: string, toFastify: Serve): Serve {
+/**
+ * A grouped route with stages: Fastify's router finds its route by the chosen-route constraint,
+ * the route's name for a route of its own, its scope's id for a shared one (with `matched`).
+ */
+function chosen(name: string, toFastify: Serve, matched?: MatchedRoute): Serve {
   return (req, res, requestId, body) => {
     req[CHOSEN_ROUTE] = name;
+    if (matched !== undefined) req[MATCHED] = matched;
     toFastify(req, res, requestId, body);
+  };
+}
+
+/** A front-router entry of a shared staged route: the route goes on the request, Fastify's router finds the scope's route. */
+function sharedLane(scopeId: string, matched: MatchedRoute, toFastify: Serve): FastLane {
+  return (req, res) => {
+    req[CHOSEN_ROUTE] = scopeId;
+    req[MATCHED] = matched;
+    toFastify(req, res, '', undefined);
   };
 }
 
@@ -330,6 +353,22 @@ interface Staged {
   route: Route;
   pool: UpstreamPool;
   grouped: boolean;
+  /** A grouped route's selector calls through this, set when the route is built. */
+  chosenBy?: { serve?: Serve };
+}
+
+/**
+ * A staged route without a schema shares its scope's one Fastify route (shared-route.ts); one
+ * with a schema keeps its own, so that Fastify compiles and runs its validation as documented.
+ */
+const sharesScopeRoute = (route: Route): boolean => route.schema === undefined;
+
+/** What building the scopes adds to the generation: front-router entries for the shared routes. */
+interface ScopeOutput {
+  lanes: LaneRoute[];
+  toFastify: Serve;
+  /** Scopes given a shared route so far; numbers their ids. */
+  scopes: number;
 }
 
 /** meterStreams may add stream_options.include_usage to a streamed request, so it reads the body too. */
@@ -348,13 +387,15 @@ function scopeNeeds(route: Route, stages: readonly RouteStage[], ctx: Generation
 /** The scope a staged route shares: its body handling, then each stage's scope-wide setup. */
 function scopeKeyOf({ route, grouped }: Staged, stages: readonly RouteStage[], ctx: GenerationContext): string {
   let key = `${grouped ? 'grouped' : 'own'}:${readsBody(route) ? 'json' : 'stream'}`;
+  // Fastify reads a JSON body up to its route's limit: routes sharing one keep one limit.
+  if (!grouped && readsBody(route) && sharesScopeRoute(route)) key += `:shared:${route.bodyLimit ?? 'default'}`;
   for (const { stage, part } of scopeNeeds(route, stages, ctx)) key += `|${stage.name}=${part}`;
   return key;
 }
 
 /** Whichever route of the shared scope a request matched: its body limit and name, from the route's config. */
 function matchedRoute(request: FastifyRequest): { bodyLimit: number; name: string } {
-  const config = request.routeOptions.config;
+  const config = configOf(request);
   return { bodyLimit: config.bodyLimit ?? 0, name: config.route ?? '' };
 }
 
@@ -370,7 +411,10 @@ function declaredHeads(routes: readonly Route[]): ReadonlySet<string> {
   return heads;
 }
 
-/** One shared scope: the body parsers its routes agree on, its stages' setup, then each route with its own hooks. */
+/**
+ * One shared scope: the body parsers its routes agree on, its stages' setup, then its routes —
+ * those without a schema behind the scope's one Fastify route, the others each with their own.
+ */
 async function sharedScope(
   scope: FastifyInstance,
   members: readonly Staged[],
@@ -378,16 +422,48 @@ async function sharedScope(
   deps: CompileDeps,
   slicer: TimeSlicer,
   heads: ReadonlySet<string>,
+  out: ScopeOutput,
 ): Promise<void> {
   const first = members[0]!;
   bodyParsers(scope, first.grouped, readsBody(first.route));
   // Every member has the same needs (they share the key): the first one's set the scope up.
   for (const { stage } of scopeNeeds(first.route, deps.stages, ctx)) await stage.setupScope?.(scope, first.route, ctx);
-  for (const { route, pool, grouped } of members) {
+  let scopeId: string | undefined;
+  const methods = new Set<string>();
+  let bodyLimit = 0;
+  for (const member of members) {
     const due = slicer.due();
     if (due) await due;
-    await stagedRoute(scope, route, new RouteProxy(route, pool, deps.services, deps.observer, deps.pools), ctx, deps, grouped, heads);
+    const proxy = new RouteProxy(member.route, member.pool, deps.services, deps.observer, deps.pools);
+    if (!sharesScopeRoute(member.route)) {
+      await stagedRoute(scope, member, proxy, ctx, deps, heads, out.toFastify);
+      continue;
+    }
+    // No route name has a `#`: a scope's id never meets one in the chosen-route constraint.
+    scopeId ??= `#scope-${out.scopes++}`;
+    for (const method of await sharedMember(scope, scopeId, member, proxy, ctx, deps, out)) methods.add(method);
+    bodyLimit = Math.max(bodyLimit, proxy.bodyLimit);
   }
+  if (scopeId !== undefined) scopeRoute(scope, scopeId, methods, bodyLimit);
+}
+
+/**
+ * The scope's one Fastify route for its routes without a schema. Only a request the front
+ * router (or a selector) matched to one of them carries the scope's id, which the chosen-route
+ * constraint requires (mustMatchWhenDerived), so `/*` competes with no other route: Fastify
+ * finds it for every path, and it runs the matched route's hooks and handler (shared-route.ts).
+ */
+function scopeRoute(scope: FastifyInstance, scopeId: string, methods: ReadonlySet<string>, bodyLimit: number): void {
+  scope.route({
+    method: [...methods],
+    url: '/*',
+    exposeHeadRoute: false,
+    bodyLimit,
+    constraints: { [CHOSEN_ROUTE_CONSTRAINT]: scopeId },
+    onRequest: runMatchedHooks('onRequest', scope),
+    preHandler: runMatchedHooks('preHandler', scope),
+    handler: (request, reply) => request.raw[MATCHED]!.handler.call(scope, request, reply),
+  });
 }
 
 function bodyParsers(scope: FastifyInstance, grouped: boolean, readsJson: boolean): void {
@@ -459,36 +535,84 @@ function proxyHandler(proxy: RouteProxy): (request: FastifyRequest, reply: Fasti
   };
 }
 
-/** One staged route in its shared scope: its stages add route-level hooks, then its paths are routed. */
+/** What a route's stages gave it through its builder (route-stage.ts). */
+interface StagesOfRoute {
+  onRequest: StageHook[];
+  preHandler: StageHook[];
+  extra: Array<Parameters<RouteBuilder['route']>[0]>;
+  validatorCompiler: FastifySchemaCompiler<FastifySchema> | undefined;
+}
+
+async function stagesOf(scope: FastifyInstance, route: Route, ctx: GenerationContext, deps: CompileDeps): Promise<StagesOfRoute> {
+  const got: StagesOfRoute = { onRequest: [], preHandler: [], extra: [], validatorCompiler: undefined };
+  const builder: RouteBuilder = {
+    scope,
+    addHook: (name, hook) => void (name === 'onRequest' ? got.onRequest : got.preHandler).push(hook),
+    setValidatorCompiler: (compiler) => void (got.validatorCompiler = compiler),
+    route: (options) => void got.extra.push(options),
+  };
+  for (const stage of deps.stages) if (stage.applies(route)) await stage.register(builder, route, ctx);
+  return got;
+}
+
+const configFor = (route: Route, bodyLimit: number) => ({ route: route.name, errorFormat: route.errorFormat, bodyLimit });
+
+/**
+ * A staged route without a schema: its stages' hooks and its handler in a MatchedRoute, and a
+ * front-router entry per path and host that puts it on the request (a grouped route: its
+ * selector does). Like a lane, a GET route answers HEAD (front-router.ts decides where HEAD
+ * goes). Returns the methods the scope's route must take for it.
+ */
+async function sharedMember(scope: FastifyInstance, scopeId: string, { route, grouped, chosenBy }: Staged, proxy: RouteProxy, ctx: GenerationContext, deps: CompileDeps, out: ScopeOutput): Promise<string[]> {
+  const stages = await stagesOf(scope, route, ctx, deps);
+  if (stages.validatorCompiler !== undefined) throw new Error(`route "${route.name}": a stage set a validator compiler on a route without a schema`);
+  const config = configFor(route, proxy.bodyLimit);
+  const matched: MatchedRoute = { config, url: undefined, onRequest: stages.onRequest, preHandler: stages.preHandler, handler: proxyHandler(proxy) };
+  const methods = route.methods ?? ['GET', 'POST'];
+  if (grouped) chosenBy!.serve = chosen(scopeId, out.toFastify, matched);
+  else {
+    const lane = sharedLane(scopeId, matched, out.toFastify);
+    const hosts = route.hosts?.length ? route.hosts : [undefined];
+    const seen = new Set<string>();
+    route.paths.forEach((url, n) => {
+      if (seen.has(url)) return;
+      seen.add(url);
+      for (const host of hosts) out.lanes.push({ field: `/routes/${route.name}/paths/${n}`, methods, url, constraints: host ? { host: hostMatcher(host) } : undefined, lane });
+    });
+  }
+  // Another route this one serves (CORS's preflights): the same hooks, its own handler and path.
+  for (const extra of stages.extra) {
+    const host = extra.constraints?.host;
+    const served: MatchedRoute = { ...matched, url: extra.url, handler: extra.handler as MatchedRoute['handler'] };
+    out.lanes.push({ field: `/routes/${route.name}`, methods: [extra.method], url: extra.url, constraints: host ? { host: hostMatcher(host) } : undefined, lane: sharedLane(scopeId, served, out.toFastify) });
+  }
+  return [...methods, ...(methods.includes('GET') ? ['HEAD'] : []), ...stages.extra.map((e) => e.method)];
+}
+
+/** A staged route with a schema, in its shared scope with a Fastify route of its own: its stages add route-level hooks, then its paths are routed. */
 async function stagedRoute(
   scope: FastifyInstance,
-  route: Route,
+  { route, grouped, chosenBy }: Staged,
   proxy: RouteProxy,
   ctx: GenerationContext,
   deps: CompileDeps,
-  grouped: boolean,
   heads: ReadonlySet<string>,
+  toFastify: Serve,
 ): Promise<void> {
   const bodyLimit = proxy.bodyLimit;
-  const onRequest: StageHook[] = [];
-  const preHandler: StageHook[] = [];
-  const extra: Array<Parameters<RouteBuilder['route']>[0]> = [];
-  let validatorCompiler: FastifySchemaCompiler<FastifySchema> | undefined;
-  const builder: RouteBuilder = {
-    scope,
-    addHook: (name, hook) => void (name === 'onRequest' ? onRequest : preHandler).push(hook),
-    setValidatorCompiler: (compiler) => void (validatorCompiler = compiler),
-    route: (options) => void extra.push(options),
-  };
-  for (const stage of deps.stages) if (stage.applies(route)) await stage.register(builder, route, ctx);
+  const { onRequest, preHandler, extra, validatorCompiler } = await stagesOf(scope, route, ctx, deps);
+  if (grouped) chosenBy!.serve = chosen(route.name, toFastify);
   const hooks = {
     ...(onRequest.length ? { onRequest: onRequest as onRequestHookHandler[] } : {}),
     ...(preHandler.length ? { preHandler: preHandler as preHandlerHookHandler[] } : {}),
     ...(validatorCompiler ? { validatorCompiler } : {}),
   };
-  const config = { route: route.name, errorFormat: route.errorFormat, bodyLimit };
-  for (const options of extra) scope.route({ ...options, ...hooks, config });
-
+  const config = configFor(route, bodyLimit);
+  for (const options of extra) {
+    const host = options.constraints?.host;
+    // A configured host matches as the route's own paths do (hostMatcher), with or without a port.
+    scope.route({ ...options, ...(host ? { constraints: { host: hostMatcher(host) } } : {}), ...hooks, config });
+  }
   const handler = proxyHandler(proxy);
   const methods = route.methods ?? ['GET', 'POST'];
   // Fastify answers HEAD on a GET route with a twin route: a second Context with its own hook

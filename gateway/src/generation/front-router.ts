@@ -48,16 +48,19 @@ export class RouteCompileError extends Error {
 
 /**
  * The generation's entry point: a find-my-way router holding every route — the Fastify routes
- * (stages, schemas, /healthz) mirrored with the same options and constraints, and the routes
- * without stages, which only this router holds. Fastify holds a subset of the same routes with
- * the same options, so for any request the front router hands it, Fastify's best match is the
- * front router's best match: precedence is identical by construction. A lane route goes straight
- * to the proxy; anything else (stages, schemas, /healthz, 404s) goes to Fastify, which routes it
- * again (≈ 1 µs) and runs the full lifecycle.
+ * of their own (schemas, /healthz) mirrored with the same options and constraints, and the
+ * lanes, which only this router holds: routes without stages, and staged routes without a
+ * schema, whose lane hands the request to their scope's shared Fastify route (shared-route.ts,
+ * reached by a constraint only such a lane sets, so it competes with nothing in Fastify's
+ * router). Fastify's other routes are a subset of this router's with the same options, so for
+ * any request the front router hands it unmarked, Fastify's best match is the front router's
+ * best match: precedence is identical by construction. A plain lane goes straight to the
+ * proxy; anything else goes to Fastify, which routes it again (≈ 1 µs) and runs the full
+ * lifecycle.
  *
- * Keeping stage-less routes out of Fastify is what lets a revision hold 10 000 routes: Fastify
+ * Keeping routes out of Fastify's router is what lets a revision hold 10 000 of them: Fastify
  * gives each route a Context (hooks, parsers, a HEAD twin) and runs per-route work in ready(),
- * while a find-my-way entry and two closures are all a lane route needs.
+ * while a find-my-way entry (or a static index entry) and a few closures are all a lane needs.
  */
 export async function buildFrontRouter(
   fastifyRoutes: readonly RouteOptions[],

@@ -69,10 +69,12 @@ export type StageHook =
   | ((request: FastifyRequest, reply: FastifyReply) => Promise<unknown>);
 
 /**
- * One staged route as its stages build it: route-level hooks, not a Fastify context per route.
- * A context per route cost ≈ 15 KB of heap and ≈ 0.5 ms of compile each (10 000 keyed routes:
- * 389 MiB, 5.4 s); route-level hooks run in the same order, after the scope's, with the same
- * errors, and the routes share a scope (see RouteStage.scopeKey).
+ * One staged route as its stages build it: hooks for the route alone, not a Fastify context per
+ * route. A context per route cost ≈ 15 KB of heap and ≈ 0.5 ms of compile each (10 000 keyed
+ * routes: 389 MiB, 5.4 s); the routes share a scope (see RouteStage.scopeKey), and the hooks run
+ * after the scope's, in the order added, with Fastify's semantics: as route-level hooks of a
+ * route with a schema, through the scope's shared route for any other (shared-route.ts). A stage
+ * that needs the path the request matched reads `matchedUrl(request)`, not Fastify's routeOptions.
  */
 export interface RouteBuilder {
   /** The shared scope the route lands in, for decorators a stage's setupScope put there. */
