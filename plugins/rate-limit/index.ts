@@ -54,23 +54,44 @@ function consumerLimitersOf(ctx: GenerationContext, create: CreateRateLimit): Re
   return limiters;
 }
 
+/** The counter key a route's hook chose for this request, read by its scope's shared limiter. */
+const COUNTER_KEY: unique symbol = Symbol('switchboard.rateLimitKey');
+type Keyed = FastifyRequest & { [COUNTER_KEY]?: string };
+
+const routeLimiterSets = new WeakMap<CreateRateLimit, Map<string, Limiter>>();
+
+/**
+ * The limiter for a route limit of `max` per `windowMs`, one per scope for every route with
+ * those figures: a limiter is its settings merged into a copy of the plugin's (≈ 1.5 KB), and
+ * which counter it counts is the key its route's hook hands it (`rl:r:<route id>:…`), so routes
+ * still count apart.
+ */
+function routeLimiterOf(create: CreateRateLimit, max: number, windowMs: number): Limiter {
+  let limiters = routeLimiterSets.get(create);
+  if (limiters === undefined) routeLimiterSets.set(create, (limiters = new Map()));
+  let limiter = limiters.get(`${max}/${windowMs}`);
+  if (limiter === undefined) {
+    limiter = create({ max, timeWindow: windowMs, keyGenerator: (request) => (request as Keyed)[COUNTER_KEY]! });
+    limiters.set(`${max}/${windowMs}`, limiter);
+  }
+  return limiter;
+}
+
 const rateLimitPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationContext }>('rate-limit', async (scope, { route, ctx }) => {
   const clientIp = ctx.services.clientIp;
   const create = (scope.scope as unknown as { createRateLimit: CreateRateLimit }).createRateLimit;
 
   let routeLimiter: Limiter | undefined;
+  let counterKey: ((request: FastifyRequest) => string) | undefined;
   if (route.rateLimit) {
     const routeKey = `rl:r:${route.id}:`;
     const byIp = route.rateLimit.by === 'ip';
-    routeLimiter = create({
-      max: route.rateLimit.max,
-      timeWindow: route.rateLimit.windowMs ?? 60_000,
-      // `by: consumer` on a route without auth has no consumer: the client address stands in.
-      keyGenerator: (request) => {
-        const caller = request.caller;
-        return byIp || caller === undefined ? routeKey + 'ip:' + clientIp(request.raw) : routeKey + 'c:' + caller.id;
-      },
-    });
+    routeLimiter = routeLimiterOf(create, route.rateLimit.max, route.rateLimit.windowMs ?? 60_000);
+    // `by: consumer` on a route without auth has no consumer: the client address stands in.
+    counterKey = (request) => {
+      const caller = request.caller;
+      return byIp || caller === undefined ? routeKey + 'ip:' + clientIp(request.raw) : routeKey + 'c:' + caller.id;
+    };
   }
 
   const consumerLimiters = route.auth !== 'none' ? consumerLimitersOf(ctx, create) : NO_LIMITERS;
@@ -79,7 +100,10 @@ const rateLimitPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationConte
   const name = route.name;
   scope.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     let policy: LimitResult | undefined;
-    if (routeLimiter !== undefined) policy = await routeLimiter(request);
+    if (routeLimiter !== undefined) {
+      (request as Keyed)[COUNTER_KEY] = counterKey!(request);
+      policy = await routeLimiter(request);
+    }
     const caller = request.caller;
     if (caller !== undefined && consumerLimiters.size !== 0) {
       const limiter = consumerLimiters.get(caller.id);
@@ -119,6 +143,8 @@ export const rateLimitStage: RouteStage = {
       return store;
     }
     await scope.register(fastifyRateLimit, { global: false, store: NodeStore, enableDraftSpec: true });
+    // Declared, so that setting it per request does not change the request's shape.
+    scope.decorateRequest(COUNTER_KEY, undefined);
   },
   async register(scope, route, ctx) {
     if (!limits(route, ctx)) return;

@@ -20,6 +20,9 @@ const config = (extraRoutes: object[] = []) => ({
     { name: 'a', methods: ['GET'], paths: ['/a'], upstream: 'echo', auth: 'api-key' },
     { name: 'b', methods: ['GET'], paths: ['/b'], upstream: 'echo', auth: 'api-key' },
     { name: 'only-a', methods: ['GET'], paths: ['/private'], upstream: 'echo', auth: 'api-key' },
+    // The same limit on two routes: each route counts its own requests.
+    { name: 'twin-1', methods: ['GET'], paths: ['/t1'], upstream: 'echo', rateLimit: { max: 2, windowMs: 60_000, by: 'ip' } },
+    { name: 'twin-2', methods: ['GET'], paths: ['/t2'], upstream: 'echo', rateLimit: { max: 2, windowMs: 60_000, by: 'ip' } },
     ...extraRoutes,
   ],
   consumers: [
@@ -64,6 +67,14 @@ describe('rate limits', () => {
     assert.ok(refused.headers.get('x-request-id'));
     assert.equal(gw.metrics.rateLimited.get('by-ip'), 1);
     assert.match(gw.metrics.render(), /switchboard_ratelimit_rejected_total\{route="by-ip"\} 1/);
+  });
+
+  test('two routes with the same limit count apart', async () => {
+    for (let i = 0; i < 2; i++) assert.equal((await call(`${gw.url}/t1`)).status, 200);
+    assert.equal((await call(`${gw.url}/t1`)).status, 429);
+    const other = await call(`${gw.url}/t2`);
+    assert.equal(other.status, 200, 'twin-2 has its own count');
+    assert.equal(other.headers.get('ratelimit-remaining'), '1');
   });
 
   test('a route limit by consumer counts each consumer apart', async () => {
