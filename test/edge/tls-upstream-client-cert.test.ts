@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
+import { waitFor } from '../helpers/gateway.js';
 import { startEdgeNode, type EdgeNode } from './edge-node.js';
 import { makeCertificate, type TestCertificate } from './test-certs.js';
 
@@ -29,7 +30,8 @@ describe('upstream tls: a client certificate for targets that require one, and a
       {
         certificates: [{ name: 'gw-client', snis: ['gw-client.internal'], cert: c.client.cert, key: c.client.key }],
         upstreams: [
-          { name: 'with-cert', targets: [{ url }], tls: { clientCertificate: 'gw-client', ca: c.serverCa.cert } },
+          // Actively checked: the probes must present the certificate and trust the CA as traffic does.
+          { name: 'with-cert', targets: [{ url }], tls: { clientCertificate: 'gw-client', ca: c.serverCa.cert }, healthCheck: { active: { path: '/health', intervalMs: 100, timeoutMs: 1000, unhealthyThreshold: 1, healthyThreshold: 1 } } },
           { name: 'without-cert', targets: [{ url }], tls: { ca: c.serverCa.cert } },
         ],
         routes: [
@@ -51,6 +53,15 @@ describe('upstream tls: a client certificate for targets that require one, and a
     const answer = await fetch(`${gw.url}/with/x`);
     assert.equal(answer.status, 200);
     assert.deepEqual(await answer.json(), { client: 'switchboard-gw' });
+  });
+
+  test("an active HTTP probe presents the upstream's client certificate and trusts its CA: the target stays healthy", async () => {
+    const url = `https://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    const state = () => gw.node.targets.get(url)!.state;
+    const probed = gw.node.health.checker.runsFor(url);
+    await waitFor(() => gw.node.health.checker.runsFor(url) >= probed + 2, 5000, 'two more probes');
+    assert.equal(state().lastCheck?.detail, 'HTTP 200', 'the probe got through the handshake');
+    assert.equal(state().healthy, true);
   });
 
   test('without a client certificate the target refuses the handshake and the client gets a 502', async () => {

@@ -70,8 +70,8 @@ export class UpstreamPool {
   constructor(
     readonly spec: Upstream,
     private readonly registry: TargetRegistry,
-    /** The upstream's `tls` with its client certificate looked up (upstream-registry.ts). */
-    tls?: TlsIdentity,
+    /** The upstream's `tls` with its client certificate looked up (upstream-registry.ts); its active probes use it too. */
+    readonly tls?: TlsIdentity,
   ) {
     this.name = spec.name;
     this.slowStartMs = spec.slowStartMs ?? 0;

@@ -55,6 +55,7 @@ export function activeConfigOf(pool: UpstreamPool): ActiveConfig | undefined {
     unhealthyThreshold: a.unhealthyThreshold ?? 3,
     expectedStatus: a.expectedStatus ?? [200],
     grpcService: a.grpcService,
+    tls: pool.tls,
   };
 }
 
@@ -274,6 +275,7 @@ function sameProbe(a: ActiveConfig, b: ActiveConfig): boolean {
     a.type === b.type &&
     a.path === b.path &&
     a.grpcService === b.grpcService &&
+    a.tls?.digest === b.tls?.digest &&
     a.timeoutMs === b.timeoutMs &&
     a.expectedStatus.length === b.expectedStatus.length &&
     a.expectedStatus.every((s, i) => s === b.expectedStatus[i])

@@ -1,5 +1,5 @@
 import { connect, constants } from 'node:http2';
-import { describeError, type Probe, type ProbeConfig, type ProbeResult } from './probe.js';
+import { describeError, tlsOptions, type Probe, type ProbeConfig, type ProbeResult } from './probe.js';
 
 /** grpc.health.v1.HealthCheckResponse.ServingStatus names, by wire value (grpc/doc/health-checking.md). */
 const SERVING_STATUS = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'];
@@ -55,7 +55,8 @@ export function createGrpcProbe(origin: string, config: ProbeConfig & { grpcServ
       const started = performance.now();
       return new Promise((resolve) => {
         let settled = false;
-        const session = connect(origin, { rejectUnauthorized: false });
+        // The upstream's client certificate, for a target that requires one.
+        const session = connect(origin, { rejectUnauthorized: false, ...tlsOptions(config.tls) });
         const finish = (ok: boolean, detail: string) => {
           if (settled) return;
           settled = true;

@@ -1,5 +1,5 @@
 import { Client } from 'undici';
-import { describeError, type Probe, type ProbeConfig, type ProbeResult } from './probe.js';
+import { describeError, tlsOptions, type Probe, type ProbeConfig, type ProbeResult } from './probe.js';
 
 /**
  * HTTP GET of `path` on the target; up when the status is one of `expectedStatus`.
@@ -13,7 +13,7 @@ import { describeError, type Probe, type ProbeConfig, type ProbeResult } from '.
  */
 export function createHttpProbe(origin: string, config: ProbeConfig): Probe {
   const client = new Client(origin, {
-    connect: { timeout: config.timeoutMs },
+    connect: { timeout: config.timeoutMs, ...tlsOptions(config.tls) },
     headersTimeout: config.timeoutMs,
     bodyTimeout: config.timeoutMs,
     pipelining: 1,
