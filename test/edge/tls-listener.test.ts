@@ -220,5 +220,13 @@ describe('TLS listener: certificates by SNI, TLS 1.2+ only, x-forwarded-proto ht
     assert.equal(notAfter, Math.floor(Date.parse(new X509Certificate(certs.apps!.cert).validTo) / 1000));
     assert.match(text, /^switchboard_tls_certificate_not_after_seconds\{certificate="default"\} \d+$/m);
     assert.doesNotMatch(text, /certificate="broken"/);
+    // And the admin API, per certificate, as this node's listener sees it.
+    const skipped = await harness.api('GET', '/certificates/broken/status', { token });
+    assert.equal(skipped.status, 200);
+    assert.equal(skipped.body.served, false);
+    assert.match(skipped.body.reason, /expired/);
+    const served = await harness.api('GET', '/certificates/apps/status', { token });
+    assert.deepEqual(served.body, { name: 'apps', served: true, notAfter: new Date(new X509Certificate(certs.apps!.cert).validTo).toISOString() });
+    assert.equal((await harness.api('GET', '/certificates/nope/status', { token })).status, 404);
   });
 });

@@ -7,6 +7,7 @@ import { registerConsumerKeyRoutes } from './consumer-keys-routes.js';
 import { registerHealthRoutes } from './health-routes.js';
 import { registerQueueRoute } from './queue-routes.js';
 import { registerStreamStatusRoute } from './stream-status-route.js';
+import { registerCertificateStatusRoute } from './certificate-status-route.js';
 import { installProblemHandler } from './problem-handler.js';
 import { registerOverviewRoute } from './overview-routes.js';
 import { registerTargetWeightRoute } from './target-weight-route.js';
@@ -36,6 +37,7 @@ export async function adminApi(app: FastifyInstance, options: AdminApiOptions): 
     registerHealthRoutes(secured, deps);
     registerQueueRoute(secured, deps);
     registerStreamStatusRoute(secured, deps);
+    registerCertificateStatusRoute(secured, deps);
     registerTargetWeightRoute(secured, deps, ITEM_SCHEMAS.upstreams);
     registerOverviewRoute(secured, deps, deps.node?.metrics.traffic);
     registerConsumerKeyRoutes(secured, { store: deps.service.store });

@@ -333,6 +333,21 @@ export class GatewayNode {
     );
   }
 
+  /**
+   * How this node's TLS listener holds the stored certificate `name`: served (and when it
+   * expires), skipped (and why), or not in force on this node. Each node loads certificates
+   * for itself, so this is the node's answer, not the collection's.
+   */
+  certificateStatus(name: string): { name: string; served: boolean; notAfter?: string; reason?: string } | undefined {
+    if (!this.certificatesInForce.some((c) => c.name === name)) return undefined;
+    if (this.server?.certificates === undefined) return { name, served: false, reason: 'this node has no TLS listener (TLS_PORT is unset)' };
+    const skipped = this.skippedCertificates.find((c) => c.name === name);
+    if (skipped !== undefined) return { name, served: false, reason: skipped.reason };
+    const served = this.server.certificates.served.find((c) => c.name === name);
+    if (served === undefined) return { name, served: false, reason: 'not loaded by the TLS listener' };
+    return { name, served: true, notAfter: new Date(served.notAfter).toISOString() };
+  }
+
   /** New TLS handshakes use the generation's certificates; one that cannot be loaded is skipped and logged, never fatal. */
   private useCertificates(): void {
     if (!this.server) return;
