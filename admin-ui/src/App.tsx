@@ -6,6 +6,7 @@ import { Overview } from './pages/Overview';
 import { UpstreamList, UpstreamPage } from './pages/Upstreams';
 import { RouteList, RoutePage } from './pages/RoutesPage';
 import { ConsumerList, ConsumerPage } from './pages/Consumers';
+import { CertificateList, CertificatePage } from './pages/Certificates';
 import { Audit } from './pages/Audit';
 import { Revisions } from './pages/Revisions';
 import { Users } from './pages/Users';
@@ -20,6 +21,7 @@ export function App() {
     ['/upstreams', 'Upstreams'],
     ['/routes', 'Routes'],
     ['/consumers', 'Consumers'],
+    ['/certificates', 'Certificates'],
     ['/audit', 'Audit'],
     ['/revisions', 'Revisions'],
     ...(isAdmin ? ([['/users', 'Users']] as Array<[string, string]>) : []),
@@ -57,6 +59,8 @@ export function App() {
           <Route path="/routes/:ref" element={<RoutePage />} />
           <Route path="/consumers" element={<ConsumerList />} />
           <Route path="/consumers/:ref" element={<ConsumerPage />} />
+          <Route path="/certificates" element={<CertificateList />} />
+          <Route path="/certificates/:ref" element={<CertificatePage />} />
           <Route path="/audit" element={<Audit />} />
           <Route path="/revisions" element={<Revisions />} />
           <Route path="/users" element={isAdmin ? <Users /> : <p>Only admins manage users.</p>} />

@@ -1,4 +1,5 @@
 import type { RJSFSchema, UiSchema } from '@rjsf/utils';
+import { Certificate } from '../../spec/certificate.ts';
 import { Consumer } from '../../spec/consumer.ts';
 import { Route } from '../../spec/route.ts';
 import { Upstream } from '../../spec/upstream.ts';
@@ -9,7 +10,7 @@ import { User } from '../../spec/user.ts';
  * build: one source of truth. A JSON round trip drops TypeBox's symbol keys, leaving plain
  * JSON Schema for rjsf and ajv.
  */
-export type Kind = 'upstreams' | 'routes' | 'consumers' | 'users';
+export type Kind = 'upstreams' | 'routes' | 'consumers' | 'users' | 'certificates';
 
 /**
  * TypeBox writes a choice of literals as `anyOf: [{const}, …]` without a `type`, which rjsf
@@ -36,14 +37,25 @@ export const SCHEMAS: Record<Kind, RJSFSchema> = {
   routes: plain(Route),
   consumers: plain(Consumer),
   users: plain(User),
+  certificates: plain(Certificate),
 };
 
-export const SINGULAR: Record<Kind, string> = { upstreams: 'upstream', routes: 'route', consumers: 'consumer', users: 'user' };
+export const SINGULAR: Record<Kind, string> = { upstreams: 'upstream', routes: 'route', consumers: 'consumer', users: 'user', certificates: 'certificate' };
 
 /** Kinds whose save the server can dry-run (`POST /{kind}/validate`). */
 export const DRY_RUN: ReadonlySet<Kind> = new Set(['upstreams', 'routes']);
 
 export const STORED_FIELDS = ['id', 'version', 'createdAt', 'updatedAt'] as const;
+
+/** Fields the API adds to its view of an item that are not the item's own (`hasKey` of a certificate): never sent back. */
+const VIEW_FIELDS: Partial<Record<Kind, readonly string[]>> = { certificates: ['hasKey'] };
+
+/** An item as the editor holds it: without the API's view-only fields. */
+export function editable(kind: Kind, item: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...item };
+  for (const f of VIEW_FIELDS[kind] ?? []) delete out[f];
+  return out;
+}
 
 const hidden = { 'ui:widget': 'hidden' };
 const storedHidden = Object.fromEntries(STORED_FIELDS.map((f) => [f, hidden]));
@@ -62,6 +74,13 @@ export const UI_SCHEMAS: Record<Kind, UiSchema> = {
   // JWT secrets are write-only: typed in, never shown back (the API never returns them).
   consumers: { ...base, jwt: { items: { secret: { 'ui:widget': 'password', 'ui:help': 'Write-only: leave empty to keep the stored secret.' } } } },
   users: { ...base, password: { 'ui:widget': 'password', 'ui:help': 'Write-only: leave empty to keep the current password.' } },
+  // A PEM key has line breaks, which a password input drops: a text area, never filled from the server.
+  certificates: {
+    ...base,
+    'ui:order': ['name', 'snis', 'cert', 'key', '*'],
+    cert: { 'ui:widget': 'textarea', 'ui:options': { rows: 8 } },
+    key: { 'ui:widget': 'textarea', 'ui:options': { rows: 6 }, 'ui:help': 'Write-only: leave empty to keep the stored key.' },
+  },
 };
 
 /** An item without the store's own fields, as sent to create or shown to compare. */

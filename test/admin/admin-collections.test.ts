@@ -42,11 +42,14 @@ describe('admin API: the certificates and streams collections', () => {
     const audit = await h.api('GET', '/audit', { token });
     for (const answer of [created, list, exported, audit]) assert.ok(!answer.text.includes(PEM_KEY.split('\n')[1]!) && !answer.text.includes('PRIVATE KEY'), 'the key never leaves the server');
     assert.equal(exported.body.certificates[0].name, 'api');
+    assert.equal(created.body.hasKey, true, 'the answer says a key is stored');
+    assert.equal(list.body[0].hasKey, true);
     const put = await h.api('PUT', '/certificates/api', { token, body: { name: 'api', snis: ['api.example.test', 'www.example.test'], cert: PEM_CERT }, headers: { 'if-match': '"1"' } });
     assert.equal(put.status, 200, put.text);
     const stored = (await h.store.read()).certificates.find((c) => c.name === 'api');
     assert.equal(stored?.key, PEM_KEY, 'the stored key survives a replacement that omits it');
     assert.deepEqual(stored?.snis, ['api.example.test', 'www.example.test']);
+    assert.equal(put.body.hasKey, true);
   });
 
   test('an SNI claimed by two certificates is refused naming the other', async () => {

@@ -8,6 +8,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { defaultStages } from '../../plugins/index.js';
 import { startAdmin, type AdminServer } from '../../gateway/src/admin/admin-server.js';
 import { GatewayNode } from '../../gateway/src/node/gateway-node.js';
+import type { EdgeSettings } from '../../gateway/src/node/edge-settings.js';
 import { systemRoutes } from '../../gateway/src/node/system-routes.js';
 import { startGpuWorker, type GpuWorker } from '../../gateway/src/simulator/gpu-worker.js';
 import { FileStore } from '../../gateway/src/store/file-store.js';
@@ -29,12 +30,13 @@ export interface ConsoleStack {
   close(): Promise<void>;
 }
 
-export async function startConsoleStack(workerCount = 2): Promise<ConsoleStack> {
+/** `edge`: the node's edge listeners (a TLS listener, for the certificates page). */
+export async function startConsoleStack(workerCount = 2, edge?: EdgeSettings): Promise<ConsoleStack> {
   const dir = await mkdtemp(join(tmpdir(), 'sb-console-'));
   const store = new FileStore(join(dir, 'switchboard.json'), { pollMs: 100 });
   await store.open();
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const node = new GatewayNode({ store, logger, port: 0, host: '127.0.0.1', stages: defaultStages(), systemRoutes });
+  const node = new GatewayNode({ store, logger, port: 0, host: '127.0.0.1', stages: defaultStages(), systemRoutes, ...(edge ? { edge } : {}) });
   await node.start();
   const admin = await startAdmin({
     env: { adminPort: 0, adminHost: '127.0.0.1', adminEmail: ADMIN_EMAIL, adminPassword: ADMIN_PASSWORD },

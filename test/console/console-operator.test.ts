@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { makeCertificate, type TestCertificate } from '../edge/test-certs.js';
 import { assertAccessible, launchBrowser, openPage, PageWatch, shoot, signIn, startConsoleStack, waitUntil, type ConsoleStack } from './console-harness.js';
 
 /**
@@ -13,10 +14,13 @@ let stack: ConsoleStack;
 let browser: Browser;
 let page: Page;
 let watch: PageWatch;
+let cert: TestCertificate;
 const HEALTH_INTERVAL_MS = 1000;
 
 before(async () => {
-  stack = await startConsoleStack(2);
+  cert = makeCertificate({ cn: 'api.partner.test' });
+  // With a TLS listener, so that the certificates page shows what it serves.
+  stack = await startConsoleStack(2, { tlsPort: 0 });
   browser = await launchBrowser();
   page = await openPage(browser);
   watch = new PageWatch(page);
@@ -25,6 +29,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await stack?.close();
+  cert?.cleanup();
 });
 
 const visit = async (link: string, heading: string | RegExp) => {
@@ -262,6 +267,39 @@ test('the users page creates a user from the form, changes its role, and refuses
   assert.deepEqual(users.map((u) => `${u.email} ${u.role}`).sort(), ['ed@example.test viewer', 'root@example.test admin']);
   await shoot(page, 'users');
   await assertAccessible(page, 'users');
+});
+
+test('a certificate is added through the form, its key never shown back, and the page says the TLS listener serves it', async () => {
+  await visit('Certificates', 'Certificates');
+  await page.getByRole('link', { name: 'New certificate' }).click();
+  await page.getByRole('heading', { name: 'New certificate' }).waitFor();
+  await page.locator('#certificates-form_name').fill('partner');
+  await page.locator('#certificates-form_snis_0').fill('api.partner.test');
+  await page.locator('#certificates-form_cert').fill(cert.cert);
+  await page.locator('#certificates-form_key').fill(cert.key);
+  await page.getByRole('button', { name: 'Create certificate' }).click();
+  await page.getByRole('heading', { name: /Certificate partner/ }).waitFor();
+  await page.getByText(/On this node: served until/).waitFor();
+  await page.getByText('Private key: stored (never shown).').waitFor();
+  assert.equal(await page.locator('#certificates-form_key').inputValue(), '', 'the stored key is not filled back in');
+  assert.equal((await page.content()).includes('PRIVATE KEY'), false, 'no private key anywhere on the page');
+  await shoot(page, 'certificate');
+  await assertAccessible(page, 'certificate');
+  // A change without the key keeps the stored one.
+  await page.locator('#certificates-form_snis__add').click();
+  await page.locator('#certificates-form_snis_1').fill('www.partner.test');
+  await page.getByRole('button', { name: 'Validate' }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.getByText(/Saved certificate "partner"/).waitFor();
+  const stored = (await stack.store.read()).certificates.find((c) => c.name === 'partner');
+  assert.deepEqual(stored?.snis, ['api.partner.test', 'www.partner.test']);
+  assert.equal(stored?.key, cert.key, 'the key survived a save that did not send it');
+  await visit('Certificates', 'Certificates');
+  const row = page.getByRole('row', { name: /partner/ });
+  await row.getByText(/served until/).waitFor();
+  assert.equal(await row.getByRole('cell', { name: 'stored', exact: true }).count(), 1, 'the list says a key is stored');
+  await shoot(page, 'certificates');
+  await assertAccessible(page, 'certificates');
 });
 
 test('no page wrote an error to the browser console', () => {

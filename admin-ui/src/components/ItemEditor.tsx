@@ -1,6 +1,7 @@
 import Form from '@rjsf/core';
 import type { ErrorSchema, RJSFValidationError } from '@rjsf/utils';
 import { createPrecompiledValidator } from '@rjsf/validator-ajv8';
+import certificateFns from 'virtual:form-validators/certificates';
 import consumerFns from 'virtual:form-validators/consumers';
 import routeFns from 'virtual:form-validators/routes';
 import upstreamFns from 'virtual:form-validators/upstreams';
@@ -9,7 +10,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { api, ApiError, type FieldError } from '../api';
-import { content, DRY_RUN, SCHEMAS, SINGULAR, STORED_FIELDS, UI_SCHEMAS, type Kind } from '../schemas';
+import { content, DRY_RUN, editable, SCHEMAS, SINGULAR, STORED_FIELDS, UI_SCHEMAS, type Kind } from '../schemas';
 import { useSession } from '../session';
 import { DiffView } from './Diff';
 import { BUTTON_TEMPLATES, OptionalDataControls } from './FormButtons';
@@ -22,6 +23,7 @@ const VALIDATORS = {
   routes: createPrecompiledValidator(routeFns, SCHEMAS.routes),
   consumers: createPrecompiledValidator(consumerFns, SCHEMAS.consumers),
   users: createPrecompiledValidator(userFns, SCHEMAS.users),
+  certificates: createPrecompiledValidator(certificateFns, SCHEMAS.certificates),
 };
 
 type Item = Record<string, unknown>;
@@ -69,7 +71,7 @@ export function ItemEditor({ kind, item, etag: initialEtag, onSaved, onCancel }:
   const { canEdit } = useSession();
   const queryClient = useQueryClient();
   const one = SINGULAR[kind];
-  const [data, setData] = useState<Item>(() => item ?? {});
+  const [data, setData] = useState<Item>(() => (item ? editable(kind, item) : {}));
   const [etag, setEtag] = useState(initialEtag ?? null);
   const [view, setView] = useState<'form' | 'json' | 'yaml'>('form');
   const [jsonText, setJsonText] = useState('');
@@ -143,14 +145,14 @@ export function ItemEditor({ kind, item, etag: initialEtag, onSaved, onCancel }:
         ? await api<Item>('POST', `/${kind}`, { body: content(data) })
         : await api<Item>('PUT', `/${kind}/${encodeURIComponent(String(item!.id))}`, { body: data, ifMatch: etag });
       setEtag(answer.etag);
-      setData(answer.data);
+      setData(editable(kind, answer.data));
       setMessage({ tone: 'ok', text: `Saved ${one} "${String(answer.data.name ?? answer.data.email)}" (version ${String(answer.data.version)}).` });
       await queryClient.invalidateQueries({ queryKey: [kind] });
       onSaved(answer.data);
     } catch (err) {
       if (err instanceof ApiError && err.status === 412 && !isNew) {
         const theirs = await api<Item>('GET', `/${kind}/${encodeURIComponent(String(item!.id))}`).catch(() => null);
-        if (theirs) setConflict({ theirs: theirs.data, etag: theirs.etag });
+        if (theirs) setConflict({ theirs: editable(kind, theirs.data), etag: theirs.etag });
         setMessage({ tone: 'error', text: `Someone else changed this ${one} since you opened it; nothing was saved.` });
       } else refuse(err);
     } finally {

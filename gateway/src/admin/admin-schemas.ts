@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 import { Certificate } from '../../../spec/certificate.js';
 import { Consumer } from '../../../spec/consumer.js';
 import { Stream } from '../../../spec/stream.js';
@@ -91,5 +91,18 @@ export const DrainBody = Type.Object(
 
 /** Item schemas as answered: the spec schema (secrets are write-only and never served). */
 export const ITEM_SCHEMAS = { upstreams: Upstream, routes: Route, consumers: Consumer, certificates: Certificate, streams: Stream, users: User } as const;
+
+/**
+ * What the API answers with, where it differs from what it takes: a certificate's view has no
+ * key (write-only) and says whether one is stored. The answer is serialized through this schema,
+ * so a field missing here never reaches the client.
+ */
+export const VIEW_SCHEMAS: { [K in keyof typeof ITEM_SCHEMAS]: TSchema } = {
+  ...ITEM_SCHEMAS,
+  certificates: Type.Object(
+    { ...Certificate.properties, hasKey: Type.Boolean({ description: 'Whether a private key is stored (the key itself is never returned).' }) },
+    { additionalProperties: false },
+  ),
+};
 
 export const ValidateResponse = (item: typeof Upstream | typeof Route) => Type.Object({ valid: Type.Literal(true), item });
