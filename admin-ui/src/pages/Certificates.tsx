@@ -1,9 +1,10 @@
 import { useQuery } from '@tanstack/react-query';
-import { Link, useNavigate, useParams } from 'react-router';
+import { Link } from 'react-router';
 import { get } from '../api';
 import { ErrorNote, Loading, when } from '../components/Bits';
 import { ItemEditor } from '../components/ItemEditor';
-import { useItem, useList } from '../items';
+import { ItemPage } from '../components/ItemPage';
+import { useList } from '../items';
 import { useSession } from '../session';
 
 /** GET /certificates/{id}/status: how this node's TLS listener holds the certificate. */
@@ -84,31 +85,23 @@ export function CertificateList() {
 }
 
 export function CertificatePage() {
-  const { ref } = useParams();
-  const navigate = useNavigate();
-  const item = useItem('certificates', ref);
-  if (ref === 'new')
-    return (
-      <>
-        <h1>New certificate</h1>
-        <ItemEditor kind="certificates" onSaved={(saved) => navigate(`/certificates/${encodeURIComponent(String(saved.name))}`)} onCancel={() => navigate('/certificates')} />
-      </>
-    );
-  if (item.isPending) return <Loading what="the certificate" />;
-  if (item.isError) return <ErrorNote error={item.error} />;
-  const { item: certificate, etag } = item.data;
   return (
-    <>
-      <div className="page-head">
-        <h1>
-          Certificate <code>{String(certificate.name)}</code>
-        </h1>
-        <span className="muted">version {certificate.version}</span>
-      </div>
-      <p>
-        On this node: <StatusText name={String(certificate.name)} />. Private key: {certificate.hasKey ? 'stored (never shown)' : 'none'}.
-      </p>
-      <ItemEditor key={certificate.id} kind="certificates" item={certificate} etag={etag} onSaved={() => {}} />
-    </>
+    <ItemPage
+      kind="certificates"
+      render={({ item: certificate, etag }) => (
+        <>
+          <div className="page-head">
+            <h1>
+              Certificate <code>{String(certificate.name)}</code>
+            </h1>
+            <span className="muted">version {certificate.version}</span>
+          </div>
+          <p>
+            On this node: <StatusText name={String(certificate.name)} />. Private key: {certificate.hasKey ? 'stored (never shown)' : 'none'}.
+          </p>
+          <ItemEditor key={certificate.id} kind="certificates" item={certificate} etag={etag} onSaved={() => {}} />
+        </>
+      )}
+    />
   );
 }

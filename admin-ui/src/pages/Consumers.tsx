@@ -1,10 +1,11 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { Link, useNavigate, useParams } from 'react-router';
+import { Link } from 'react-router';
 import { api, errorText, get } from '../api';
 import { ErrorNote, Loading, StateBadge, when } from '../components/Bits';
 import { ItemEditor } from '../components/ItemEditor';
-import { useItem, useList, type Item } from '../items';
+import { ItemPage } from '../components/ItemPage';
+import { useList, type Item } from '../items';
 import { useSession } from '../session';
 
 interface KeyView {
@@ -231,32 +232,24 @@ function Keys({ consumer }: { consumer: string }) {
 }
 
 export function ConsumerPage() {
-  const { ref } = useParams();
-  const navigate = useNavigate();
-  const item = useItem('consumers', ref);
-  if (ref === 'new')
-    return (
-      <>
-        <h1>New consumer</h1>
-        <ItemEditor kind="consumers" onSaved={(saved) => navigate(`/consumers/${encodeURIComponent(String(saved.name))}`)} onCancel={() => navigate('/consumers')} />
-      </>
-    );
-  if (item.isPending) return <Loading what="the consumer" />;
-  if (item.isError) return <ErrorNote error={item.error} />;
-  const { item: consumer, etag } = item.data;
   return (
-    <>
-      <div className="page-head">
-        <h1>
-          Consumer <code>{String(consumer.name)}</code>
-        </h1>
-        <span className="muted">
-          {limitText(consumer)} · routes: {(consumer.routes as string[] | undefined)?.join(', ') ?? 'every route'}
-        </span>
-      </div>
-      <Keys consumer={String(consumer.name)} />
-      <h2>Definition</h2>
-      <ItemEditor key={consumer.id} kind="consumers" item={consumer} etag={etag} onSaved={() => {}} />
-    </>
+    <ItemPage
+      kind="consumers"
+      render={({ item: consumer, etag }) => (
+        <>
+          <div className="page-head">
+            <h1>
+              Consumer <code>{String(consumer.name)}</code>
+            </h1>
+            <span className="muted">
+              {limitText(consumer)} · routes: {(consumer.routes as string[] | undefined)?.join(', ') ?? 'every route'}
+            </span>
+          </div>
+          <Keys consumer={String(consumer.name)} />
+          <h2>Definition</h2>
+          <ItemEditor key={consumer.id} kind="consumers" item={consumer} etag={etag} onSaved={() => {}} />
+        </>
+      )}
+    />
   );
 }

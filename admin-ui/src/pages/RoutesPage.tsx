@@ -1,7 +1,8 @@
-import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
+import { Link, useSearchParams } from 'react-router';
 import { ErrorNote, Loading } from '../components/Bits';
 import { ItemEditor } from '../components/ItemEditor';
-import { useItem, useList } from '../items';
+import { ItemPage } from '../components/ItemPage';
+import { useList } from '../items';
 import { useSession } from '../session';
 
 const AUTH = ['none', 'api-key', 'jwt', 'api-key-or-jwt', 'mtls'];
@@ -118,28 +119,20 @@ export function RouteList() {
 }
 
 export function RoutePage() {
-  const { ref } = useParams();
-  const navigate = useNavigate();
-  const item = useItem('routes', ref);
-  if (ref === 'new')
-    return (
-      <>
-        <h1>New route</h1>
-        <ItemEditor kind="routes" onSaved={(saved) => navigate(`/routes/${encodeURIComponent(String(saved.name))}`)} onCancel={() => navigate('/routes')} />
-      </>
-    );
-  if (item.isPending) return <Loading what="the route" />;
-  if (item.isError) return <ErrorNote error={item.error} />;
-  const { item: route, etag } = item.data;
   return (
-    <>
-      <div className="page-head">
-        <h1>
-          Route <code>{String(route.name)}</code>
-        </h1>
-        <span className="muted">version {route.version}</span>
-      </div>
-      <ItemEditor key={route.id} kind="routes" item={route} etag={etag} onSaved={() => {}} />
-    </>
+    <ItemPage
+      kind="routes"
+      render={({ item: route, etag }) => (
+        <>
+          <div className="page-head">
+            <h1>
+              Route <code>{String(route.name)}</code>
+            </h1>
+            <span className="muted">version {route.version}</span>
+          </div>
+          <ItemEditor key={route.id} kind="routes" item={route} etag={etag} onSaved={() => {}} />
+        </>
+      )}
+    />
   );
 }

@@ -1,10 +1,11 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { Link, useNavigate, useParams } from 'react-router';
+import { Link } from 'react-router';
 import { api, errorText, get } from '../api';
 import { ErrorNote, Loading, StateBadge, when } from '../components/Bits';
 import { ItemEditor } from '../components/ItemEditor';
-import { useItem, useList, type Item } from '../items';
+import { ItemPage, type LoadedItem } from '../components/ItemPage';
+import { useList, type Item } from '../items';
 import { useSession } from '../session';
 
 interface TargetHealth {
@@ -179,22 +180,12 @@ function Targets({ upstream }: { upstream: Item }) {
 }
 
 export function UpstreamPage() {
-  const { ref } = useParams();
-  const navigate = useNavigate();
-  const isNew = ref === 'new';
-  const item = useItem('upstreams', ref);
+  return <ItemPage kind="upstreams" render={(loaded) => <UpstreamDetail {...loaded} />} />;
+}
+
+function UpstreamDetail({ item: upstream, etag, refetch }: LoadedItem) {
   const { canEdit } = useSession();
   const [editing, setEditing] = useState(false);
-  if (isNew)
-    return (
-      <>
-        <h1>New upstream</h1>
-        <ItemEditor kind="upstreams" onSaved={(saved) => navigate(`/upstreams/${encodeURIComponent(String(saved.name))}`)} onCancel={() => navigate('/upstreams')} />
-      </>
-    );
-  if (item.isPending) return <Loading what="the upstream" />;
-  if (item.isError) return <ErrorNote error={item.error} />;
-  const { item: upstream, etag } = item.data;
   return (
     <>
       <div className="page-head">
@@ -210,7 +201,7 @@ export function UpstreamPage() {
       </div>
       <Targets upstream={upstream} />
       {/* Keyed by id only: a drain or weight change elsewhere must not wipe edits in progress; it makes Save answer 412 with the difference instead. */}
-      {editing && <ItemEditor key={upstream.id} kind="upstreams" item={upstream} etag={etag} onSaved={() => void item.refetch()} />}
+      {editing && <ItemEditor key={upstream.id} kind="upstreams" item={upstream} etag={etag} onSaved={refetch} />}
     </>
   );
 }
