@@ -22,6 +22,12 @@ export interface TlsIdentity {
   digest: string;
 }
 
+/** The connect options that present an upstream's TLS identity: its client certificate and its CA. Traffic and active probes use the same. */
+export function tlsConnectOptions(tls: TlsIdentity | undefined): { cert?: string; key?: string; ca?: string } {
+  if (tls === undefined) return {};
+  return { ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}), ...(tls.ca ? { ca: tls.ca } : {}) };
+}
+
 export interface TargetRegistryOptions {
   connectTimeoutMs?: number;
   keepAliveTimeoutMs?: number;
@@ -111,7 +117,7 @@ export class TargetRegistry {
         ...(h2 ? { allowH2: true, ...(protocol === 'h2c' ? { useH2c: true } : {}) } : { pipelining: 1 }),
         keepAliveTimeout: this.options.keepAliveTimeoutMs ?? 30_000,
         keepAliveMaxTimeout: 600_000,
-        connect: { timeout: this.options.connectTimeoutMs ?? 5_000, ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}), ...(tls.ca ? { ca: tls.ca } : {}) },
+        connect: { timeout: this.options.connectTimeoutMs ?? 5_000, ...tlsConnectOptions(tls) },
       } as Pool.Options);
       entry.withTls.set(key, pool);
     }

@@ -326,13 +326,16 @@ function laneServe(route: Route, proxy: RouteProxy, answered: SelfAnswered | und
 
 /** The front-router entries of a route without stages: one per path and host, all on one lane. */
 function laneRoutes(route: Route, proxy: RouteProxy, answered: SelfAnswered | undefined): LaneRoute[] {
-  const lane = laneOf(laneServe(route, proxy, answered));
+  return laneEntries(route, laneOf(laneServe(route, proxy, answered)), route.paths.entries());
+}
+
+/** One front-router entry per path (`[index, path]`) and host of `route`, all on `lane`. */
+function laneEntries(route: Route, lane: FastLane, paths: Iterable<[number, string]>): LaneRoute[] {
   const methods = route.methods ?? ['GET', 'POST'];
+  const hosts = route.hosts?.length ? route.hosts : [undefined];
   const out: LaneRoute[] = [];
-  route.paths.forEach((url, n) => {
-    for (const host of route.hosts?.length ? route.hosts : [undefined])
-      out.push({ field: `/routes/${route.name}/paths/${n}`, methods, url, constraints: host ? { host: hostMatcher(host) } : undefined, lane });
-  });
+  for (const [n, url] of paths)
+    for (const host of hosts) out.push({ field: `/routes/${route.name}/paths/${n}`, methods, url, constraints: host ? { host: hostMatcher(host) } : undefined, lane });
   return out;
 }
 
@@ -539,7 +542,8 @@ function proxyHandler(proxy: RouteProxy): (request: FastifyRequest, reply: Fasti
 interface StagesOfRoute {
   onRequest: StageHook[];
   preHandler: StageHook[];
-  extra: Array<Parameters<RouteBuilder['route']>[0]>;
+  /** With a host constraint as hostMatcher makes it. */
+  extra: Array<Omit<Parameters<RouteBuilder['route']>[0], 'constraints'> & { constraints?: { host: string | RegExp } }>;
   validatorCompiler: FastifySchemaCompiler<FastifySchema> | undefined;
 }
 
@@ -549,7 +553,8 @@ async function stagesOf(scope: FastifyInstance, route: Route, ctx: GenerationCon
     scope,
     addHook: (name, hook) => void (name === 'onRequest' ? got.onRequest : got.preHandler).push(hook),
     setValidatorCompiler: (compiler) => void (got.validatorCompiler = compiler),
-    route: (options) => void got.extra.push(options),
+    // A configured host matches as the route's own paths do (hostMatcher): any case, with or without a port.
+    route: (options) => void got.extra.push(options.constraints?.host ? { ...options, constraints: { host: hostMatcher(options.constraints.host) } } : options),
   };
   for (const stage of deps.stages) if (stage.applies(route)) await stage.register(builder, route, ctx);
   return got;
@@ -571,20 +576,14 @@ async function sharedMember(scope: FastifyInstance, scopeId: string, { route, gr
   const methods = route.methods ?? ['GET', 'POST'];
   if (grouped) chosenBy!.serve = chosen(scopeId, out.toFastify, matched);
   else {
-    const lane = sharedLane(scopeId, matched, out.toFastify);
-    const hosts = route.hosts?.length ? route.hosts : [undefined];
-    const seen = new Set<string>();
-    route.paths.forEach((url, n) => {
-      if (seen.has(url)) return;
-      seen.add(url);
-      for (const host of hosts) out.lanes.push({ field: `/routes/${route.name}/paths/${n}`, methods, url, constraints: host ? { host: hostMatcher(host) } : undefined, lane });
-    });
+    // A path listed twice is routed once, as a route with a Fastify route of its own is.
+    const firstOfEach = [...route.paths.entries()].filter(([n, url]) => route.paths.indexOf(url) === n);
+    out.lanes.push(...laneEntries(route, sharedLane(scopeId, matched, out.toFastify), firstOfEach));
   }
   // Another route this one serves (CORS's preflights): the same hooks, its own handler and path.
   for (const extra of stages.extra) {
-    const host = extra.constraints?.host;
     const served: MatchedRoute = { ...matched, url: extra.url, handler: extra.handler as MatchedRoute['handler'] };
-    out.lanes.push({ field: `/routes/${route.name}`, methods: [extra.method], url: extra.url, constraints: host ? { host: hostMatcher(host) } : undefined, lane: sharedLane(scopeId, served, out.toFastify) });
+    out.lanes.push({ field: `/routes/${route.name}`, methods: [extra.method], url: extra.url, constraints: extra.constraints, lane: sharedLane(scopeId, served, out.toFastify) });
   }
   return [...methods, ...(methods.includes('GET') ? ['HEAD'] : []), ...stages.extra.map((e) => e.method)];
 }
@@ -608,11 +607,7 @@ async function stagedRoute(
     ...(validatorCompiler ? { validatorCompiler } : {}),
   };
   const config = configFor(route, bodyLimit);
-  for (const options of extra) {
-    const host = options.constraints?.host;
-    // A configured host matches as the route's own paths do (hostMatcher), with or without a port.
-    scope.route({ ...options, ...(host ? { constraints: { host: hostMatcher(host) } } : {}), ...hooks, config });
-  }
+  for (const options of extra) scope.route({ ...options, ...hooks, config });
   const handler = proxyHandler(proxy);
   const methods = route.methods ?? ['GET', 'POST'];
   // Fastify answers HEAD on a GET route with a twin route: a second Context with its own hook

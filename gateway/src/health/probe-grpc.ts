@@ -1,5 +1,6 @@
 import { connect, constants } from 'node:http2';
-import { describeError, tlsOptions, type Probe, type ProbeConfig, type ProbeResult } from './probe.js';
+import { tlsConnectOptions } from '../balancer/target-registry.js';
+import { describeError, type Probe, type ProbeConfig, type ProbeResult } from './probe.js';
 
 /** grpc.health.v1.HealthCheckResponse.ServingStatus names, by wire value (grpc/doc/health-checking.md). */
 const SERVING_STATUS = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'];
@@ -56,7 +57,7 @@ export function createGrpcProbe(origin: string, config: ProbeConfig & { grpcServ
       return new Promise((resolve) => {
         let settled = false;
         // The upstream's client certificate, for a target that requires one.
-        const session = connect(origin, { rejectUnauthorized: false, ...tlsOptions(config.tls) });
+        const session = connect(origin, { rejectUnauthorized: false, ...tlsConnectOptions(config.tls) });
         const finish = (ok: boolean, detail: string) => {
           if (settled) return;
           settled = true;

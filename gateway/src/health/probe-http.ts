@@ -1,5 +1,6 @@
 import { Client } from 'undici';
-import { describeError, tlsOptions, type Probe, type ProbeConfig, type ProbeResult } from './probe.js';
+import { tlsConnectOptions } from '../balancer/target-registry.js';
+import { describeError, type Probe, type ProbeConfig, type ProbeResult } from './probe.js';
 
 /**
  * HTTP GET of `path` on the target; up when the status is one of `expectedStatus`.
@@ -13,7 +14,7 @@ import { describeError, tlsOptions, type Probe, type ProbeConfig, type ProbeResu
  */
 export function createHttpProbe(origin: string, config: ProbeConfig): Probe {
   const client = new Client(origin, {
-    connect: { timeout: config.timeoutMs, ...tlsOptions(config.tls) },
+    connect: { timeout: config.timeoutMs, ...tlsConnectOptions(config.tls) },
     headersTimeout: config.timeoutMs,
     bodyTimeout: config.timeoutMs,
     pipelining: 1,

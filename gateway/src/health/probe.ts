@@ -1,3 +1,5 @@
+import type { TlsIdentity } from '../balancer/target-registry.js';
+
 /** What one probe of one target found. */
 export interface ProbeResult {
   ok: boolean;
@@ -19,13 +21,7 @@ export interface ProbeConfig {
    * probe meets the target as its traffic does, or a target that requires a client certificate
    * or has a private CA's certificate would fail every probe while serving traffic.
    */
-  tls?: { cert?: string | undefined; key?: string | undefined; ca?: string | undefined; digest: string } | undefined;
-}
-
-/** The connect options of an upstream's TLS identity (target-registry.ts's tlsDispatcher gives traffic the same). */
-export function tlsOptions(tls: ProbeConfig['tls']): { cert?: string; key?: string; ca?: string } {
-  if (tls === undefined) return {};
-  return { ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}), ...(tls.ca ? { ca: tls.ca } : {}) };
+  tls?: TlsIdentity | undefined;
 }
 
 /** One kind of probe bound to one target; `close` frees whatever it keeps open between runs. */
