@@ -12,10 +12,15 @@ export interface RedisCluster {
   stop(): Promise<void>;
 }
 
-/** A free port whose cluster bus port (port + 10 000, Redis' fixed offset) is free too. */
+/**
+ * A free port whose cluster bus port (port + 10 000, Redis' fixed offset) is free too. Both lie
+ * below Linux's ephemeral range (32 768 and up): a port checked free there could be handed to
+ * another test's port-0 listener or outgoing connection before redis-server binds it, and the
+ * server would exit (a Node 22 CI run timed out waiting for one).
+ */
 async function clusterPort(taken: Set<number>): Promise<number> {
   for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 30_000);
+    const port = 20_000 + Math.floor(Math.random() * 2_768);
     if (taken.has(port) || !(await free(port)) || !(await free(port + 10_000))) continue;
     taken.add(port);
     return port;
