@@ -11,6 +11,8 @@ describe('upstream tls: a client certificate for targets that require one, and a
   let upstream: Server;
   let gw: EdgeNode;
   const c: Record<string, TestCertificate> = {};
+  /** Every TLS connection the worker accepted, with the client certificate it presented. */
+  const connections: Array<{ client: string | undefined; socket: TLSSocket }> = [];
 
   before(async () => {
     c.serverCa = makeCertificate({ cn: 'Upstream CA' });
@@ -24,6 +26,10 @@ describe('upstream tls: a client certificate for targets that require one, and a
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ client: peer.subject?.CN }));
     });
+    // Keep idle connections far longer than the tests last: a connection that closes does so
+    // because the gateway closed it.
+    upstream.keepAliveTimeout = 120_000;
+    upstream.on('secureConnection', (socket: TLSSocket) => connections.push({ client: String(socket.getPeerCertificate().subject?.CN), socket }));
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     const url = `https://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
     gw = await startEdgeNode(
@@ -76,9 +82,17 @@ describe('upstream tls: a client certificate for targets that require one, and a
       upstreams: state.upstreams.map(({ id: _i, version: _v, createdAt: _c, updatedAt: _u, ...u }) => u),
       routes: state.routes.map(({ id: _i, version: _v, createdAt: _c, updatedAt: _u, ...r }) => r),
     };
+    const traffic = await fetch(`${gw.url}/with/before-renewal`);
+    assert.deepEqual(await traffic.json(), { client: 'switchboard-gw' });
+    const open = (cn: string) => connections.filter((k) => k.client === cn && !k.socket.destroyed && k.socket.readyState !== 'closed');
+    assert.ok(open('switchboard-gw').length >= 1, 'a connection under the old certificate is open before the revision');
     await gw.apply(exported);
     const answer = await fetch(`${gw.url}/with/y`);
     assert.deepEqual(await answer.json(), { client: 'switchboard-gw-renewed' });
+    // The target stays in the pool, but nothing presents the old certificate any more: its
+    // connections close (in-flight requests would finish first) instead of idling on.
+    await waitFor(() => open('switchboard-gw').length === 0, 3000, 'the connections under the replaced certificate to close');
+    assert.ok(open('switchboard-gw-renewed').length >= 1, 'the renewed certificate keeps its connection');
   });
 
   test('naming a certificate that does not exist is refused, naming the field', async () => {

@@ -8,8 +8,8 @@ export interface TargetEntry {
   readonly dispatcher: Pool;
   /** HTTP/2 connections (upstream `protocol` h2 or h2c), made when a pool first asks for them. */
   h2?: Pool | undefined;
-  /** Connections carrying a TLS identity (upstream `tls`: client certificate, CA), one pool per identity and protocol. */
-  withTls?: Map<string, Pool> | undefined;
+  /** Connections carrying a TLS identity (upstream `tls`: client certificate, CA), one pool per identity and protocol, with how many upstream pools use it. */
+  withTls?: Map<string, { pool: Pool; refs: number }> | undefined;
   /** How many upstream pools list this target; released at zero. */
   refs: number;
 }
@@ -26,6 +26,10 @@ export interface TlsIdentity {
 export function tlsConnectOptions(tls: TlsIdentity | undefined): { cert?: string; key?: string; ca?: string } {
   if (tls === undefined) return {};
   return { ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}), ...(tls.ca ? { ca: tls.ca } : {}) };
+}
+
+function identityKey(protocol: UpstreamProtocol | undefined, tls: TlsIdentity): string {
+  return `${protocol ?? 'http1'}#${tls.digest}`;
 }
 
 export interface TargetRegistryOptions {
@@ -67,17 +71,31 @@ export class TargetRegistry {
     return entry;
   }
 
-  release(url: string): void {
+  /**
+   * An upstream pool stops listing the target; `protocol` and `tls` are what it asked
+   * `dispatcherFor` with. Connections under a TLS identity no pool presents any more (a renewed
+   * client certificate, a changed CA) close even while the target stays listed, so nothing keeps
+   * talking under a replaced certificate.
+   */
+  release(url: string, protocol?: UpstreamProtocol, tls?: TlsIdentity): void {
     const key = targetKey(url);
     const entry = this.entries.get(key);
     if (!entry) return;
+    if (tls !== undefined) {
+      const tlsKey = identityKey(protocol, tls);
+      const held = entry.withTls?.get(tlsKey);
+      if (held !== undefined && --held.refs === 0) {
+        entry.withTls!.delete(tlsKey);
+        // Let in-flight requests finish before the connections go.
+        held.pool.close().catch(() => {});
+      }
+    }
     if (--entry.refs > 0) return;
     this.entries.delete(key);
     entry.state.emit('released', entry.state);
-    // Let in-flight requests finish before the connections go.
     entry.dispatcher.close().catch(() => {});
     entry.h2?.close().catch(() => {});
-    for (const pool of entry.withTls?.values() ?? []) pool.close().catch(() => {});
+    for (const held of entry.withTls?.values() ?? []) held.pool.close().catch(() => {});
   }
 
   /**
@@ -105,23 +123,26 @@ export class TargetRegistry {
    * An upstream that presents a client certificate (or trusts a private CA) gets connections of
    * its own: a TLS session belongs to one identity, so sharing the target's pool with upstreams
    * that present none (or another) would send requests under the wrong certificate.
+   * Each call is one reference, given back by `release` with the same identity.
    */
   private tlsDispatcher(entry: TargetEntry, protocol: UpstreamProtocol | undefined, tls: TlsIdentity): Pool {
-    const key = `${protocol ?? 'http1'}#${tls.digest}`;
+    const key = identityKey(protocol, tls);
     entry.withTls ??= new Map();
-    let pool = entry.withTls.get(key);
-    if (pool === undefined) {
+    let held = entry.withTls.get(key);
+    if (held === undefined) {
       const h2 = protocol === 'h2' || protocol === 'h2c';
-      pool = new Pool(entry.state.url, {
+      const pool = new Pool(entry.state.url, {
         connections: null,
         ...(h2 ? { allowH2: true, ...(protocol === 'h2c' ? { useH2c: true } : {}) } : { pipelining: 1 }),
         keepAliveTimeout: this.options.keepAliveTimeoutMs ?? 30_000,
         keepAliveMaxTimeout: 600_000,
         connect: { timeout: this.options.connectTimeoutMs ?? 5_000, ...tlsConnectOptions(tls) },
       } as Pool.Options);
-      entry.withTls.set(key, pool);
+      held = { pool, refs: 0 };
+      entry.withTls.set(key, held);
     }
-    return pool;
+    held.refs++;
+    return held.pool;
   }
 
   get(url: string): TargetEntry | undefined {
@@ -133,7 +154,7 @@ export class TargetRegistry {
   }
 
   async close(): Promise<void> {
-    const closing = [...this.entries.values()].flatMap((e) => [e.dispatcher.destroy().catch(() => {}), e.h2?.destroy().catch(() => {}), ...[...(e.withTls?.values() ?? [])].map((p) => p.destroy().catch(() => {}))]);
+    const closing = [...this.entries.values()].flatMap((e) => [e.dispatcher.destroy().catch(() => {}), e.h2?.destroy().catch(() => {}), ...[...(e.withTls?.values() ?? [])].map((h) => h.pool.destroy().catch(() => {}))]);
     this.entries.clear();
     await Promise.all(closing);
   }

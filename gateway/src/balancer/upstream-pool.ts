@@ -269,7 +269,7 @@ export class UpstreamPool {
     this.queue?.close();
     for (const m of this.members) {
       m.target.off('change', this.onTargetChange);
-      this.registry.release(m.target.url);
+      this.registry.release(m.target.url, this.spec.protocol, this.tls);
     }
     this.picker.close?.();
   }
