@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { request } from 'undici';
@@ -7,6 +8,7 @@ import { readTracingSettings } from '../../gateway/src/tracing/tracing-settings.
 import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { LogLines } from '../helpers/log-lines.js';
+import { startWebSocketEcho } from '../helpers/websocket-upstream.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver.js';
 
 const SERVER = 2;
@@ -21,6 +23,7 @@ const lines = sink.lines;
 let receiver: OtlpReceiver;
 let up: EchoUpstream;
 let sick: EchoUpstream;
+let realtime: Awaited<ReturnType<typeof startWebSocketEcho>>;
 let tracer: OtelRequestTracer;
 let traced: TestGateway;
 let plain: TestGateway;
@@ -30,11 +33,13 @@ const config = () => ({
     { name: 'echo', targets: [{ url: up.url }] },
     // Round robin: of two requests one goes to the sick target first, gets 503 and is retried on the echo.
     { name: 'flaky', targets: [{ url: sick.url }, { url: up.url }] },
+    { name: 'rt', targets: [{ url: realtime.url }] },
   ],
   routes: [
     { name: 'chat', methods: ['GET', 'POST'], paths: ['/v1/*'], upstream: 'echo' },
     { name: 'retried', methods: ['GET'], paths: ['/flaky/*'], upstream: 'flaky', retries: 1 },
     { name: 'keyed', methods: ['GET'], paths: ['/keyed'], upstream: 'echo', auth: 'api-key' },
+    { name: 'realtime', methods: ['GET'], paths: ['/v1/realtime'], upstream: 'rt' },
   ],
   consumers: [],
 });
@@ -43,6 +48,7 @@ before(async () => {
   receiver = await startOtlpReceiver();
   up = await startEchoUpstream('echo');
   sick = await startEchoUpstream('sick');
+  realtime = await startWebSocketEcho('realtime');
   sick.handler = (_req, res) => {
     res.writeHead(503, { 'content-type': 'text/plain' }).end('overloaded');
     return true;
@@ -58,6 +64,7 @@ after(async () => {
   await plain.close();
   await up.close();
   await sick.close();
+  await realtime.close();
   await receiver.close();
 });
 
@@ -125,6 +132,55 @@ test('a request without traceparent starts a new trace, and its trace id is in t
   const spans = await spansOf(upstream.traceId, 2);
   const server = spans.find((s) => s.kind === SERVER)!;
   assert.equal(server.parentSpanId, undefined, 'a root span');
+});
+
+/** A WebSocket handshake over a raw socket (a browser's WebSocket sends no traceparent); resolves with the gateway's answer head, then closes. */
+function upgrade(url: string, path: string, headers: Record<string, string>): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    let head = '';
+    socket.on('error', reject);
+    socket.on('data', (chunk) => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.end(Buffer.from([0x88, 0x80, 0, 0, 0, 0])); // a masked close frame, then FIN
+      resolve(head);
+    });
+    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`);
+  });
+}
+
+test('a WebSocket is traced like any request: a server span and a client span with 101, the handshake carrying the trace, and an access line', async () => {
+  const trace = '0af7651916cd43dd8448eb211c80319c';
+  const before = realtime.handshakes.length;
+  const head = await upgrade(traced.url, '/v1/realtime', { traceparent: `00-${trace}-b7ad6b7169203331-01`, 'x-request-id': 'ws-traced' });
+  assert.match(head, /^HTTP\/1\.1 101 /);
+  const handshake = parseTraceparent(realtime.handshakes[before]!.headers.traceparent);
+  assert.equal(handshake.traceId, trace, "the upstream's handshake continues the client's trace");
+
+  const spans = await spansOf(trace, 2);
+  const server = spans.find((s) => s.kind === SERVER);
+  const client = spans.find((s) => s.kind === CLIENT);
+  assert.ok(server && client, JSON.stringify(spans));
+  assert.equal(server.parentSpanId, 'b7ad6b7169203331');
+  assert.equal(client.parentSpanId, server.spanId);
+  assert.equal(handshake.parentId, client.spanId, "the handshake's traceparent names the client span");
+  assert.equal(server.name, 'GET realtime');
+  assert.equal(server.attributes['switchboard.route'], 'realtime');
+  assert.equal(server.attributes['http.response.status_code'], 101);
+  assert.equal(server.attributes['error.type'], undefined, 'a tunnel that closed is no client cut');
+  assert.equal(client.attributes['switchboard.target'], realtime.url);
+  assert.equal(client.attributes['http.response.status_code'], 101);
+
+  await waitFor(() => lines.some((l) => l.msg === 'access' && l.requestId === 'ws-traced'), 2000, "the WebSocket's access line");
+  const line = lines.find((l) => l.msg === 'access' && l.requestId === 'ws-traced')!;
+  assert.equal(line.status, 101);
+  assert.equal(line.route, 'realtime');
+  assert.equal(line.target, realtime.url);
+  assert.equal(line.attempts, 1);
+  assert.equal(line.traceId, trace);
 });
 
 test('each upstream attempt is its own client span: a retried 503 shows both, the retry numbered', async () => {

@@ -206,6 +206,7 @@ export class GatewayNode {
     res.assignSocket(socket);
     res.shouldKeepAlive = false;
     res.on('finish', () => socket.destroySoon?.() ?? socket.end());
+    this.options.tracer?.begin(req, res);
     if (this.admit(req, res)) this.current!.handle(req, res);
   }
 

@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { PoolMember } from '../balancer/picker.js';
+import { pathOf } from '../contracts/access-log.js';
+import { traceOf, type AttemptSpan, type RequestTrace } from '../contracts/request-tracer.js';
 import { problem, writeProblem } from '../errors.js';
 import type { ForwardRequest, ProxyRoute } from './proxy-route.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
@@ -20,19 +22,27 @@ export function isUpgrade(req: IncomingMessage): boolean {
  * handshake goes to one target like any request — after the route's stages, so keys, JWTs and
  * limits apply — and once the target answers 101 the two sockets are joined byte for byte
  * until either side closes. A target that declines the upgrade has its answer relayed as is.
+ * It is counted, logged and traced as one request whose status is the handshake's (101 once
+ * joined) and whose duration is the tunnel's whole life, as nginx logs a WebSocket at its close.
  */
 export class UpgradeExchange implements Dispatcher.DispatchHandler {
   private member: PoolMember | undefined;
   private startedAt = 0;
   private ended = false;
   private status = 0;
+  /** Set only when tracing is on (contracts/request-tracer.ts). */
+  private readonly trace: RequestTrace | undefined;
+  private span: AttemptSpan | undefined;
 
   constructor(
     private readonly route: ProxyRoute,
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly fwd: ForwardRequest,
-  ) {}
+  ) {
+    this.trace = traceOf(req);
+    this.trace?.matched(route.name, fwd.consumerName);
+  }
 
   start(): void {
     this.startedAt = performance.now();
@@ -47,11 +57,13 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
     }
     this.member = picked;
     this.route.pool.begin(picked);
+    const headers = upstreamRequestHeaders(this.req, this.fwd);
+    if (this.trace) this.span = this.trace.attempt(headers, { target: picked.target.url, upstream: this.route.pool.name, fallback: false });
     this.route.pool.dispatcherFor(picked).dispatch(
       {
         path: this.req.url ?? '/',
         method: 'GET',
-        headers: upstreamRequestHeaders(this.req, this.fwd),
+        headers,
         upgrade: String(this.req.headers.upgrade ?? 'websocket'),
         headersTimeout: this.route.timeoutMs,
       } as Dispatcher.DispatchOptions,
@@ -63,6 +75,8 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
 
   onRequestUpgrade(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, upstream: Duplex): void {
     this.status = statusCode;
+    // The head is written raw below; the status is what the server span and the access line read.
+    this.res.statusCode = statusCode;
     const client = this.res.socket;
     if (!client) {
       upstream.destroy();
@@ -133,10 +147,25 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
     this.ended = true;
     if (this.member)
       this.route.pool.end(this.member, { status: this.status || undefined, latencyMs: performance.now() - this.startedAt, error });
+    this.span?.end(this.status || undefined, error);
     this.finish(this.status);
   }
 
   private finish(status: number): void {
-    this.route.observer?.completed(this.route.name, status, performance.now() - this.startedAt);
+    const durationMs = performance.now() - this.startedAt;
+    this.route.observer?.completed(this.route.name, status, durationMs);
+    this.route.accessLog?.write({
+      requestId: this.fwd.requestId,
+      method: this.req.method ?? 'GET',
+      path: pathOf(this.req.url),
+      status,
+      durationMs,
+      route: this.route.name,
+      target: this.member?.target.url,
+      consumer: this.fwd.consumerName,
+      clientIp: this.fwd.clientIp,
+      attempts: this.member ? 1 : 0,
+      traceId: this.trace?.traceId,
+    });
   }
 }

@@ -179,7 +179,8 @@ class ServedRequest implements RequestTrace {
     const span = this.span;
     if (span.isRecording()) {
       // writableEnded, not writableFinished: HTTP/2's compatibility response has only the former.
-      const status = res.writableEnded ? res.statusCode : 0;
+      // A joined WebSocket's response never ends: its socket left it at the 101 (proxy/upgrade.ts).
+      const status = res.writableEnded || res.statusCode === 101 ? res.statusCode : 0;
       if (status !== 0) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
       else span.setAttribute(ATTR_ERROR_TYPE, 'client-cut');
       // Server spans: only 5xx is the server's error (semantic conventions, HTTP spans).
