@@ -160,6 +160,15 @@ test('a WebSocket is traced like any request: a server span and a client span wi
   const handshake = parseTraceparent(realtime.handshakes[before]!.headers.traceparent);
   assert.equal(handshake.traceId, trace, "the upstream's handshake continues the client's trace");
 
+  // The line is written when the tunnel closes, as its spans end: only then are they flushed.
+  await waitFor(() => lines.some((l) => l.msg === 'access' && l.requestId === 'ws-traced'), 3000, "the WebSocket's access line");
+  const line = lines.find((l) => l.msg === 'access' && l.requestId === 'ws-traced')!;
+  assert.equal(line.status, 101);
+  assert.equal(line.route, 'realtime');
+  assert.equal(line.target, realtime.url);
+  assert.equal(line.attempts, 1);
+  assert.equal(line.traceId, trace);
+
   const spans = await spansOf(trace, 2);
   const server = spans.find((s) => s.kind === SERVER);
   const client = spans.find((s) => s.kind === CLIENT);
@@ -174,13 +183,6 @@ test('a WebSocket is traced like any request: a server span and a client span wi
   assert.equal(client.attributes['switchboard.target'], realtime.url);
   assert.equal(client.attributes['http.response.status_code'], 101);
 
-  await waitFor(() => lines.some((l) => l.msg === 'access' && l.requestId === 'ws-traced'), 2000, "the WebSocket's access line");
-  const line = lines.find((l) => l.msg === 'access' && l.requestId === 'ws-traced')!;
-  assert.equal(line.status, 101);
-  assert.equal(line.route, 'realtime');
-  assert.equal(line.target, realtime.url);
-  assert.equal(line.attempts, 1);
-  assert.equal(line.traceId, trace);
 });
 
 test('each upstream attempt is its own client span: a retried 503 shows both, the retry numbered', async () => {
