@@ -1,4 +1,4 @@
-import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
+import { GATEWAY_V8_FLAGS, gatewayProcessEnv } from '../../gateway/src/runtime-flags.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Algorithm } from '../../spec/upstream.js';
@@ -239,7 +239,7 @@ export async function startSwitchboardGateway(workDir: string, initialConfig: un
   const [port, adminPort] = await freePorts(2);
   const child = startChild('switchboard', nodeBinary, [...GATEWAY_V8_FLAGS, SWITCHBOARD_MAIN], {
     cwd: repoRoot,
-    env: { ...env, PORT: String(port), ADMIN_PORT: String(adminPort), HOST: BENCH_HOST, ADMIN_HOST: BENCH_HOST },
+    env: { ...gatewayProcessEnv(env), PORT: String(port), ADMIN_PORT: String(adminPort), HOST: BENCH_HOST, ADMIN_HOST: BENCH_HOST },
   });
   const origin = `http://${BENCH_HOST}:${port}`;
   await readyOrStopped(child, `${origin}/healthz`);

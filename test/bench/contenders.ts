@@ -1,4 +1,4 @@
-import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
+import { GATEWAY_V8_FLAGS, gatewayProcessEnv } from '../../gateway/src/runtime-flags.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readyOrStop, runToCompletion, startChild, type Child } from './child-processes.js';
@@ -146,7 +146,7 @@ export const nodeBare: Contender = {
     const [port] = await freePorts(1);
     const child = startChild('node-bare proxy', nodeBinary, [
       ...GATEWAY_V8_FLAGS, benchScript('bare-proxy.js'), JSON.stringify({ port, host: BENCH_HOST, targets }),
-    ], { cwd: repoRoot });
+    ], { cwd: repoRoot, env: gatewayProcessEnv(process.env) });
     return startedOrStopped(child, `http://${BENCH_HOST}:${port}${BENCH_PATH}`);
   },
 };
@@ -218,7 +218,7 @@ async function startGateway(
 
   const [port, adminPort] = await freePorts(2);
   const args = [...GATEWAY_V8_FLAGS, SWITCHBOARD_MAIN];
-  const childEnv = { ...env, PORT: String(port), ADMIN_PORT: String(adminPort), HOST: BENCH_HOST };
+  const childEnv = { ...gatewayProcessEnv(env), PORT: String(port), ADMIN_PORT: String(adminPort), HOST: BENCH_HOST };
   const child = logFile === undefined
     ? startChild(name, nodeBinary, args, { cwd: repoRoot, env: childEnv })
     : startChild(name, '/bin/sh', ['-c', 'exec "$@" >>"$0"', logFile, nodeBinary, ...args], { cwd: repoRoot, env: childEnv });

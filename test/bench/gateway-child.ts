@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { replaceConfig } from '../../gateway/src/config/replace-config.js';
-import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
+import { GATEWAY_V8_FLAGS, gatewayProcessEnv } from '../../gateway/src/runtime-flags.js';
 import { FileStore } from '../../gateway/src/store/file-store.js';
 import { startChild, type Child } from './child-processes.js';
 import { nodeBinary, repoRoot } from './paths.js';
@@ -35,7 +35,7 @@ export async function startGatewayChild(name: string, options: GatewayChildOptio
   return startChild(name, nodeBinary, [...GATEWAY_V8_FLAGS, join(repoRoot, 'dist/gateway/src/main.js')], {
     cwd: repoRoot,
     env: {
-      ...process.env,
+      ...gatewayProcessEnv(process.env),
       WORKERS: String(options.workers ?? 1),
       STORE_URL: `file:${options.storePath}`,
       DEMO: '0',

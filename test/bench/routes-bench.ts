@@ -18,7 +18,7 @@ import { Agent, request } from 'undici';
 import { nextStateFor, replaceConfig } from '../../gateway/src/config/replace-config.js';
 import { emptyState } from '../../gateway/src/store/port.js';
 import { withOfflineCompiler } from '../../gateway/src/node/offline-compile.js';
-import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
+import { GATEWAY_V8_FLAGS, gatewayProcessEnv } from '../../gateway/src/runtime-flags.js';
 import { FileStore } from '../../gateway/src/store/file-store.js';
 import { defaultStages } from '../../plugins/index.js';
 import { readyOrStop, startChild, type Child } from './child-processes.js';
@@ -88,6 +88,7 @@ async function startGateway(routes: number, upstreamPort: number, workDir: strin
   const started = performance.now();
   const child = startChild(`switchboard (${routes} routes)`, nodeBinary, [...GATEWAY_V8_FLAGS, benchScript('routes-gateway.js'), JSON.stringify({ storePath, port, controlPort, adminPort })], {
     cwd: repoRoot,
+    env: gatewayProcessEnv(process.env),
   });
   const url = `http://${BENCH_HOST}:${port}`;
   await readyOrStop(child, () => waitForHttpOk(`${url}/svc${routes - 1}/x`, 300_000, child));

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
+import { GATEWAY_V8_FLAGS, gatewayProcessEnv } from '../../gateway/src/runtime-flags.js';
 import { readyOrStop, startChild, type Child } from '../bench/child-processes.js';
 import { nodeBinary, repoRoot } from '../bench/paths.js';
 import { BENCH_HOST, freePorts, waitForHttpOk } from '../bench/ports.js';
@@ -70,7 +70,7 @@ export async function startGateway(dir: string, env: Record<string, string> = {}
   const child = startChild('switchboard', nodeBinary, [...GATEWAY_V8_FLAGS, ...debugFlags(), GATEWAY_MAIN], {
     cwd: repoRoot,
     env: {
-      ...process.env,
+      ...gatewayProcessEnv(process.env),
       STORE_URL: `file:${storeFile}`,
       DEMO: '0',
       HOST,

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { readFile } from 'node:fs/promises';
-import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
+import { GATEWAY_GLIBC_TUNABLES, GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
 import { execForm, readDockerfile, stageEnv, type Stage } from './dockerfile.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -57,13 +57,14 @@ test('node runs directly under tini, so SIGTERM reaches the gateway; one worker 
   assert.equal(cmd.at(-1), 'dist/gateway/src/main.js');
 });
 
-test("the image and npm start run the gateway with runtime-flags.ts' V8 flags, as switchboard start does", async () => {
+test("the image and npm start run the gateway with runtime-flags.ts' V8 flags and malloc setting, as switchboard start does", async () => {
   // runtime-flags.ts is where they are measured and explained; the image and package.json spell them out.
   const runtime = await runtimeStage();
   const cmd = execForm(ops(runtime, 'CMD').at(-1)!.args);
   assert.deepEqual(cmd.slice(1, -1), [...GATEWAY_V8_FLAGS], "the image's CMD");
   const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  assert.equal(pkg.scripts.start, `exec node ${GATEWAY_V8_FLAGS.join(' ')} dist/gateway/src/main.js`, 'npm start');
+  assert.equal(pkg.scripts.start, `GLIBC_TUNABLES=\${GLIBC_TUNABLES:-${GATEWAY_GLIBC_TUNABLES}} exec node ${GATEWAY_V8_FLAGS.join(' ')} dist/gateway/src/main.js`, 'npm start');
+  assert.equal(stageEnv(runtime).GLIBC_TUNABLES, GATEWAY_GLIBC_TUNABLES, "the image's malloc setting");
 });
 
 test('the health check asks /readyz', async () => {

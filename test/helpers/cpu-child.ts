@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { GATEWAY_V8_FLAGS } from '../../gateway/src/runtime-flags.js';
+import { GATEWAY_V8_FLAGS, gatewayProcessEnv } from '../../gateway/src/runtime-flags.js';
 
 /**
  * The gateway-in-a-child harness of the CPU-cost scripts (stage-cost, token-meter-cost,
@@ -30,7 +30,7 @@ export interface CpuChild<Hello> {
 
 /** Parent side: fork `file` with `args` and wait for its hello. */
 export async function forkCpuChild<Hello>(file: string, args: string[]): Promise<CpuChild<Hello>> {
-  const child = fork(file, args, { execArgv: [...GATEWAY_V8_FLAGS] });
+  const child = fork(file, args, { execArgv: [...GATEWAY_V8_FLAGS], env: gatewayProcessEnv(process.env) });
   const next = () => new Promise<any>((resolve) => child.once('message', resolve));
   const hello = (await next()) as Hello;
   return {

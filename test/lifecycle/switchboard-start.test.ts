@@ -5,6 +5,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { GATEWAY_GLIBC_TUNABLES } from '../../gateway/src/runtime-flags.js';
+import { gatewayProcessesUnder } from '../helpers/process-tree.js';
 import { ADMIN, get, ROOT } from './lifecycle-harness.js';
 
 test('`switchboard start` runs one worker per CPU by default, and SIGTERM to it drains and exits 0', async (t) => {
@@ -33,6 +35,10 @@ test('`switchboard start` runs one worker per CPU by default, and SIGTERM to it 
   else assert.doesNotMatch(out, /workers\s+\d+ processes/, 'one CPU: one process, no primary');
   const publicUrl = /partner traffic\s+(\S+)/.exec(out)![1]!;
   assert.equal((await get(`${publicUrl}/readyz`)).status, 200);
+  // The gateway (the re-spawned CLI and every worker it forks) starts with runtime-flags.ts' malloc setting.
+  const gateways = gatewayProcessesUnder(child.pid!);
+  assert.ok(gateways.length >= 1, 'the CLI runs the gateway in a child');
+  assert.deepEqual(gateways.map((g) => g.env.GLIBC_TUNABLES), gateways.map(() => GATEWAY_GLIBC_TUNABLES));
   child.kill('SIGTERM');
   await sleep(200);
   assert.equal((await get(`${publicUrl}/readyz`)).status, 503, 'draining at once');

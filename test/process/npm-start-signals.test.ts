@@ -1,36 +1,13 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { GATEWAY_GLIBC_TUNABLES } from '../../gateway/src/runtime-flags.js';
+import { descendants, gatewayProcessesUnder } from '../helpers/process-tree.js';
 import { accepts, startGateway } from '../lifecycle/lifecycle-harness.js';
-
-/** Every live descendant of `pid` (Linux /proc), so the test can tell whether an orphan is left. */
-function descendants(pid: number): number[] {
-  const parents = new Map<number, number[]>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      // Field 4 of /proc/PID/stat is the parent; the command name (field 2) may hold spaces, so split after ')'.
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(name)]);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => {
-    for (const c of parents.get(p) ?? []) {
-      out.push(c);
-      walk(c);
-    }
-  };
-  walk(pid);
-  return out;
-}
 
 function alive(pid: number): boolean {
   try {
@@ -55,6 +32,10 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     orphans.push(...tree);
     assert.ok(tree.length > 0, 'npm runs the gateway as a child');
     assert.ok(await accepts(port), 'the gateway serves');
+    const gateways = gatewayProcessesUnder(npm.pid!);
+    assert.equal(gateways.length, 1, 'one gateway process');
+    // runtime-flags.ts: glibc's malloc with a fixed mmap threshold, set before the process starts.
+    assert.equal(gateways[0]!.env.GLIBC_TUNABLES, GATEWAY_GLIBC_TUNABLES);
 
     npm.kill(signal);
     const code = await Promise.race([exited, sleep(35_000).then(() => 'still running' as const)]);
@@ -66,3 +47,15 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     assert.equal(await accepts(port), false, `nothing listens on ${port} any more`);
   });
 }
+
+test("npm start keeps an operator's own GLIBC_TUNABLES", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sb-npm-start-'));
+  const own = 'glibc.malloc.arena_max=2';
+  const { child: npm, exited } = await startGateway('npm', `file:${join(dir, 'store.json')}`, { GLIBC_TUNABLES: own, DRAIN_DELAY_MS: '0' });
+  t.after(async () => {
+    npm.kill('SIGTERM');
+    await exited;
+    await rm(dir, { recursive: true, force: true });
+  });
+  assert.deepEqual(gatewayProcessesUnder(npm.pid!).map((g) => g.env.GLIBC_TUNABLES), [own]);
+});
