@@ -1,19 +1,33 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { startWebSocketEcho } from '../helpers/websocket-upstream.js';
 
 let upstream: Awaited<ReturnType<typeof startWebSocketEcho>>;
 let gw: TestGateway;
+/** A port nothing listens on: connections to it are refused. */
+let deadUrl: string;
 
 before(async () => {
   upstream = await startWebSocketEcho('realtime');
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  deadUrl = `http://127.0.0.1:${(probe.address() as { port: number }).port}`;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
   gw = await startGateway({
-    upstreams: [{ name: 'rt', targets: [{ url: upstream.url }] }],
+    upstreams: [
+      { name: 'rt', targets: [{ url: upstream.url }] },
+      // Round robin over a target that refuses connections and one that serves; no health
+      // checks, so the refusing one stays in the rotation.
+      { name: 'half-down', targets: [{ url: deadUrl }, { url: upstream.url }] },
+    ],
     routes: [
       { name: 'realtime', methods: ['GET'], paths: ['/v1/realtime'], upstream: 'rt' },
       { name: 'keyed', methods: ['GET'], paths: ['/v1/keyed'], upstream: 'rt', auth: 'api-key' },
       { name: 'quiet', methods: ['GET'], paths: ['/v1/quiet'], upstream: 'rt', upgradeIdleTimeoutMs: 400 },
+      { name: 'retried', methods: ['GET'], paths: ['/v1/retried'], upstream: 'half-down', retries: 1 },
+      { name: 'unretried', methods: ['GET'], paths: ['/v1/unretried'], upstream: 'half-down', retries: 0 },
     ],
     consumers: [],
   });
@@ -85,4 +99,28 @@ test('a WebSocket that carries nothing for the route\'s upgradeIdleTimeoutMs is 
     talking.ws.close();
   }
   await waitFor(() => gw.node.generation!.activeRequests === 0, 3000, 'the generation to see both sockets close');
+});
+
+test("a handshake whose target refuses the connection is retried on another (within the route's retries)", async () => {
+  const before = upstream.handshakes.length;
+  const sockets: Array<Awaited<ReturnType<typeof open>>> = [];
+  for (let i = 0; i < 4; i++) sockets.push(await open('/v1/retried'));
+  assert.deepEqual(sockets.map((s) => s.opened), [true, true, true, true], 'every handshake reached the serving target');
+  assert.equal(upstream.handshakes.length, before + 4);
+  sockets[0]!.ws.send('through');
+  await waitFor(() => sockets[0]!.messages.length === 1, 3000, 'an echo');
+  assert.deepEqual(sockets[0]!.messages, ['realtime: through']);
+  for (const s of sockets) s.ws.close();
+  await waitFor(() => gw.node.generation!.activeRequests === 0, 3000, 'the generation to see the sockets close');
+});
+
+test('with retries 0 a refused handshake fails as before: 502, the client sees no WebSocket', async () => {
+  const opened: boolean[] = [];
+  for (let i = 0; i < 4; i++) {
+    const s = await open('/v1/unretried');
+    opened.push(s.opened);
+    s.ws.close();
+  }
+  assert.equal(opened.filter(Boolean).length, 2, `round robin: half the handshakes met the refusing target (${opened})`);
+  await waitFor(() => gw.node.generation!.activeRequests === 0, 3000, 'the generation to see the sockets close');
 });

@@ -5,6 +5,7 @@ import type { PoolMember } from '../balancer/picker.js';
 import { pathOf } from '../contracts/access-log.js';
 import { traceOf, type AttemptSpan, type RequestTrace } from '../contracts/request-tracer.js';
 import { problem, writeProblem } from '../errors.js';
+import { Attempts, classify, type Failure } from './attempts.js';
 import type { ForwardRequest, ProxyRoute } from './proxy-route.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 
@@ -22,12 +23,18 @@ export function isUpgrade(req: IncomingMessage): boolean {
  * handshake goes to one target like any request — after the route's stages, so keys, JWTs and
  * limits apply — and once the target answers 101 the two sockets are joined byte for byte
  * until either side closes. A target that declines the upgrade has its answer relayed as is.
- * It is counted, logged and traced as one request whose status is the handshake's (101 once
+ * A handshake that fails before any answer (refused, timed out, reset) is retried on another
+ * target by the route's retry policy (attempts.ts: `retries`, the retry budget, every tried
+ * target avoided): it carries no body and nothing reached the client yet, so it is a GET like
+ * any other. It is counted, logged and traced as one request whose status is the handshake's (101 once
  * joined) and whose duration is the tunnel's whole life, as nginx logs a WebSocket at its close.
  */
 export class UpgradeExchange implements Dispatcher.DispatchHandler {
+  private readonly attempts: Attempts;
+  /** The target of the attempt in flight (or of the last one). */
   private member: PoolMember | undefined;
   private startedAt = 0;
+  private attemptStartedAt = 0;
   private ended = false;
   private status = 0;
   /** Set only when tracing is on (contracts/request-tracer.ts). */
@@ -42,11 +49,19 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
   ) {
     this.trace = traceOf(req);
     this.trace?.matched(route.name, fwd.consumerName);
+    this.attempts = new Attempts(route, 'GET');
   }
 
   start(): void {
     this.startedAt = performance.now();
-    const picked = this.fwd.preferred ?? this.route.pool.pick(this.fwd.pickContext);
+    this.attempt();
+  }
+
+  /** Send the handshake to the next target; `after` is the failure that made this a retry. */
+  private attempt(after?: { failure: Exclude<Failure, 'status'>; err: Error & { code?: string } }): void {
+    const picked = this.attempts.next(this.fwd.pickContext, this.fwd.preferred);
+    // A retry with no other target to go to answers with the failure it retries.
+    if (typeof picked === 'string' && after !== undefined) return this.failAfter(after.failure, after.err);
     if (picked === 'no-healthy-target' || picked === 'all-saturated') {
       const why = picked === 'all-saturated' ? 'every target is at its connection limit' : 'no target is healthy';
       writeProblem(this.res, problem(picked, `upstream "${this.route.pool.name}" cannot take this upgrade: ${why}`, { instance: this.fwd.requestId }), {
@@ -56,6 +71,7 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
       return this.finish(503);
     }
     this.member = picked;
+    this.attemptStartedAt = performance.now();
     this.route.pool.begin(picked);
     const headers = upstreamRequestHeaders(this.req, this.fwd);
     if (this.trace) this.span = this.trace.attempt(headers, { target: picked.target.url, upstream: this.route.pool.name, fallback: false });
@@ -65,7 +81,7 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
         method: 'GET',
         headers,
         upgrade: String(this.req.headers.upgrade ?? 'websocket'),
-        headersTimeout: this.route.timeoutMs,
+        headersTimeout: this.attempts.headersTimeout(),
       } as Dispatcher.DispatchOptions,
       this,
     );
@@ -128,30 +144,47 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
-    if (!this.res.headersSent && this.res.socket) {
-      const timeout = err.code === 'UND_ERR_HEADERS_TIMEOUT';
-      writeProblem(
-        this.res,
-        problem(timeout ? 'upstream-timeout' : 'upstream-unreachable', `upgrade to upstream "${this.route.pool.name}" failed: ${err.code ?? err.message}`, {
-          instance: this.fwd.requestId,
-        }),
-        { 'x-request-id': this.fwd.requestId },
-      );
-      this.status = timeout ? 504 : 502;
+    if (this.ended) return;
+    const failure = classify(err);
+    if (this.status !== 0 || this.res.headersSent || !this.res.socket) {
+      // A declined upgrade's answer broke midway, or the client is gone: nothing to retry.
+      this.res.destroy();
+      return this.end(failure);
     }
-    this.end(err.code === 'ECONNREFUSED' || err.code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect' : 'reset');
+    this.closeAttempt(undefined, failure);
+    if (this.attempts.mayRetry(failure, true)) return this.attempt({ failure, err });
+    this.failAfter(failure, err);
   }
 
-  private end(error: 'connect' | 'reset' | undefined): void {
+  private failAfter(failure: Exclude<Failure, 'status'>, err: Error & { code?: string }): void {
+    const code = failure === 'timeout' ? 'upstream-timeout' : failure === 'connect' ? 'upstream-unreachable' : 'upstream-error';
+    const detail = `upgrade to upstream "${this.route.pool.name}" failed: ${err.code ?? err.message} (${this.attempts.count} attempt(s))`;
+    writeProblem(this.res, problem(code, detail, { instance: this.fwd.requestId }), { 'x-request-id': this.fwd.requestId });
+    this.status = failure === 'timeout' ? 504 : 502;
+    this.ended = true;
+    this.finish(this.status);
+  }
+
+  /** The attempt in flight is over: its target's books and its span. */
+  private closeAttempt(status: number | undefined, error: Exclude<Failure, 'status'> | undefined): void {
+    const member = this.member;
+    if (member === undefined) return;
+    this.member = undefined;
+    this.route.pool.end(member, { status, latencyMs: performance.now() - this.attemptStartedAt, error });
+    this.span?.end(status, error);
+    this.span = undefined;
+  }
+
+  /** The exchange is over (tunnel closed, declined answer relayed, or broken). */
+  private end(error: Exclude<Failure, 'status'> | undefined): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.member)
-      this.route.pool.end(this.member, { status: this.status || undefined, latencyMs: performance.now() - this.startedAt, error });
-    this.span?.end(this.status || undefined, error);
+    this.closeAttempt(this.status || undefined, error);
     this.finish(this.status);
   }
 
   private finish(status: number): void {
+    this.attempts.settle();
     const durationMs = performance.now() - this.startedAt;
     this.route.observer?.completed(this.route.name, status, durationMs);
     this.route.accessLog?.write({
@@ -161,10 +194,10 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
       status,
       durationMs,
       route: this.route.name,
-      target: this.member?.target.url,
+      target: this.attempts.current?.target.url,
       consumer: this.fwd.consumerName,
       clientIp: this.fwd.clientIp,
-      attempts: this.member ? 1 : 0,
+      attempts: this.attempts.count,
       traceId: this.trace?.traceId,
     });
   }
