@@ -5,8 +5,8 @@ import type { PoolMember } from '../balancer/picker.js';
 import type { AttemptOutcome } from '../balancer/upstream-pool.js';
 import type { FlowQueue, QueueRefusal, QueueTicket } from '../balancer/flow-queue.js';
 import { problem, writeProblem, type ProblemCode } from '../errors.js';
-import { pathOf } from '../contracts/access-log.js';
 import { traceOf, type AttemptSpan, type RequestTrace } from '../contracts/request-tracer.js';
+import { closeBooks } from './close-books.js';
 import { Attempts, classify, RETRYABLE_STATUS, type Failure } from './attempts.js';
 import { FALLBACK_STATUS, withModel } from './fallbacks.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
@@ -419,22 +419,7 @@ export class ProxyExchange {
     if (this.phase === 'done') return;
     this.phase = 'done';
     this.tap?.aborted();
-    this.attempts.settle();
-    const durationMs = performance.now() - this.startedAt;
-    this.route.observer?.completed(this.route.name, status, durationMs);
-    this.route.accessLog?.write({
-      requestId: this.fwd.requestId,
-      method: this.req.method ?? 'GET',
-      path: pathOf(this.req.url),
-      status,
-      durationMs,
-      route: this.route.name,
-      target: this.attempts.current?.target.url,
-      consumer: this.fwd.consumerName,
-      clientIp: this.fwd.clientIp,
-      attempts: this.attempts.count,
-      traceId: this.trace?.traceId,
-    });
+    closeBooks(this.route, this.req, this.fwd, this.attempts, this.trace, status, performance.now() - this.startedAt);
   }
 }
 

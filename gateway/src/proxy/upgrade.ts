@@ -2,9 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { PoolMember } from '../balancer/picker.js';
-import { pathOf } from '../contracts/access-log.js';
 import { traceOf, type AttemptSpan, type RequestTrace } from '../contracts/request-tracer.js';
 import { problem, writeProblem } from '../errors.js';
+import { closeBooks } from './close-books.js';
 import { Attempts, classify, type Failure } from './attempts.js';
 import type { ForwardRequest, ProxyRoute } from './proxy-route.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
@@ -184,21 +184,6 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
   }
 
   private finish(status: number): void {
-    this.attempts.settle();
-    const durationMs = performance.now() - this.startedAt;
-    this.route.observer?.completed(this.route.name, status, durationMs);
-    this.route.accessLog?.write({
-      requestId: this.fwd.requestId,
-      method: this.req.method ?? 'GET',
-      path: pathOf(this.req.url),
-      status,
-      durationMs,
-      route: this.route.name,
-      target: this.attempts.current?.target.url,
-      consumer: this.fwd.consumerName,
-      clientIp: this.fwd.clientIp,
-      attempts: this.attempts.count,
-      traceId: this.trace?.traceId,
-    });
+    closeBooks(this.route, this.req, this.fwd, this.attempts, this.trace, status, performance.now() - this.startedAt);
   }
 }
