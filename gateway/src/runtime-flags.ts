@@ -25,19 +25,19 @@ export const GATEWAY_V8_FLAGS: readonly string[] = ['--max-semi-space-size=4', '
 /**
  * glibc's malloc setting for the gateway process, passed as `GLIBC_TUNABLES` (it must be in the
  * environment when the process starts: npm start, `switchboard start` and the image set it; one
- * the operator sets wins). glibc starts with a 128 KiB mmap threshold but raises it to the size
- * of each large block it frees (up to 32 MiB), after which such blocks come from the arenas, and
- * their freed space stays resident however little is live. A fixed threshold turns that off.
+ * the operator sets wins). glibc starts with a 128 KiB mmap threshold but raises it (and the
+ * trim threshold with it) to the size of each large block it frees, up to 32 MiB, after which it
+ * keeps freed space resident however little is live. A fixed threshold turns that off.
  * `malloc_trim(0)` called through gdb on a loaded node gave back 23 MiB of its 164, so that
- * retention was glibc's, not the JavaScript heap's (36-44 MB live either way). Measured here
- * (RSS after 2 × 200 000 requests over 64 connections, `dist/test/chaos` memory load): 152-173
- * MiB (mean 163, seven runs) against 148-159 (mean 153, four runs); gateway pinned to one core,
- * 137-140 against 127-133; 10 000 keyed routes with limits (test/scale/staged-routes-cost.ts)
- * 150 against 135 MiB in two pairs. Minor page faults per request in steady state are
- * 0.002-0.006 either way, so large blocks are not mapped and unmapped per request; CPU per
- * request moved within this machine's noise (57-104 µs for the same setting). jemalloc
- * (LD_PRELOAD) held 127-144 MiB but cost more CPU pinned (63-86 against 54-68 µs) and is a
- * system library a plain `npm start` cannot count on. musl (Alpine) ignores the variable.
+ * retention was glibc's, not the JavaScript heap's (36-44 MB live either way). Measured here:
+ * 10 000 keyed routes with limits (test/scale/staged-routes-cost.ts) 150 against 135 MiB in two
+ * pairs; under the chaos memory load (64 connections) RSS after 400 000 requests averaged 153
+ * against 163 MiB, but after 1 000 000 both sit at 155-161: the setting gives back what a node
+ * does not need now, it does not lower a busy node's plateau. Minor page faults per request in
+ * steady state are 0.002-0.006 either way, so large blocks are not mapped and unmapped per
+ * request; CPU per request moved within this machine's noise (57-104 µs for one setting).
+ * jemalloc (LD_PRELOAD) held 127-144 MiB but cost more CPU pinned (63-86 against 54-68 µs) and
+ * is a system library a plain `npm start` cannot count on. musl (Alpine) ignores the variable.
  */
 export const GATEWAY_GLIBC_TUNABLES = 'glibc.malloc.mmap_threshold=131072';
 
