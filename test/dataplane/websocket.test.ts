@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { startWebSocketEcho } from '../helpers/websocket-upstream.js';
@@ -8,6 +8,13 @@ let upstream: Awaited<ReturnType<typeof startWebSocketEcho>>;
 let gw: TestGateway;
 /** A port nothing listens on: connections to it are refused. */
 let deadUrl: string;
+/** A target that agrees to the upgrade 300 ms after the handshake; its sockets, to see them close. */
+const slowSockets: Socket[] = [];
+const slow = createServer((socket) => {
+  slowSockets.push(socket);
+  socket.once('data', () => setTimeout(() => socket.writable && socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n'), 300));
+  socket.on('error', () => socket.destroy());
+});
 
 before(async () => {
   upstream = await startWebSocketEcho('realtime');
@@ -15,12 +22,14 @@ before(async () => {
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   deadUrl = `http://127.0.0.1:${(probe.address() as { port: number }).port}`;
   await new Promise<void>((resolve) => probe.close(() => resolve()));
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
   gw = await startGateway({
     upstreams: [
       { name: 'rt', targets: [{ url: upstream.url }] },
       // Round robin over a target that refuses connections and one that serves; no health
       // checks, so the refusing one stays in the rotation.
       { name: 'half-down', targets: [{ url: deadUrl }, { url: upstream.url }] },
+      { name: 'slow', targets: [{ url: `http://127.0.0.1:${(slow.address() as { port: number }).port}` }] },
     ],
     routes: [
       { name: 'realtime', methods: ['GET'], paths: ['/v1/realtime'], upstream: 'rt' },
@@ -28,6 +37,7 @@ before(async () => {
       { name: 'quiet', methods: ['GET'], paths: ['/v1/quiet'], upstream: 'rt', upgradeIdleTimeoutMs: 400 },
       { name: 'retried', methods: ['GET'], paths: ['/v1/retried'], upstream: 'half-down', retries: 1 },
       { name: 'unretried', methods: ['GET'], paths: ['/v1/unretried'], upstream: 'half-down', retries: 0 },
+      { name: 'slow', methods: ['GET'], paths: ['/v1/slow'], upstream: 'slow' },
     ],
     consumers: [],
   });
@@ -35,6 +45,8 @@ before(async () => {
 after(async () => {
   await gw.close();
   await upstream.close();
+  for (const socket of slowSockets) socket.destroy();
+  await new Promise<void>((resolve) => slow.close(() => resolve()));
 });
 
 function open(path: string): Promise<{ ws: WebSocket; opened: boolean; messages: string[] }> {
@@ -123,4 +135,17 @@ test('with retries 0 a refused handshake fails as before: 502, the client sees n
   }
   assert.equal(opened.filter(Boolean).length, 2, `round robin: half the handshakes met the refusing target (${opened})`);
   await waitFor(() => gw.node.generation!.activeRequests === 0, 3000, 'the generation to see the sockets close');
+});
+
+test('a client that leaves while the target is still agreeing to the upgrade leaves no tunnel behind', async () => {
+  const { port } = new URL(gw.url);
+  const client = connect(Number(port), '127.0.0.1');
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  client.write('GET /v1/slow HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+  await waitFor(() => slowSockets.length === 1, 3000, 'the handshake to reach the target');
+  client.destroy();
+  // The target agrees 300 ms in; the gateway must close its side at once rather than hold the
+  // upstream socket open until the route's upgradeIdleTimeoutMs (5 min here).
+  await waitFor(() => slowSockets[0]!.readableEnded || slowSockets[0]!.destroyed, 3000, "the gateway to close its side of the target's socket");
+  await waitFor(() => gw.node.generation!.activeRequests === 0, 3000, 'the generation to see the request end');
 });

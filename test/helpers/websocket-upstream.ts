@@ -47,6 +47,9 @@ export async function startWebSocketEcho(name = 'ws') {
       }
     });
     socket.on('error', () => socket.destroy());
+    // The peer (the gateway) closed its side: close ours. An http server's sockets are half-open
+    // by default, and an upgraded one left so keeps server.close() waiting for ever.
+    socket.on('end', () => socket.end());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
