@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeBinary, repoRoot } from '../bench/paths.js';
+import { cpuSecondsBetween, cpuSnapshot } from '../bench/proc-stats.js';
 import { startFastUpstreams } from '../bench/upstreams.js';
 import { MiB, rssBytes, sleep, startGateway, workDir } from './stage.js';
 
@@ -23,12 +24,11 @@ const steps = Number(process.argv[2] ?? 2);
 const perStep = Number(process.argv[3] ?? 200_000);
 const pin = process.env.PIN === '1';
 
-/** Fields after the command name of /proc/PID/stat: [7] minflt, [11] utime, [12] stime (clock ticks). */
-function stat(pid: number): string[] {
-  return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+/** minflt, field 10 of /proc/PID/stat (index 7 after the command name's closing parenthesis). */
+function minorFaults(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[7]);
 }
-const cpuSeconds = (pid: number) => (Number(stat(pid)[11]) + Number(stat(pid)[12])) / 100;
-const minorFaults = (pid: number) => Number(stat(pid)[7]);
 
 /** RSS in MiB by kind of mapping: anonymous, brk heap, and files (the node binary and libraries). */
 function rssByKind(pid: number): Record<string, string> {
@@ -62,13 +62,14 @@ try {
   console.log(`idle: RSS ${(rssBytes(gateway.pid) / MiB).toFixed(1)} MiB ${JSON.stringify(rssByKind(gateway.pid))}`);
   const autocannon = [join(repoRoot, 'node_modules/autocannon/autocannon.js'), '-c', '64', '-a', String(perStep), '-j', `${gateway.publicUrl}/mem`];
   for (let i = 1; i <= steps; i++) {
-    const cpu0 = cpuSeconds(gateway.pid);
+    // The gateway is its own process group (startChild): the bench's CPU reading of it.
+    const cpu0 = cpuSnapshot(gateway.pid);
     const faults0 = minorFaults(gateway.pid);
     const started = Date.now();
     if (pin) execFileSync('taskset', ['-c', '0', nodeBinary, ...autocannon], { stdio: 'ignore' });
     else execFileSync(nodeBinary, autocannon, { stdio: 'ignore' });
     const seconds = (Date.now() - started) / 1000;
-    const cpuUs = ((cpuSeconds(gateway.pid) - cpu0) / perStep) * 1e6;
+    const cpuUs = (cpuSecondsBetween(cpu0, cpuSnapshot(gateway.pid)) / perStep) * 1e6;
     const faults = (minorFaults(gateway.pid) - faults0) / perStep;
     await sleep(1000);
     const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
