@@ -26,8 +26,9 @@ export function isUpgrade(req: IncomingMessage): boolean {
  * A handshake that fails before any answer (refused, timed out, reset) is retried on another
  * target by the route's retry policy (attempts.ts: `retries`, the retry budget, every tried
  * target avoided): it carries no body and nothing reached the client yet, so it is a GET like
- * any other. It is counted, logged and traced as one request whose status is the handshake's (101 once
- * joined) and whose duration is the tunnel's whole life, as nginx logs a WebSocket at its close.
+ * any other. It is counted, logged and traced as one request whose status is the handshake's
+ * (101 once joined) and whose duration is the tunnel's whole life, as nginx logs a WebSocket
+ * at its close.
  */
 export class UpgradeExchange implements Dispatcher.DispatchHandler {
   private readonly attempts: Attempts;
@@ -159,8 +160,10 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
   private failAfter(failure: Exclude<Failure, 'status'>, err: Error & { code?: string }): void {
     const code = failure === 'timeout' ? 'upstream-timeout' : failure === 'connect' ? 'upstream-unreachable' : 'upstream-error';
     const detail = `upgrade to upstream "${this.route.pool.name}" failed: ${err.code ?? err.message} (${this.attempts.count} attempt(s))`;
-    writeProblem(this.res, problem(code, detail, { instance: this.fwd.requestId }), { 'x-request-id': this.fwd.requestId });
-    this.status = failure === 'timeout' ? 504 : 502;
+    const answer = problem(code, detail, { instance: this.fwd.requestId });
+    writeProblem(this.res, answer, { 'x-request-id': this.fwd.requestId });
+    // The status is the catalog's for the code (504 for a timeout, 502 otherwise).
+    this.status = answer.status;
     this.ended = true;
     this.finish(this.status);
   }
