@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Route } from '../../spec/route.js';
-import type { GenerationContext, RouteStage } from '../../gateway/src/generation/route-stage.js';
+import type { GenerationContext, RouteStage, StageDone, StageReply, StageRequest } from '../../gateway/src/generation/route-stage.js';
 import { KEY_MARKER } from '../../gateway/src/keys/api-key.js';
 import { ApiKeyVerifier } from '../api-key/index.js';
 import { JwtVerifier } from '../jwt/index.js';
@@ -25,11 +25,17 @@ function bearer(value: string | undefined): string | undefined {
 
 const usesJwt = (route: Route): boolean => route.auth === 'jwt' || route.auth === 'api-key-or-jwt';
 
+/** The credential a keys-only route reads: `x-api-key`, else a bearer token. */
+function presentedKey(headers: StageRequest['headers']): string | undefined {
+  const headerKey = headers['x-api-key'];
+  return typeof headerKey === 'string' ? headerKey : bearer(headers.authorization);
+}
+
 const authPlugin = routePlugin<{ route: Route; ctx: GenerationContext }>('auth', async (scope, { route, ctx }) => {
   const mode = route.auth;
   if (mode === 'mtls') {
     const certificates = new MtlsVerifier(ctx);
-    scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    scope.addHook('onRequest', (request: StageRequest, _reply: StageReply, done: StageDone) => {
       const caller = certificates.verify(request.raw);
       if (caller === undefined) return done(unauthorized());
       request.caller = caller;
@@ -38,10 +44,21 @@ const authPlugin = routePlugin<{ route: Route; ctx: GenerationContext }>('auth',
     return;
   }
   const keys = mode === 'api-key' || mode === 'api-key-or-jwt' ? new ApiKeyVerifier(ctx) : undefined;
-  const jwt = usesJwt(route) ? new JwtVerifier(ctx) : undefined;
+  if (!usesJwt(route)) {
+    // Keys alone need nothing of Fastify's: such a route can be served on a stage lane.
+    scope.addHook('onRequest', (request: StageRequest, _reply: StageReply, done: StageDone) => {
+      request.consumedHeaders = CONSUMED;
+      const key = presentedKey(request.headers);
+      const caller = key === undefined ? undefined : keys!.verify(key);
+      if (caller === undefined) return done(unauthorized());
+      request.caller = caller;
+      done();
+    });
+    return;
+  }
   // @fastify/jwt is in the shared scope (setupScope below): request.jwtVerify checks this route's audience.
-
-  scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+  const jwt = new JwtVerifier(ctx);
+  scope.addFastifyHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const headers = request.headers;
     request.consumedHeaders = CONSUMED;
     const headerKey = headers['x-api-key'];
@@ -54,13 +71,13 @@ const authPlugin = routePlugin<{ route: Route; ctx: GenerationContext }>('auth',
     const token = bearer(headers.authorization);
     if (token === undefined) return done(unauthorized());
     // Our keys announce themselves; a JWT never starts with the marker (it starts with "eyJ").
-    if (keys !== undefined && (jwt === undefined || token.startsWith(KEY_MARKER))) {
+    if (keys !== undefined && token.startsWith(KEY_MARKER)) {
       const caller = keys.verify(token);
       if (caller === undefined) return done(unauthorized());
       request.caller = caller;
       return done();
     }
-    jwt!.verify(request, (caller) => {
+    jwt.verify(request, (caller) => {
       if (caller === undefined) return done(unauthorized());
       request.caller = caller;
       done();

@@ -1,12 +1,11 @@
-import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Route } from '../../spec/route.js';
 import { ProblemError } from '../../gateway/src/errors.js';
-import type { RouteStage } from '../../gateway/src/generation/route-stage.js';
+import type { RouteStage, StageDone, StageReply, StageRequest } from '../../gateway/src/generation/route-stage.js';
 import { routePlugin, unauthorized } from '../stage-plugin.js';
 
 const authorizationPlugin = routePlugin<{ route: Route }>('authorization', async (scope, { route }) => {
   const name = route.name;
-  scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+  scope.addHook('onRequest', (request: StageRequest, _reply: StageReply, done: StageDone) => {
     const caller = request.caller;
     if (caller === undefined) return done(unauthorized());
     const allowed = caller.consumer.routes;

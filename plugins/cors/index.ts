@@ -1,6 +1,5 @@
-import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Route } from '../../spec/route.js';
-import type { GenerationContext, RouteStage } from '../../gateway/src/generation/route-stage.js';
+import type { GenerationContext, RouteStage, StageDone, StageReply, StageRequest } from '../../gateway/src/generation/route-stage.js';
 import { matchedUrl } from '../../gateway/src/generation/shared-route.js';
 import type { ConfigState } from '../../gateway/src/store/port.js';
 import { routePlugin } from '../stage-plugin.js';
@@ -50,9 +49,9 @@ export function originMatcher(origins: readonly string[]): { any: boolean; allow
 }
 
 export interface CorsPolicy {
-  preflight(request: FastifyRequest, reply: FastifyReply): void;
+  preflight(request: StageRequest, reply: StageReply): void;
   /** Headers for an actual (non-preflight) cross-origin request. */
-  decorate(origin: string, reply: FastifyReply): void;
+  decorate(origin: string, reply: StageReply): void;
 }
 
 export function corsPolicy(spec: CorsSpec, routeMethods: readonly string[]): CorsPolicy {
@@ -132,7 +131,7 @@ const corsPlugin = routePlugin<{ route: Route; ctx: GenerationContext }>('cors',
   const policy = corsPolicy(route.cors!, methods);
   const plan = preflightPlan(ctx.state);
   const preflights = new Map<string, CorsPolicy>();
-  scope.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+  scope.addHook('onRequest', (request: StageRequest, reply: StageReply, done: StageDone) => {
     const origin = request.headers.origin;
     if (origin === undefined) return done();
     if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) {

@@ -1,6 +1,5 @@
-import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Route } from '../../spec/route.js';
-import type { RouteStage } from '../../gateway/src/generation/route-stage.js';
+import type { RouteStage, StageDone, StageReply, StageRequest } from '../../gateway/src/generation/route-stage.js';
 import { routePlugin } from '../stage-plugin.js';
 
 type HstsSpec = NonNullable<Route['hsts']>;
@@ -17,7 +16,7 @@ export function hstsValue(spec: HstsSpec): string {
 }
 
 const hstsPlugin = routePlugin('hsts', async (scope, options: { value: string }) => {
-  scope.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+  scope.addHook('onRequest', (request: StageRequest, reply: StageReply, done: StageDone) => {
     if ((request.raw.socket as { encrypted?: boolean } | null)?.encrypted === true) reply.header('strict-transport-security', options.value);
     done();
   });

@@ -1,10 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
-import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Route } from '../../spec/route.js';
 import { cidrList, listed } from '../../gateway/src/balancer/cidr.js';
 import { ProblemError } from '../../gateway/src/errors.js';
-import type { RouteStage } from '../../gateway/src/generation/route-stage.js';
+import type { RouteStage, StageDone, StageReply, StageRequest } from '../../gateway/src/generation/route-stage.js';
 import { routePlugin } from '../stage-plugin.js';
 
 /**
@@ -33,7 +32,7 @@ const ipRestrictionPlugin = routePlugin<{ route: Route; clientIp: (req: Incoming
     allow: spec.allow?.length ? addressList(spec.allow, `route "${route.name}" ipRestriction.allow`) : undefined,
     deny: spec.deny?.length ? addressList(spec.deny, `route "${route.name}" ipRestriction.deny`) : undefined,
   };
-  scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+  scope.addHook('onRequest', (request: StageRequest, _reply: StageReply, done: StageDone) => {
     if (admitted(rules, clientIp(request.raw))) return done();
     done(new ProblemError(403, 'ip-denied', 'requests from this address are not allowed on this route'));
   });

@@ -1,7 +1,6 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Consumer } from '../../spec/consumer.js';
 import { ProblemError } from '../../gateway/src/errors.js';
-import type { GenerationContext, RouteStage } from '../../gateway/src/generation/route-stage.js';
+import type { GenerationContext, RouteStage, StageReply, StageRequest } from '../../gateway/src/generation/route-stage.js';
 import { routePlugin } from '../stage-plugin.js';
 import { countRejection, counterStore } from '../rate-limit/shared.js';
 
@@ -37,7 +36,7 @@ const quotaPlugin = routePlugin<{ route: { name: string }; ctx: GenerationContex
       quotas.set(consumer.id, { max: consumer.quota.max, period: consumer.quota.period, prefix: `q:${consumer.id}:`, endMs: 0, key: '', limitHeader: String(consumer.quota.max) });
   const name = route.name;
 
-  scope.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+  scope.addHook('onRequest', async (request: StageRequest, reply: StageReply) => {
     const caller = request.caller;
     if (caller === undefined) return;
     const quota = quotas.get(caller.id);

@@ -1,9 +1,9 @@
 import { createRequire } from 'node:module';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { Stored } from '../../gateway/src/store/port.js';
 import type { Route } from '../../spec/route.js';
 import { ProblemError } from '../../gateway/src/errors.js';
-import type { GenerationContext, RouteStage } from '../../gateway/src/generation/route-stage.js';
+import type { GenerationContext, RouteStage, StageReply, StageRequest } from '../../gateway/src/generation/route-stage.js';
 import { routePlugin } from '../stage-plugin.js';
 import { countRejection, counterStore } from './shared.js';
 import { setOpenAiLimitHeaders } from '../token-meter/openai-headers.js';
@@ -20,8 +20,19 @@ interface LimitResult {
   ttlInSeconds: number;
   isExceeded: boolean;
 }
-type Limiter = (request: FastifyRequest) => Promise<LimitResult>;
-type CreateRateLimit = (options: { max: number; timeWindow: number; keyGenerator: (request: FastifyRequest) => string }) => Limiter;
+/**
+ * What a limiter is handed in place of Fastify's request: its counter key, and the one field of a
+ * request @fastify/rate-limit reads itself (`routeOptions.config.rateLimit.groupId`, for routes
+ * configured through its own `config`, which no route here is). A stage hook's request need not
+ * be Fastify's (stage-lane.ts), and Fastify's `routeOptions` getter builds a fresh object per read.
+ */
+interface LimitCall {
+  readonly key: string;
+  readonly routeOptions: { readonly config: undefined };
+}
+const NO_ROUTE_OPTIONS = { config: undefined } as const;
+type Limiter = (call: LimitCall) => Promise<LimitResult>;
+type CreateRateLimit = (options: { max: number; timeWindow: number; keyGenerator: (call: LimitCall) => string }) => Limiter;
 
 /** Of two policies, the one a client must heed: an exceeded one, else the fewest requests left. */
 function tighter(a: LimitResult | undefined, b: LimitResult): LimitResult {
@@ -31,32 +42,36 @@ function tighter(a: LimitResult | undefined, b: LimitResult): LimitResult {
   return b.remaining < a.remaining ? b : a;
 }
 
-const NO_LIMITERS: ReadonlyMap<string, Limiter> = new Map();
-const consumerLimiterSets = new WeakMap<CreateRateLimit, ReadonlyMap<string, Limiter>>();
+/** A consumer's limiter and its one call (its key never changes, so neither does the call). */
+interface ConsumerLimiter {
+  readonly limiter: Limiter;
+  readonly call: LimitCall;
+}
+const NO_LIMITERS: ReadonlyMap<string, ConsumerLimiter> = new Map();
+/** Every limiter counts the key its call names: a route's hook chooses it per request. */
+const byKey = (call: LimitCall): string => call.key;
+const limitCall = (key: string): LimitCall => ({ key, routeOptions: NO_ROUTE_OPTIONS });
+const consumerLimiterSets = new WeakMap<CreateRateLimit, ReadonlyMap<string, ConsumerLimiter>>();
 
 /**
  * A consumer's own limit spans every route: one counter per consumer, whichever route counts, and
  * one limiter per consumer per shared scope that every keyed route in it shares (the node's counter store is
  * the same whichever scope's factory made it; ≈ 1 KB per route and consumer when each had its own).
  */
-function consumerLimitersOf(ctx: GenerationContext, create: CreateRateLimit): ReadonlyMap<string, Limiter> {
+function consumerLimitersOf(ctx: GenerationContext, create: CreateRateLimit): ReadonlyMap<string, ConsumerLimiter> {
   // Keyed by the scope's factory: shared within one generation's scope, never across compiles (a dry compile's scope is thrown away).
   let limiters = consumerLimiterSets.get(create);
   if (limiters === undefined) {
-    const made = new Map<string, Limiter>();
+    const made = new Map<string, ConsumerLimiter>();
     for (const consumer of ctx.state.consumers) {
       if (!consumer.rateLimit) continue;
-      const key = `rl:c:${consumer.id}`;
-      made.set(consumer.id, create({ max: consumer.rateLimit.max, timeWindow: consumer.rateLimit.windowMs ?? 60_000, keyGenerator: () => key }));
+      const limiter = create({ max: consumer.rateLimit.max, timeWindow: consumer.rateLimit.windowMs ?? 60_000, keyGenerator: byKey });
+      made.set(consumer.id, { limiter, call: limitCall(`rl:c:${consumer.id}`) });
     }
     consumerLimiterSets.set(create, (limiters = made));
   }
   return limiters;
 }
-
-/** The counter key a route's hook chose for this request, read by its scope's shared limiter. */
-const COUNTER_KEY: unique symbol = Symbol('switchboard.rateLimitKey');
-type Keyed = FastifyRequest & { [COUNTER_KEY]?: string };
 
 const routeLimiterSets = new WeakMap<CreateRateLimit, Map<string, Limiter>>();
 
@@ -71,7 +86,7 @@ function routeLimiterOf(create: CreateRateLimit, max: number, windowMs: number):
   if (limiters === undefined) routeLimiterSets.set(create, (limiters = new Map()));
   let limiter = limiters.get(`${max}/${windowMs}`);
   if (limiter === undefined) {
-    limiter = create({ max, timeWindow: windowMs, keyGenerator: (request) => (request as Keyed)[COUNTER_KEY]! });
+    limiter = create({ max, timeWindow: windowMs, keyGenerator: byKey });
     limiters.set(`${max}/${windowMs}`, limiter);
   }
   return limiter;
@@ -82,7 +97,7 @@ const rateLimitPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationConte
   const create = (scope.scope as unknown as { createRateLimit: CreateRateLimit }).createRateLimit;
 
   let routeLimiter: Limiter | undefined;
-  let counterKey: ((request: FastifyRequest) => string) | undefined;
+  let counterKey: ((request: StageRequest) => string) | undefined;
   if (route.rateLimit) {
     const routeKey = `rl:r:${route.id}:`;
     const byIp = route.rateLimit.by === 'ip';
@@ -98,16 +113,13 @@ const rateLimitPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationConte
   if (routeLimiter === undefined && consumerLimiters.size === 0) return;
 
   const name = route.name;
-  scope.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+  scope.addHook('onRequest', async (request: StageRequest, reply: StageReply) => {
     let policy: LimitResult | undefined;
-    if (routeLimiter !== undefined) {
-      (request as Keyed)[COUNTER_KEY] = counterKey!(request);
-      policy = await routeLimiter(request);
-    }
+    if (routeLimiter !== undefined) policy = await routeLimiter(limitCall(counterKey!(request)));
     const caller = request.caller;
     if (caller !== undefined && consumerLimiters.size !== 0) {
-      const limiter = consumerLimiters.get(caller.id);
-      if (limiter !== undefined) policy = tighter(policy, await limiter(request));
+      const own = consumerLimiters.get(caller.id);
+      if (own !== undefined) policy = tighter(policy, await own.limiter(own.call));
     }
     if (policy === undefined || policy.isAllowed) return;
     // draft-ietf-httpapi-ratelimit-headers: the policy closest to its limit.
@@ -143,8 +155,6 @@ export const rateLimitStage: RouteStage = {
       return store;
     }
     await scope.register(fastifyRateLimit, { global: false, store: NodeStore, enableDraftSpec: true });
-    // Declared, so that setting it per request does not change the request's shape.
-    scope.decorateRequest(COUNTER_KEY, undefined);
   },
   async register(scope, route, ctx) {
     if (!limits(route, ctx)) return;

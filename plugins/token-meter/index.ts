@@ -1,9 +1,8 @@
-import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Route } from '../../spec/route.js';
 import type { Consumer } from '../../spec/consumer.js';
 import type { Stored } from '../../gateway/src/store/port.js';
 import { ProblemError } from '../../gateway/src/errors.js';
-import type { GenerationContext, RouteStage, StageServices } from '../../gateway/src/generation/route-stage.js';
+import type { GenerationContext, RouteStage, StageDone, StageReply, StageRequest, StageServices } from '../../gateway/src/generation/route-stage.js';
 import { routePlugin, sharedService } from '../stage-plugin.js';
 import { periodBounds } from '../quota/index.js';
 import { countRejection, nodeCounterStore } from '../rate-limit/shared.js';
@@ -77,7 +76,7 @@ const tokenMeterPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationCont
   const limited = route.tokenLimit !== undefined || (anyConsumerBudget && route.auth !== 'none');
 
   /** Headers for the tightest budget, and the 429 when one is spent. */
-  function judge(reply: FastifyReply, drawn: Budget[], used: number[], now: number): ProblemError | undefined {
+  function judge(reply: StageReply, drawn: Budget[], used: number[], now: number): ProblemError | undefined {
     // The budget a client must heed: a spent one (the latest to reset), else the fewest tokens left.
     let tightest = 0;
     let spent = -1;
@@ -98,7 +97,7 @@ const tokenMeterPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationCont
   }
 
   /** The tap that reads this request's answer and books its tokens. */
-  function meterFor(request: FastifyRequest, consumer: Stored<Consumer> | undefined, address: string, arrivedAt: number): ResponseMeter {
+  function meterFor(request: StageRequest, consumer: Stored<Consumer> | undefined, address: string, arrivedAt: number): ResponseMeter {
     const consumerId = consumer?.id ?? ANONYMOUS;
     const consumerLabel = request.caller?.name ?? ANONYMOUS;
     return new ResponseMeter(logger, (r: MeterReport) => {
@@ -129,7 +128,7 @@ const tokenMeterPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationCont
 
   // A callback hook, not an async one: without Redis the budgets answer at once, and the common
   // request then costs no promise.
-  scope.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+  scope.addHook('onRequest', (request: StageRequest, reply: StageReply, done: StageDone) => {
     const arrivedAt = performance.now();
     const consumer = request.caller?.consumer;
     // Read now: by the time the answer ends the request's socket may be gone.
@@ -150,7 +149,7 @@ const tokenMeterPlugin = routePlugin<{ route: Stored<Route>; ctx: GenerationCont
 
   if (route.meterStreams === true)
     // After validation, before the proxy: the body is parsed (compile.ts reads it for meterStreams routes).
-    scope.addHook('preHandler', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    scope.addHook('preHandler', (request: StageRequest, _reply: StageReply, done: StageDone) => {
       const meter = request.responseTap as ResponseMeter | undefined;
       const rewritten = meter !== undefined && request.rawBody !== undefined ? withIncludeUsage(request.body) : undefined;
       if (rewritten !== undefined) {

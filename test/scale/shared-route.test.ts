@@ -24,7 +24,7 @@ const hooked: RouteStage = {
   name: 'hooked',
   applies: (route) => route.name.startsWith('hooked'),
   register(builder, route) {
-    builder.addHook('onRequest', function (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+    builder.addFastifyHook('onRequest', function (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
       scopeSeen = this;
       ran.push(`${route.name}:cb`);
       const query = request.query as Record<string, string>;
@@ -32,7 +32,7 @@ const hooked: RouteStage = {
       if (query.answer === '1') return void reply.code(299).send({ answeredBy: route.name });
       done();
     });
-    builder.addHook('onRequest', async (request: FastifyRequest) => {
+    builder.addFastifyHook('onRequest', async (request: FastifyRequest) => {
       ran.push(`${route.name}:async`);
       if ((request.query as Record<string, string>).fail === 'async') throw new ProblemError(429, 'rate-limited', 'the async hook refused');
     });
@@ -132,4 +132,16 @@ test("a shared route's preflight answers on its host with or without a port, as 
   const keyed = await request(`${gw.node.url}/h`, { headers: { host: 'api.example.test:8443', 'x-api-key': key } });
   await keyed.body.dump();
   assert.equal(keyed.statusCode, 200);
+});
+
+test("a shared route answers HEAD for its GET paths through the same hooks; the upstream gets the HEAD", async () => {
+  ran.length = 0;
+  const res = await request(`${gw.node.url}/a/x`, { method: 'HEAD' });
+  assert.equal(res.statusCode, 200);
+  assert.equal(await res.body.text(), '');
+  assert.equal(up.received.at(-1)?.method, 'HEAD');
+  assert.deepEqual(ran, ['hooked-a:cb', 'hooked-a:async', 'hooked-a:pre']);
+  const refused = await request(`${gw.node.url}/a/x?fail=cb`, { method: 'HEAD' });
+  assert.equal(refused.statusCode, 403);
+  assert.equal(await refused.body.text(), '', 'HEAD answers carry no body');
 });

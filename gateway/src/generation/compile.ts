@@ -17,7 +17,8 @@ import { RouteProxy } from '../proxy/route-proxy.js';
 import { shareStickySecret } from '../proxy/route-stickiness.js';
 import type { ConfigState } from '../store/port.js';
 import { Generation } from './generation.js';
-import type { GenerationContext, RouteBuilder, RouteStage, StageHook, StageServices } from './route-stage.js';
+import type { FastifyStageHook, GenerationContext, RouteBuilder, RouteStage, StageHook, StageServices } from './route-stage.js';
+import { stageLane, type QueryValidator } from './stage-lane.js';
 import { newRequestId } from './request-id.js';
 import type { RequestObserver } from '../contracts/request-observer.js';
 import { TimeSlicer } from './time-slice.js';
@@ -151,7 +152,7 @@ async function compileInto(
     sendProblem(reply, problem(404, 'no-route', `no route matches ${request.method} ${request.url.split('?')[0]}`, { instance: request.id }));
   });
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const { p, headers } = toProblem(err, request);
+    const { p, headers } = toProblem(err, request.id);
     if (p.status >= 500) deps.services.logger.error({ err, requestId: request.id }, 'request failed inside the gateway');
     sendProblem(reply, p, headers, configOf(request).errorFormat);
   });
@@ -230,7 +231,7 @@ async function compileInto(
     else scopes.set(key, [one]);
   }
   const shared = [...scopes.values()];
-  const built: ScopeOutput = { lanes, toFastify, scopes: 0 };
+  const built: ScopeOutput = { lanes, toFastify, answered, scopes: 0 };
   for (let first = 0; first < shared.length; first += SCOPES_PER_BUCKET) {
     const bucket = shared.slice(first, first + SCOPES_PER_BUCKET);
     await app.register(
@@ -370,6 +371,8 @@ const sharesScopeRoute = (route: Route): boolean => route.schema === undefined;
 interface ScopeOutput {
   lanes: LaneRoute[];
   toFastify: Serve;
+  /** How stage lanes count and log what they refuse (as the generation's onResponse hook does). */
+  answered: SelfAnswered | undefined;
   /** Scopes given a shared route so far; numbers their ids. */
   scopes: number;
 }
@@ -434,17 +437,19 @@ async function sharedScope(
   let scopeId: string | undefined;
   const methods = new Set<string>();
   let bodyLimit = 0;
+  // No route name has a `#`: a scope's id never meets one in the chosen-route constraint.
+  const idOfScope = () => (scopeId ??= `#scope-${out.scopes++}`);
   for (const member of members) {
     const due = slicer.due();
     if (due) await due;
     const proxy = new RouteProxy(member.route, member.pool, deps.services, deps.observer, deps.pools);
-    if (!sharesScopeRoute(member.route)) {
-      await stagedRoute(scope, member, proxy, ctx, deps, heads, out.toFastify);
+    const stages = await stagesOf(scope, member.route, ctx, deps);
+    const lane = stageLaneFor(scope, member.route, stages, proxy, deps, out.answered);
+    if (lane === undefined && !sharesScopeRoute(member.route)) {
+      stagedRoute(scope, member, proxy, stages, heads, out.toFastify);
       continue;
     }
-    // No route name has a `#`: a scope's id never meets one in the chosen-route constraint.
-    scopeId ??= `#scope-${out.scopes++}`;
-    for (const method of await sharedMember(scope, scopeId, member, proxy, ctx, deps, out)) methods.add(method);
+    for (const method of sharedMember(idOfScope, member, proxy, stages, lane, out)) methods.add(method);
     bodyLimit = Math.max(bodyLimit, proxy.bodyLimit);
   }
   if (scopeId !== undefined) scopeRoute(scope, scopeId, methods, bodyLimit);
@@ -540,18 +545,24 @@ function proxyHandler(proxy: RouteProxy): (request: FastifyRequest, reply: Fasti
 
 /** What a route's stages gave it through its builder (route-stage.ts). */
 interface StagesOfRoute {
-  onRequest: StageHook[];
-  preHandler: StageHook[];
+  onRequest: Array<StageHook | FastifyStageHook>;
+  preHandler: Array<StageHook | FastifyStageHook>;
+  /** A stage added a hook that needs Fastify's own request (addFastifyHook): the route stays in Fastify. */
+  needsFastify: boolean;
   /** With a host constraint as hostMatcher makes it. */
   extra: Array<Omit<Parameters<RouteBuilder['route']>[0], 'constraints'> & { constraints?: { host: string | RegExp } }>;
   validatorCompiler: FastifySchemaCompiler<FastifySchema> | undefined;
 }
 
 async function stagesOf(scope: FastifyInstance, route: Route, ctx: GenerationContext, deps: CompileDeps): Promise<StagesOfRoute> {
-  const got: StagesOfRoute = { onRequest: [], preHandler: [], extra: [], validatorCompiler: undefined };
+  const got: StagesOfRoute = { onRequest: [], preHandler: [], needsFastify: false, extra: [], validatorCompiler: undefined };
   const builder: RouteBuilder = {
     scope,
     addHook: (name, hook) => void (name === 'onRequest' ? got.onRequest : got.preHandler).push(hook),
+    addFastifyHook: (name, hook) => {
+      got.needsFastify = true;
+      (name === 'onRequest' ? got.onRequest : got.preHandler).push(hook);
+    },
     setValidatorCompiler: (compiler) => void (got.validatorCompiler = compiler),
     // A configured host matches as the route's own paths do (hostMatcher): any case, with or without a port.
     route: (options) => void got.extra.push(options.constraints?.host ? { ...options, constraints: { host: hostMatcher(options.constraints.host) } } : options),
@@ -563,43 +574,67 @@ async function stagesOf(scope: FastifyInstance, route: Route, ctx: GenerationCon
 const configFor = (route: Route, bodyLimit: number) => ({ route: route.name, errorFormat: route.errorFormat, bodyLimit });
 
 /**
- * A staged route without a schema: its stages' hooks and its handler in a MatchedRoute, and a
- * front-router entry per path and host that puts it on the request (a grouped route: its
- * selector does). Like a lane, a GET route answers HEAD (front-router.ts decides where HEAD
- * goes). Returns the methods the scope's route must take for it.
+ * A staged route served through the front router: on its stage lane (`lane`, stage-lane.ts), or
+ * else by its scope's shared Fastify route, its stages' hooks and its handler in a MatchedRoute;
+ * either way a front-router entry per path and host (a grouped route: its selector) leads there.
+ * Like a lane, a GET route answers HEAD (front-router.ts decides where HEAD goes). Returns the
+ * methods the scope's shared route must take for it (none for a stage lane but its extra routes).
  */
-async function sharedMember(scope: FastifyInstance, scopeId: string, { route, grouped, chosenBy }: Staged, proxy: RouteProxy, ctx: GenerationContext, deps: CompileDeps, out: ScopeOutput): Promise<string[]> {
-  const stages = await stagesOf(scope, route, ctx, deps);
-  if (stages.validatorCompiler !== undefined) throw new Error(`route "${route.name}": a stage set a validator compiler on a route without a schema`);
+function sharedMember(scopeId: () => string, { route, grouped, chosenBy }: Staged, proxy: RouteProxy, stages: StagesOfRoute, lane: Serve | undefined, out: ScopeOutput): string[] {
+  if (lane === undefined && stages.validatorCompiler !== undefined) throw new Error(`route "${route.name}": a stage set a validator compiler on a route without a schema`);
   const config = configFor(route, proxy.bodyLimit);
   const matched: MatchedRoute = { config, url: undefined, onRequest: stages.onRequest, preHandler: stages.preHandler, handler: proxyHandler(proxy) };
   const methods = route.methods ?? ['GET', 'POST'];
-  if (grouped) chosenBy!.serve = chosen(scopeId, out.toFastify, matched);
+  const serve = lane ?? chosen(scopeId(), out.toFastify, matched);
+  if (grouped) chosenBy!.serve = serve;
   else {
     // A path listed twice is routed once, as a route with a Fastify route of its own is.
     const firstOfEach = [...route.paths.entries()].filter(([n, url]) => route.paths.indexOf(url) === n);
-    out.lanes.push(...laneEntries(route, sharedLane(scopeId, matched, out.toFastify), firstOfEach));
+    out.lanes.push(...laneEntries(route, lane !== undefined ? laneOf(lane) : sharedLane(scopeId(), matched, out.toFastify), firstOfEach));
   }
-  // Another route this one serves (CORS's preflights): the same hooks, its own handler and path.
+  // Another route this one serves (CORS's preflights): the same hooks, its own handler and path, through the scope's shared route.
   for (const extra of stages.extra) {
     const served: MatchedRoute = { ...matched, url: extra.url, handler: extra.handler as MatchedRoute['handler'] };
-    out.lanes.push({ field: `/routes/${route.name}`, methods: [extra.method], url: extra.url, constraints: extra.constraints, lane: sharedLane(scopeId, served, out.toFastify) });
+    out.lanes.push({ field: `/routes/${route.name}`, methods: [extra.method], url: extra.url, constraints: extra.constraints, lane: sharedLane(scopeId(), served, out.toFastify) });
   }
-  return [...methods, ...(methods.includes('GET') ? ['HEAD'] : []), ...stages.extra.map((e) => e.method)];
+  const extraMethods = stages.extra.map((e) => e.method);
+  return lane !== undefined ? extraMethods : [...methods, ...(methods.includes('GET') ? ['HEAD'] : []), ...extraMethods];
+}
+
+/**
+ * The stage lane of a staged route (stage-lane.ts), when nothing it needs is Fastify's: no hook
+ * that needs Fastify's own request (addFastifyHook), no body to read (a body schema, meterStreams)
+ * and no headers schema (Fastify coerces header values in place). A querystring schema is
+ * compiled by the route's validator compiler, as Fastify would compile it.
+ */
+function stageLaneFor(scope: FastifyInstance, route: Route, stages: StagesOfRoute, proxy: RouteProxy, deps: CompileDeps, answered: SelfAnswered | undefined): Serve | undefined {
+  if (stages.needsFastify || readsBody(route) || route.schema?.body !== undefined || route.schema?.headers !== undefined) return undefined;
+  let query: QueryValidator | undefined;
+  const schema = route.schema?.querystring;
+  if (schema !== undefined) {
+    // Without the validation stage's compiler, or for an async schema, Fastify's own validation runs.
+    if (stages.validatorCompiler === undefined || (schema as { $async?: unknown }).$async !== undefined) return undefined;
+    const method = (route.methods ?? ['GET', 'POST'])[0]!;
+    try {
+      query = stages.validatorCompiler({ schema, method, url: route.paths[0]!, httpPart: 'querystring' }) as QueryValidator;
+    } catch (err) {
+      throw new RouteCompileError(`/routes/${route.name}/schema/querystring`, (err as Error).message);
+    }
+  }
+  const lane = { name: route.name, errorFormat: route.errorFormat, onRequest: stages.onRequest as StageHook[], preHandler: stages.preHandler as StageHook[], scope, query, proxy };
+  return stageLane(lane, { answered, logger: deps.services.logger });
 }
 
 /** A staged route with a schema, in its shared scope with a Fastify route of its own: its stages add route-level hooks, then its paths are routed. */
-async function stagedRoute(
+function stagedRoute(
   scope: FastifyInstance,
   { route, grouped, chosenBy }: Staged,
   proxy: RouteProxy,
-  ctx: GenerationContext,
-  deps: CompileDeps,
+  { onRequest, preHandler, extra, validatorCompiler }: StagesOfRoute,
   heads: ReadonlySet<string>,
   toFastify: Serve,
-): Promise<void> {
+): void {
   const bodyLimit = proxy.bodyLimit;
-  const { onRequest, preHandler, extra, validatorCompiler } = await stagesOf(scope, route, ctx, deps);
   if (grouped) chosenBy!.serve = chosen(route.name, toFastify);
   const hooks = {
     ...(onRequest.length ? { onRequest: onRequest as onRequestHookHandler[] } : {}),

@@ -3,6 +3,8 @@ import type { Route } from '../../../spec/route.js';
 import type { ConfigState, ConfigStore } from '../store/port.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { Caller } from '../contracts/caller.js';
+import type { ResponseTap } from '../contracts/response-tap.js';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
 export type { Caller } from '../contracts/caller.js';
 
@@ -63,8 +65,46 @@ export interface GenerationContext {
   services: StageServices;
 }
 
-/** A request hook a stage adds to one route (Fastify's onRequest/preHandler, callback or async). */
-export type StageHook =
+/**
+ * What a stage's hook may read and set on a request: a subset of Fastify's request, so that one
+ * hook runs inside Fastify (a route whose body is parsed and validated) and on a stage lane
+ * (stage-lane.ts), which serves a staged route without Fastify's request and reply at all.
+ */
+export interface StageRequest {
+  readonly raw: IncomingMessage;
+  readonly headers: IncomingHttpHeaders;
+  readonly method: string;
+  /** The request id (x-request-id as given, or a fresh one). */
+  readonly id: string;
+  caller: Caller | undefined;
+  consumedHeaders: string[] | undefined;
+  rawBody: Buffer | undefined;
+  /** The parsed body; only a route that validates or rewrites its body has one (never on a stage lane). */
+  readonly body: unknown;
+  responseTap: ResponseTap | undefined;
+}
+
+/** What a stage's hook may do to the answer: a subset of Fastify's reply (see StageRequest). */
+export interface StageReply {
+  /** Sets a header of the answer, whether the gateway gives it or the upstream does (names are case-insensitive). */
+  header(name: string, value: string | number): StageReply;
+  code(status: number): StageReply;
+  /** Answers now, with the headers set so far; the request goes no further. */
+  send(payload?: string): StageReply;
+  readonly sent: boolean;
+}
+
+/** How a callback hook goes on: with an error, the request is refused (a ProblemError names how). */
+export type StageDone = (err?: Error) => void;
+
+/** A request hook a stage adds to one route, callback or async, on the stage contract alone. */
+export type StageHook = ((request: StageRequest, reply: StageReply, done: StageDone) => void) | ((request: StageRequest, reply: StageReply) => Promise<unknown>);
+
+/**
+ * A hook that needs Fastify's own request or reply (a decorator a scope plugin adds, such as
+ * @fastify/jwt's `jwtVerify`): a route with one is served inside Fastify.
+ */
+export type FastifyStageHook =
   | ((request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void)
   | ((request: FastifyRequest, reply: FastifyReply) => Promise<unknown>);
 
@@ -80,6 +120,8 @@ export interface RouteBuilder {
   /** The shared scope the route lands in, for decorators a stage's setupScope put there. */
   readonly scope: FastifyInstance;
   addHook(name: 'onRequest' | 'preHandler', hook: StageHook): void;
+  /** The same for a hook that needs Fastify's request or reply; the route is then served inside Fastify. */
+  addFastifyHook(name: 'onRequest' | 'preHandler', hook: FastifyStageHook): void;
   /** How Fastify compiles this route's schemas (the validation stage). */
   setValidatorCompiler(compiler: FastifySchemaCompiler<FastifySchema>): void;
   /** Another route this route serves (CORS's preflights); it gets every hook of this route. */

@@ -1,5 +1,6 @@
 import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import type { StageHook } from './route-stage.js';
+import type { FastifyStageHook, StageHook, StageRequest } from './route-stage.js';
+import { runHooks } from './hook-chain.js';
 
 /**
  * Staged routes without a schema share one Fastify route per scope. The front router matches the
@@ -15,8 +16,8 @@ export interface MatchedRoute {
   readonly config: FastifyContextConfig;
   /** The configured path, for a stage that answers per path (CORS's preflights); undefined when nothing asks. */
   readonly url: string | undefined;
-  readonly onRequest: readonly StageHook[];
-  readonly preHandler: readonly StageHook[];
+  readonly onRequest: readonly (StageHook | FastifyStageHook)[];
+  readonly preHandler: readonly (StageHook | FastifyStageHook)[];
   readonly handler: (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => void;
 }
 
@@ -35,37 +36,15 @@ export function configOf(request: FastifyRequest): FastifyContextConfig {
 }
 
 /** The configured path the request matched (a route's own Fastify path, or what its shared entry says). */
-export function matchedUrl(request: FastifyRequest): string | undefined {
+export function matchedUrl(request: StageRequest & { readonly routeOptions?: { readonly url?: string | undefined } }): string | undefined {
   const matched = request.raw[MATCHED];
-  return matched !== undefined ? matched.url : request.routeOptions.url;
+  return matched !== undefined ? matched.url : request.routeOptions?.url;
 }
 
 /**
- * The shared route's hook for one phase: runs the matched route's hooks for it in order, as
- * Fastify's hook runner (fastify/lib/hooks.js, hookRunnerGenerator with hookIterator) runs a
- * route's own: a callback hook goes on when it calls `done`, an async one when it settles; an
- * error ends the phase and goes to the error handler; a hook that sent the reply ends the
- * request; hooks are called with the scope as `this`, the instance Fastify binds them to. Kept
- * here, not in Fastify, because the hooks are chosen per request.
+ * The shared route's hook for one phase: runs the matched route's hooks for it (hook-chain.ts).
+ * Kept here, not in Fastify, because the hooks are chosen per request.
  */
 export function runMatchedHooks(phase: 'onRequest' | 'preHandler', scope: FastifyInstance) {
-  return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
-    const hooks = request.raw[MATCHED]![phase];
-    if (hooks.length === 0) return done();
-    let i = 0;
-    const fail = (err: unknown) => done((err ?? new Error('a stage rejected without a reason')) as Error);
-    const next = (err?: unknown): void => {
-      if (err) return fail(err);
-      if (i === hooks.length) return done();
-      if (reply.sent) return;
-      let result: unknown;
-      try {
-        result = (hooks[i++] as (this: FastifyInstance, q: FastifyRequest, r: FastifyReply, d: (err?: unknown) => void) => unknown).call(scope, request, reply, next);
-      } catch (error) {
-        return fail(error);
-      }
-      if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') (result as Promise<unknown>).then(() => next(), fail);
-    };
-    next();
-  };
+  return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => runHooks(request.raw[MATCHED]![phase], scope, request, reply, done);
 }
