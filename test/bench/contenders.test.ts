@@ -175,6 +175,20 @@ describe('the CPU comparisons under the proxy table', () => {
     assert.match(comparisonLines(missed).at(-1)!, /MISSED \(switchboard-pipeline \/ node-bare ×1\.31\)/);
   });
 
+  test('the goal is judged at the fixed rate too, from the latency run, apart from saturation', () => {
+    const withRate = (name: string, cpu: number, atRate: number): ContenderResult => ({
+      ...result(name, cpu),
+      latency: { ...result(name, cpu).throughput!, pooledP50Ms: 1, pooledP99Ms: 1, ratePerRound: [], p50PerRoundMs: [], p99PerRoundMs: [], proxyCpuUsPerRequest: atRate },
+    });
+    const both = cpuComparisons([withRate('node-bare', 40, 50), withRate('switchboard-pipeline', 80, 60)]);
+    assert.deepEqual([both.pipelineGoal.met, both.pipelineGoal.metAtRate], [false, true]);
+    assert.match(comparisonLines(both).at(-1)!, /at saturation: MISSED \(switchboard-pipeline \/ node-bare ×2\.00\); at the fixed rate: MET \(switchboard-pipeline \/ node-bare ×1\.20\)/);
+    assert.match(comparisonLines(both).join('\n'), /at the latency run's fixed rate: .*switchboard-pipeline \/ node-bare ×1\.20/);
+    // Without latency figures the fixed-rate verdict is not judged, the saturated one stands.
+    const saturatedOnly = cpuComparisons([result('node-bare', 40), result('switchboard-pipeline', 52)]);
+    assert.deepEqual([saturatedOnly.pipelineGoal.met, saturatedOnly.pipelineGoal.metAtRate], [true, undefined]);
+  });
+
   test('the goal is not judged when node-bare did not run, or failed in the throughput run', () => {
     assert.equal(cpuComparisons([result('switchboard-pipeline', 52)]).pipelineGoal.met, undefined);
     const failed = cpuComparisons([result('node-bare', 40, ['throughput run, measure: wrk exited 1']), result('switchboard-pipeline', 52)]);

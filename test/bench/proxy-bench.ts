@@ -45,6 +45,14 @@ export interface LatencyFigures extends LoadResult {
   ratePerRound: number[];
   p50PerRoundMs: number[];
   p99PerRoundMs: number[];
+  /**
+   * The proxy's CPU per request at the fixed rate, over the measured part of each round. Every
+   * contender gets the same arrivals here, so also the same number of wake-ups per second; at
+   * saturation (the throughput run) a slower contender's loader and upstreams sleep more often
+   * between its answers, and the kernel's work of waking them on each write (loopback delivery
+   * runs in the writer's context) is charged to that contender, widening every gap.
+   */
+  proxyCpuUsPerRequest?: number;
 }
 
 export interface ContenderResult {
@@ -69,6 +77,8 @@ export interface ProxyBenchResults {
   contenders: ContenderResult[];
   /** CPU per request of one contender over another's, from this run (cpuComparisons). */
   cpuRatios: CpuRatio[];
+  /** The same at the latency run's fixed rate. */
+  cpuRatiosAtRate?: CpuRatio[];
   /** Issue 12's goal for the partner pipeline, judged on this run's figures. */
   pipelineGoal: PipelineGoal;
 }
@@ -89,9 +99,13 @@ export const PIPELINE_GOAL_RATIO = 1.3;
 
 export interface PipelineGoal {
   limit: number;
+  /** At saturation (the throughput run). */
   ratio: number | undefined;
   /** undefined: not judged, one of the two did not run. */
   met: boolean | undefined;
+  /** At the latency run's fixed rate, the same arrivals for both (LatencyFigures.proxyCpuUsPerRequest). */
+  ratioAtRate?: number | undefined;
+  metAtRate?: boolean | undefined;
 }
 
 function log(line: string): void {
@@ -145,6 +159,9 @@ function throughputFigures(tally: ThroughputTally, measuredProxy: boolean): Thro
 interface LatencyTally {
   rounds: Array<LoadResult | undefined>;
   latenciesMs: number[];
+  /** CPU seconds over the measured parts of the rounds, and the requests answered in them. */
+  cpuSeconds: number;
+  cpuRequests: number;
 }
 
 function latencyFigures(tally: LatencyTally): LatencyFigures {
@@ -165,6 +182,7 @@ function latencyFigures(tally: LatencyTally): LatencyFigures {
     ratePerRound: rounds.map((round) => Math.round(round.requestsPerSecond)),
     p50PerRoundMs: rounds.map((round) => round.p50Ms),
     p99PerRoundMs: rounds.map((round) => round.p99Ms),
+    ...(tally.cpuRequests > 0 ? { proxyCpuUsPerRequest: (tally.cpuSeconds * 1e6) / tally.cpuRequests } : {}),
   };
 }
 
@@ -249,9 +267,18 @@ async function latencyRounds(run: RunContext, targets: Target[]): Promise<Map<Co
       // Each round is a new client with new connections: later rounds get a short warm-up so
       // connection set-up is not measured; the first also warms the proxy itself.
       const warmup = round === 0 ? settings.warmupSeconds : Math.min(settings.warmupSeconds, LATER_ROUND_WARMUP_SECONDS);
-      const load = await runFixedRate(running.url, settings.latencyRate, settings.latencyConnections, warmup, roundSeconds, running.headers);
-      const tally = latency.get(contender) ?? { rounds: [], latenciesMs: [] };
+      // The CPU of the measured part only: read once the client's warm-up is over (it starts a
+      // few ms after the timer, so the window holds a sliver of warm-up too, alike for all).
+      const pgid = running.pgid;
+      let before: ReturnType<typeof cpuSnapshot> | undefined;
+      const warmedUp = pgid === undefined ? undefined : setTimeout(() => (before = cpuSnapshot(pgid)), warmup * 1000);
+      const load = await runFixedRate(running.url, settings.latencyRate, settings.latencyConnections, warmup, roundSeconds, running.headers).finally(() => clearTimeout(warmedUp));
+      const tally = latency.get(contender) ?? { rounds: [], latenciesMs: [], cpuSeconds: 0, cpuRequests: 0 };
       latency.set(contender, tally);
+      if (pgid !== undefined && before !== undefined) {
+        tally.cpuSeconds += cpuSecondsBetween(before, cpuSnapshot(pgid));
+        tally.cpuRequests += load.requests;
+      }
       const { latenciesMs, ...figures } = load;
       tally.rounds[round] = figures;
       for (const value of latenciesMs) tally.latenciesMs.push(value);
@@ -362,35 +389,40 @@ const RATIO_PAIRS: Array<[string, string]> = [
   ['switchboard-pipeline', 'nginx'],
 ];
 
-/** The CPU ratios the report prints, and the pipeline goal, from one run's contenders. */
-export function cpuComparisons(contenders: ContenderResult[]): { cpuRatios: CpuRatio[]; pipelineGoal: PipelineGoal } {
-  const cpuOf = (name: string): number | undefined => {
+/** The CPU ratios the report prints, and the pipeline goal, from one run's contenders: at saturation and at the fixed rate. */
+export function cpuComparisons(contenders: ContenderResult[]): { cpuRatios: CpuRatio[]; cpuRatiosAtRate: CpuRatio[]; pipelineGoal: PipelineGoal } {
+  const cpuOf = (run: 'throughput' | 'latency') => (name: string): number | undefined => {
     const result = contenders.find((candidate) => candidate.name === name);
-    // One that failed part-way through the throughput run has figures from fewer rounds, on a
-    // different stretch of the shared machine's time: no ratio from those.
-    if (result === undefined || result.problems.some((problem) => problem.startsWith('throughput run'))) return undefined;
-    return result.throughput?.proxyCpuUsPerRequest;
+    // One that failed part-way through a run has figures from fewer rounds, on a different
+    // stretch of the shared machine's time: no ratio from those.
+    if (result === undefined || result.problems.some((problem) => problem.startsWith(`${run} run`))) return undefined;
+    return result[run]?.proxyCpuUsPerRequest;
   };
-  const cpuRatios = RATIO_PAIRS.map(([contender, reference]) => {
-    const value = cpuOf(contender);
-    const base = cpuOf(reference);
+  const ratios = (of: (name: string) => number | undefined): CpuRatio[] => RATIO_PAIRS.map(([contender, reference]) => {
+    const value = of(contender);
+    const base = of(reference);
     return { contender, reference, ratio: value !== undefined && base !== undefined && base > 0 ? value / base : undefined };
   });
-  const ratio = cpuRatios.find((pair) => pair.contender === 'switchboard-pipeline' && pair.reference === 'node-bare')!.ratio;
-  return { cpuRatios, pipelineGoal: { limit: PIPELINE_GOAL_RATIO, ratio, met: ratio === undefined ? undefined : ratio <= PIPELINE_GOAL_RATIO } };
+  const cpuRatios = ratios(cpuOf('throughput'));
+  const cpuRatiosAtRate = ratios(cpuOf('latency'));
+  const pipeline = (list: CpuRatio[]) => list.find((pair) => pair.contender === 'switchboard-pipeline' && pair.reference === 'node-bare')!.ratio;
+  const ratio = pipeline(cpuRatios);
+  const ratioAtRate = pipeline(cpuRatiosAtRate);
+  const judge = (value: number | undefined) => (value === undefined ? undefined : value <= PIPELINE_GOAL_RATIO);
+  return { cpuRatios, cpuRatiosAtRate, pipelineGoal: { limit: PIPELINE_GOAL_RATIO, ratio, met: judge(ratio), ratioAtRate, metAtRate: judge(ratioAtRate) } };
 }
 
 /** The lines under the table: each ratio from the same run, then the goal met or missed. */
-export function comparisonLines(results: Pick<ProxyBenchResults, 'cpuRatios' | 'pipelineGoal'>): string[] {
-  const measured = results.cpuRatios.filter((pair) => pair.ratio !== undefined);
+export function comparisonLines(results: Pick<ProxyBenchResults, 'cpuRatios' | 'cpuRatiosAtRate' | 'pipelineGoal'>): string[] {
   const lines: string[] = [];
-  if (measured.length > 0) {
-    lines.push(`CPU per request, same run: ${measured.map((pair) => `${pair.contender} / ${pair.reference} ×${pair.ratio!.toFixed(2)}`).join(', ')}`);
-  }
+  const list = (pairs: CpuRatio[] | undefined) => (pairs ?? []).filter((pair) => pair.ratio !== undefined).map((pair) => `${pair.contender} / ${pair.reference} ×${pair.ratio!.toFixed(2)}`).join(', ');
+  if (list(results.cpuRatios)) lines.push(`CPU per request, same run, at saturation: ${list(results.cpuRatios)}`);
+  if (list(results.cpuRatiosAtRate)) lines.push(`CPU per request, same run, at the latency run's fixed rate: ${list(results.cpuRatiosAtRate)}`);
   const goal = results.pipelineGoal;
   const what = `issue 12 goal: full partner pipeline ≤ ${goal.limit}× the CPU per request of a bare node:http + undici proxy`;
-  if (goal.met === undefined) lines.push(`${what} — not judged: switchboard-pipeline and node-bare must both run to the end`);
-  else lines.push(`${what} — ${goal.met ? 'MET' : 'MISSED'} (switchboard-pipeline / node-bare ×${goal.ratio!.toFixed(2)})`);
+  const verdict = (met: boolean | undefined, ratio: number | undefined, where: string) =>
+    met === undefined ? `${where}: not judged (switchboard-pipeline and node-bare must both run to the end)` : `${where}: ${met ? 'MET' : 'MISSED'} (switchboard-pipeline / node-bare ×${ratio!.toFixed(2)})`;
+  lines.push(`${what} — ${verdict(goal.met, goal.ratio, 'at saturation')}; ${verdict(goal.metAtRate, goal.ratioAtRate, 'at the fixed rate')}`);
   return lines;
 }
 
@@ -400,6 +432,7 @@ export function proxyTable(results: ProxyBenchResults): string {
   const directRate = byName('direct')?.throughput?.requestsPerSecond;
   const nginxCpu = byName('nginx')?.throughput?.proxyCpuUsPerRequest;
   const bareCpu = byName('node-bare')?.throughput?.proxyCpuUsPerRequest;
+  const bareCpuAtRate = byName('node-bare')?.latency?.proxyCpuUsPerRequest;
   const rate = formatNumber(results.latencyRun.rate);
   const columns = [
     { header: 'contender', align: 'left' as const },
@@ -414,6 +447,8 @@ export function proxyTable(results: ProxyBenchResults): string {
     { header: `p50 @${rate}/s` },
     { header: `p99 @${rate}/s` },
     { header: 'p99 added ms' },
+    { header: `CPU µs/req @${rate}/s` },
+    { header: 'vs node-bare @rate' },
     { header: 'non-2xx/err' },
   ];
   const rows = results.contenders.map((result) => {
@@ -436,6 +471,8 @@ export function proxyTable(results: ProxyBenchResults): string {
       formatNumber(l?.p50Ms, 2),
       formatNumber(l?.p99Ms, 2),
       result.name === 'direct' ? '(reference)' : formatDelta(l?.p99AddedMs, 0),
+      formatNumber(l?.proxyCpuUsPerRequest, 1),
+      formatRatio(l?.proxyCpuUsPerRequest, bareCpuAtRate),
       String(failures),
     ];
   });
