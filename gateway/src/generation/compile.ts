@@ -19,6 +19,7 @@ import type { ConfigState } from '../store/port.js';
 import { Generation } from './generation.js';
 import type { FastifyStageHook, GenerationContext, RouteBuilder, RouteStage, StageHook, StageServices } from './route-stage.js';
 import { stageLane, type QueryValidator } from './stage-lane.js';
+import { bodyTooLargeDetail, declaredLength } from './body-limit.js';
 import { newRequestId } from './request-id.js';
 import type { RequestObserver } from '../contracts/request-observer.js';
 import { TimeSlicer } from './time-slice.js';
@@ -314,9 +315,9 @@ function laneServe(route: Route, proxy: RouteProxy, answered: SelfAnswered | und
   const format = route.errorFormat;
   return (req, res, requestId, body) => {
     if (body !== undefined) return proxy.forward(req, res, requestId, { consumerName: undefined, consumed: undefined, body: body.bytes, replyHeaders: undefined });
-    const length = Number(req.headers['content-length'] ?? 0);
+    const length = declaredLength(req.headers);
     if (length > bodyLimit) {
-      const p = problem(413, 'body-too-large', `request body of ${length} bytes exceeds the route's limit of ${bodyLimit} bytes`, { instance: requestId });
+      const p = problem('body-too-large', bodyTooLargeDetail(length, bodyLimit), { instance: requestId });
       writeProblem(res, p, { 'x-request-id': requestId, connection: 'close' }, format);
       answered?.(req, requestId, 413, route.name);
       return;
@@ -481,10 +482,9 @@ function bodyParsers(scope: FastifyInstance, grouped: boolean, readsJson: boolea
     scope.addContentTypeParser('*', (request, _payload, done) => {
       const read = request.raw[READ_BODY];
       if (read === undefined) {
-        const length = Number(request.headers['content-length'] ?? 0);
+        const length = declaredLength(request.headers);
         const { bodyLimit } = matchedRoute(request);
-        if (length > bodyLimit)
-          return done(new ProblemError(413, 'body-too-large', `request body of ${length} bytes exceeds the route's limit of ${bodyLimit} bytes`), undefined);
+        if (length > bodyLimit) return done(new ProblemError('body-too-large', bodyTooLargeDetail(length, bodyLimit)), undefined);
         return done(null, undefined);
       }
       request.rawBody = read.bytes;
@@ -512,11 +512,10 @@ function bodyParsers(scope: FastifyInstance, grouped: boolean, readsJson: boolea
   } else {
     // Streams straight through: leave the payload unread for the proxy; only check the size.
     scope.addContentTypeParser('*', (request, _payload, done) => {
-      const length = Number(request.headers['content-length'] ?? 0);
+      const length = declaredLength(request.headers);
       if (length === 0) return done(null, undefined);
       const { bodyLimit } = matchedRoute(request);
-      if (length > bodyLimit)
-        return done(new ProblemError(413, 'body-too-large', `request body of ${length} bytes exceeds the route's limit of ${bodyLimit} bytes`), undefined);
+      if (length > bodyLimit) return done(new ProblemError('body-too-large', bodyTooLargeDetail(length, bodyLimit)), undefined);
       done(null, undefined);
     });
   }

@@ -4,6 +4,7 @@ import type { Route } from '../../../spec/route.js';
 import { problem, writeProblem, type ErrorFormat, type Problem } from '../errors.js';
 import { newRequestId } from './request-id.js';
 import type { SelfAnswered } from './self-answered.js';
+import { bodyTooLargeDetail } from './body-limit.js';
 
 /**
  * Content switching: the routes sharing one method, path and host, told apart by headers,
@@ -198,7 +199,7 @@ export function selector(candidates: readonly Candidate[], options: SelectorOpti
         }
         if (body === undefined && c.needsBody && hasBody(req)) return readThen(i);
         if (body !== undefined && body.bytes.length > c.bodyLimit)
-          return refuse(req, res, requestId, problem('body-too-large', `request body of ${body.bytes.length} bytes exceeds the route's limit of ${c.bodyLimit} bytes`), { connection: 'close' });
+          return refuse(req, res, requestId, problem('body-too-large', bodyTooLargeDetail(body.bytes.length, c.bodyLimit)), { connection: 'close' });
         if (body !== undefined) req[READ_BODY] = body;
         return c.serve(req, res, requestId, body);
       }
@@ -239,7 +240,7 @@ function readBody(req: IncomingMessage, limit: number, done: (err: Problem | und
   const declared = Number(req.headers['content-length'] ?? -1);
   if (declared > limit) {
     req.resume();
-    return done(problem('body-too-large', `request body of ${declared} bytes exceeds the route's limit of ${limit} bytes`));
+    return done(problem('body-too-large', bodyTooLargeDetail(declared, limit)));
   }
   const chunks: Buffer[] = [];
   let seen = 0;
@@ -249,7 +250,7 @@ function readBody(req: IncomingMessage, limit: number, done: (err: Problem | und
     seen += chunk.length;
     if (seen > limit) {
       over = true;
-      return done(problem('body-too-large', `request body exceeds the route's limit of ${limit} bytes`));
+      return done(problem('body-too-large', bodyTooLargeDetail(undefined, limit)));
     }
     chunks.push(chunk);
   });

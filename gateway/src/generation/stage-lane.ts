@@ -7,6 +7,7 @@ import type { ResponseTap } from '../contracts/response-tap.js';
 import { traceOf } from '../contracts/request-tracer.js';
 import type { RouteProxy } from '../proxy/route-proxy.js';
 import { toProblem } from './fastify-problems.js';
+import { bodyTooLargeDetail, declaredLength } from './body-limit.js';
 import { runHooks } from './hook-chain.js';
 import type { StageHook, StageReply, StageRequest } from './route-stage.js';
 import type { ReadBody, Serve } from './route-select.js';
@@ -88,12 +89,12 @@ class LaneExchange implements StageRequest, StageReply {
   private afterOnRequest(): void {
     // Fastify's body parser for a route that streams its body: only the declared size is checked here.
     if (this.rawBody === undefined) {
-      const length = Number(this.headers['content-length'] ?? 0);
+      const length = declaredLength(this.headers);
       const limit = this.route.proxy.bodyLimit;
       if (length > limit) {
         // The body stays unread: the connection cannot be reused.
         this.header('connection', 'close');
-        return this.answer(problem('body-too-large', `request body of ${length} bytes exceeds the route's limit of ${limit} bytes`, { instance: this.id }), {});
+        return this.answer(problem('body-too-large', bodyTooLargeDetail(length, limit), { instance: this.id }), {});
       }
     }
     const validate = this.route.query;
