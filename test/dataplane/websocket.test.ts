@@ -10,6 +10,15 @@ let gw: TestGateway;
 let deadUrl: string;
 /** A target that agrees to the upgrade 300 ms after the handshake; its sockets, to see them close. */
 const slowSockets: Socket[] = [];
+/** A target that declines every upgrade with 503 (a worker draining or overloaded); the handshakes it saw. */
+let declinedHandshakes = 0;
+const declining = createServer((socket) => {
+  socket.once('data', () => {
+    declinedHandshakes++;
+    socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 4\r\nconnection: close\r\n\r\nbusy');
+  });
+  socket.on('error', () => socket.destroy());
+});
 const slow = createServer((socket) => {
   slowSockets.push(socket);
   socket.once('data', () => setTimeout(() => socket.writable && socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n'), 300));
@@ -23,6 +32,8 @@ before(async () => {
   deadUrl = `http://127.0.0.1:${(probe.address() as { port: number }).port}`;
   await new Promise<void>((resolve) => probe.close(() => resolve()));
   await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => declining.listen(0, '127.0.0.1', resolve));
+  const decliningUrl = `http://127.0.0.1:${(declining.address() as { port: number }).port}`;
   gw = await startGateway({
     upstreams: [
       { name: 'rt', targets: [{ url: upstream.url }] },
@@ -30,6 +41,8 @@ before(async () => {
       // checks, so the refusing one stays in the rotation.
       { name: 'half-down', targets: [{ url: deadUrl }, { url: upstream.url }] },
       { name: 'slow', targets: [{ url: `http://127.0.0.1:${(slow.address() as { port: number }).port}` }] },
+      // Round robin over a target that declines upgrades with 503 and one that serves.
+      { name: 'half-busy', targets: [{ url: decliningUrl }, { url: upstream.url }] },
     ],
     routes: [
       { name: 'realtime', methods: ['GET'], paths: ['/v1/realtime'], upstream: 'rt' },
@@ -38,6 +51,8 @@ before(async () => {
       { name: 'retried', methods: ['GET'], paths: ['/v1/retried'], upstream: 'half-down', retries: 1 },
       { name: 'unretried', methods: ['GET'], paths: ['/v1/unretried'], upstream: 'half-down', retries: 0 },
       { name: 'slow', methods: ['GET'], paths: ['/v1/slow'], upstream: 'slow' },
+      { name: 'busy-retried', methods: ['GET'], paths: ['/v1/busy-retried'], upstream: 'half-busy', retries: 1 },
+      { name: 'busy-unretried', methods: ['GET'], paths: ['/v1/busy-unretried'], upstream: 'half-busy', retries: 0 },
     ],
     consumers: [],
   });
@@ -47,6 +62,7 @@ after(async () => {
   await upstream.close();
   for (const socket of slowSockets) socket.destroy();
   await new Promise<void>((resolve) => slow.close(() => resolve()));
+  await new Promise<void>((resolve) => declining.close(() => resolve()));
 });
 
 function open(path: string): Promise<{ ws: WebSocket; opened: boolean; messages: string[] }> {
@@ -135,6 +151,41 @@ test('with retries 0 a refused handshake fails as before: 502, the client sees n
   }
   assert.equal(opened.filter(Boolean).length, 2, `round robin: half the handshakes met the refusing target (${opened})`);
   await waitFor(() => gw.node.generation!.activeRequests === 0, 3000, 'the generation to see the sockets close');
+});
+
+test('a handshake a target declines with 503 is retried on another, as any GET answered 503 is; with retries 0 the 503 is relayed', async () => {
+  const seenBefore = declinedHandshakes;
+  // Eight tunnels kept open, about half of them retried: a retry's budget token goes back once its
+  // handshake is answered, not when its tunnel closes, or the pool's budget (3 at least) ran dry.
+  const retried: Array<Awaited<ReturnType<typeof open>>> = [];
+  for (let i = 0; i < 8; i++) retried.push(await open('/v1/busy-retried'));
+  assert.deepEqual(retried.map((s) => s.opened), Array(8).fill(true), 'every handshake reached the serving target');
+  assert.ok(declinedHandshakes > seenBefore, 'the declining target was tried');
+  retried[1]!.ws.send('after a 503');
+  await waitFor(() => retried[1]!.messages.length === 1, 3000, 'an echo');
+  assert.deepEqual(retried[1]!.messages, ['realtime: after a 503']);
+  for (const s of retried) s.ws.close();
+
+  // Without retries the target's own answer reaches the client, as before.
+  const { port } = new URL(gw.url);
+  const statuses: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const client = connect(Number(port), '127.0.0.1');
+    const answer = await new Promise<string>((resolve) => {
+      let got = '';
+      client.on('data', (d) => {
+        got += d;
+        if (got.includes('\r\n\r\n')) resolve(got);
+      });
+      client.write('GET /v1/busy-unretried HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    });
+    statuses.push(answer.split('\r\n')[0]!);
+    client.destroy();
+  }
+  assert.deepEqual(statuses.sort(), ['HTTP/1.1 101 Switching Protocols', 'HTTP/1.1 503 Service Unavailable'], 'round robin: one handshake met the declining target');
+  await waitFor(() => gw.node.generation!.activeRequests === 0, 3000, 'the generation to see the sockets close');
+  const metrics = gw.node.metrics.render();
+  assert.match(metrics, /switchboard_requests_total\{route="busy-unretried",status="503"\} 1/);
 });
 
 test('a client that leaves while the target is still agreeing to the upgrade leaves no tunnel behind', async () => {

@@ -116,6 +116,16 @@ export class Attempts {
     return true;
   }
 
+  /**
+   * The retries are over though the request goes on (a WebSocket's tunnel, once its handshake is
+   * answered): give back the budget's tokens now, or a few long tunnels would hold the pool's
+   * whole budget for their lifetime.
+   */
+  retriesOver(): void {
+    this.route.budget.retriesEnded(this.tokens);
+    this.tokens = 0;
+  }
+
   /** 4. The request is over: give back the budget's tokens (called exactly once). */
   settle(): void {
     this.route.budget.requestEnded(this.tokens);

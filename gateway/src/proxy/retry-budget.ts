@@ -24,6 +24,11 @@ export class RetryBudget {
     this.activeRetries -= retries;
   }
 
+  /** A request that goes on gives back the `retries` tokens it took (Attempts.retriesOver). */
+  retriesEnded(retries: number): void {
+    this.activeRetries -= retries;
+  }
+
   /** Take a retry token if the budget allows it; the request holds it until it ends. */
   tryRetry(): boolean {
     const allowed = Math.max(this.minConcurrent, (this.activeRequests * this.percent) / 100);

@@ -5,7 +5,7 @@ import type { PoolMember } from '../balancer/picker.js';
 import { traceOf, type AttemptSpan, type RequestTrace } from '../contracts/request-tracer.js';
 import { problem, writeProblem } from '../errors.js';
 import { closeBooks } from './close-books.js';
-import { Attempts, classify, type Failure } from './attempts.js';
+import { Attempts, classify, RETRYABLE_STATUS, type Failure } from './attempts.js';
 import type { ForwardRequest, ProxyRoute } from './proxy-route.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 
@@ -22,11 +22,11 @@ export function isUpgrade(req: IncomingMessage): boolean {
  * A protocol upgrade (WebSocket, e.g. OpenAI's Realtime API) through the route's pool: the
  * handshake goes to one target like any request — after the route's stages, so keys, JWTs and
  * limits apply — and once the target answers 101 the two sockets are joined byte for byte
- * until either side closes. A target that declines the upgrade has its answer relayed as is.
- * A handshake that fails before any answer (refused, timed out, reset) is retried on another
- * target by the route's retry policy (attempts.ts: `retries`, the retry budget, every tried
- * target avoided): it carries no body and nothing reached the client yet, so it is a GET like
- * any other. It is counted, logged and traced as one request whose status is the handshake's
+ * until either side closes. A handshake that fails before any answer (refused, timed out,
+ * reset) or that the target declines with 502, 503 or 504 is retried on another target by the
+ * route's retry policy (attempts.ts: `retries`, the retry budget, every tried target avoided),
+ * as a GET answered so would be: it carries no body and nothing reached the client yet. Any
+ * other declining answer, or the last one, is relayed as is. It is counted, logged and traced as one request whose status is the handshake's
  * (101 once joined) and whose duration is the tunnel's whole life, as nginx logs a WebSocket
  * at its close.
  */
@@ -41,6 +41,8 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
   /** Set only when tracing is on (contracts/request-tracer.ts). */
   private readonly trace: RequestTrace | undefined;
   private span: AttemptSpan | undefined;
+  /** The dispatch of the attempt in flight; an abandoned attempt's late callbacks are not its. */
+  private controller: Dispatcher.DispatchController | undefined;
 
   constructor(
     private readonly route: ProxyRoute,
@@ -88,10 +90,14 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
     );
   }
 
-  onRequestStart(): void {}
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+  }
 
   onRequestUpgrade(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, upstream: Duplex): void {
     this.status = statusCode;
+    // The handshake is answered: its retries are over, though the tunnel may live for hours.
+    this.attempts.retriesOver();
     // The head is written raw below; the status is what the server span and the access line read.
     this.res.statusCode = statusCode;
     const client = this.res.socket;
@@ -129,23 +135,32 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
     client.pipe(upstream);
   }
 
-  // The target declined the upgrade: relay its answer.
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+  // The target declined the upgrade: try another if it could not serve now, else relay its answer.
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (controller !== this.controller) return;
+    if (RETRYABLE_STATUS[statusCode] === true && this.res.socket && this.attempts.mayRetry('status', true)) {
+      this.closeAttempt(statusCode, undefined);
+      // Its body and its end are no longer this exchange's (the callbacks check the controller).
+      this.controller = undefined;
+      controller.abort(new Error('retrying the upgrade on another target'));
+      return this.attempt();
+    }
     this.status = statusCode;
     this.res.writeHead(statusCode, clientResponseHeaders(headers, this.fwd.requestId, undefined) as Record<string, string>);
   }
 
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.res.write(chunk);
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (controller === this.controller) this.res.write(chunk);
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(controller: Dispatcher.DispatchController): void {
+    if (controller !== this.controller) return;
     this.res.end();
     this.end(undefined);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
-    if (this.ended) return;
+  onResponseError(controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
+    if (this.ended || controller !== this.controller) return;
     const failure = classify(err);
     if (this.status !== 0 || this.res.headersSent || !this.res.socket) {
       // A declined upgrade's answer broke midway, or the client is gone: nothing to retry.
