@@ -149,6 +149,7 @@ test('a refusal ends the phase with its problem, the headers set so far, in the 
   ran.length = 0;
   const answered = await call('/b?answer=1');
   assert.deepEqual({ status: answered.status, body: answered.body, stage: answered.headers['x-stage'] }, { status: 299, body: 'answered by lane-b', stage: 'lane-b' });
+  assert.match(String(answered.headers['x-request-id']), /./, 'a hook\'s own answer carries the request id too');
   assert.deepEqual(ran, ['lane-b:cb'], 'nothing runs after a hook answered');
 
   const thrown = await call('/b?throw=1');

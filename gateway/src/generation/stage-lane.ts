@@ -157,6 +157,8 @@ class LaneExchange implements StageRequest, StageReply {
     this.sent = true;
     const res = this.res;
     if (this.replyHeaders !== undefined) for (const name in this.replyHeaders) res.setHeader(name, this.replyHeaders[name]!);
+    // Every answer of the public listener carries its request id, this one too.
+    res.setHeader('x-request-id', this.id);
     res.statusCode = this.status;
     res.end(payload);
     this.answered(this.status);
