@@ -44,15 +44,19 @@ export interface StageLaneServices {
  * answered, counted and logged as Fastify's error handler and the generation's onResponse hook
  * do it (compile.ts). For a route whose body is not read (no body schema, no meterStreams), that
  * is all Fastify did, and its request and reply objects, its second routing, hook runners,
- * content-type dispatch and onResponse bookkeeping were ≈ 20 µs of a keyed request's CPU here
- * (`node dist/test/bench/pipeline-cost.js`, the api-key row), half of a bare proxy's whole cost.
- * Routes that read their body, or have a hook that needs Fastify's own request, stay in Fastify.
+ * content-type dispatch and onResponse bookkeeping cost a keyed request 3.5 µs (both builds in
+ * one process against nginx upstreams, 73.1 → 69.6) to 17 µs (`node
+ * dist/test/bench/pipeline-cost.js`, the api-key row, +20.2 → +3.1) of CPU here. Routes that
+ * read their body, or have a hook that needs Fastify's own request, stay in Fastify.
  */
 export function stageLane(route: StageLaneRoute, services: StageLaneServices): Serve {
   return (req, res, requestId, body) => new LaneExchange(route, services, req, res, requestId, body).run();
 }
 
-/** One request on a stage lane: the StageRequest, the StageReply, and the phases between them. */
+/**
+ * One request on a stage lane: the StageRequest, the StageReply, and the phases between them, in
+ * one object (one allocation per request; the two contracts share no member name).
+ */
 class LaneExchange implements StageRequest, StageReply {
   // StageRequest
   readonly headers: IncomingHttpHeaders;
