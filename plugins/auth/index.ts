@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Route } from '../../spec/route.js';
-import type { GenerationContext, RouteStage, StageDone, StageReply, StageRequest } from '../../gateway/src/generation/route-stage.js';
+import type { Caller, GenerationContext, RouteStage, StageDone, StageReply, StageRequest } from '../../gateway/src/generation/route-stage.js';
 import { KEY_MARKER } from '../../gateway/src/keys/api-key.js';
 import { ApiKeyVerifier } from '../api-key/index.js';
 import { JwtVerifier } from '../jwt/index.js';
@@ -31,16 +31,18 @@ function presentedKey(headers: StageRequest['headers']): string | undefined {
   return typeof headerKey === 'string' ? headerKey : bearer(headers.authorization);
 }
 
+/** The one ending of every credential check: the caller it proved goes on, none gets the 401. */
+function admit(request: StageRequest, caller: Caller | undefined, done: StageDone): void {
+  if (caller === undefined) return done(unauthorized());
+  request.caller = caller;
+  done();
+}
+
 const authPlugin = routePlugin<{ route: Route; ctx: GenerationContext }>('auth', async (scope, { route, ctx }) => {
   const mode = route.auth;
   if (mode === 'mtls') {
     const certificates = new MtlsVerifier(ctx);
-    scope.addHook('onRequest', (request: StageRequest, _reply: StageReply, done: StageDone) => {
-      const caller = certificates.verify(request.raw);
-      if (caller === undefined) return done(unauthorized());
-      request.caller = caller;
-      done();
-    });
+    scope.addHook('onRequest', (request: StageRequest, _reply: StageReply, done: StageDone) => admit(request, certificates.verify(request.raw), done));
     return;
   }
   const keys = mode === 'api-key' || mode === 'api-key-or-jwt' ? new ApiKeyVerifier(ctx) : undefined;
@@ -49,10 +51,7 @@ const authPlugin = routePlugin<{ route: Route; ctx: GenerationContext }>('auth',
     scope.addHook('onRequest', (request: StageRequest, _reply: StageReply, done: StageDone) => {
       request.consumedHeaders = CONSUMED;
       const key = presentedKey(request.headers);
-      const caller = key === undefined ? undefined : keys!.verify(key);
-      if (caller === undefined) return done(unauthorized());
-      request.caller = caller;
-      done();
+      admit(request, key === undefined ? undefined : keys!.verify(key), done);
     });
     return;
   }
@@ -62,26 +61,12 @@ const authPlugin = routePlugin<{ route: Route; ctx: GenerationContext }>('auth',
     const headers = request.headers;
     request.consumedHeaders = CONSUMED;
     const headerKey = headers['x-api-key'];
-    if (keys !== undefined && typeof headerKey === 'string') {
-      const caller = keys.verify(headerKey);
-      if (caller === undefined) return done(unauthorized());
-      request.caller = caller;
-      return done();
-    }
+    if (keys !== undefined && typeof headerKey === 'string') return admit(request, keys.verify(headerKey), done);
     const token = bearer(headers.authorization);
     if (token === undefined) return done(unauthorized());
     // Our keys announce themselves; a JWT never starts with the marker (it starts with "eyJ").
-    if (keys !== undefined && token.startsWith(KEY_MARKER)) {
-      const caller = keys.verify(token);
-      if (caller === undefined) return done(unauthorized());
-      request.caller = caller;
-      return done();
-    }
-    jwt.verify(request, (caller) => {
-      if (caller === undefined) return done(unauthorized());
-      request.caller = caller;
-      done();
-    });
+    if (keys !== undefined && token.startsWith(KEY_MARKER)) return admit(request, keys.verify(token), done);
+    jwt.verify(request, (caller) => admit(request, caller, done));
   });
 });
 
