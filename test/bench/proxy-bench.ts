@@ -416,8 +416,10 @@ export function cpuComparisons(contenders: ContenderResult[]): { cpuRatios: CpuR
 export function comparisonLines(results: Pick<ProxyBenchResults, 'cpuRatios' | 'cpuRatiosAtRate' | 'pipelineGoal'>): string[] {
   const lines: string[] = [];
   const list = (pairs: CpuRatio[] | undefined) => (pairs ?? []).filter((pair) => pair.ratio !== undefined).map((pair) => `${pair.contender} / ${pair.reference} ×${pair.ratio!.toFixed(2)}`).join(', ');
-  if (list(results.cpuRatios)) lines.push(`CPU per request, same run, at saturation: ${list(results.cpuRatios)}`);
-  if (list(results.cpuRatiosAtRate)) lines.push(`CPU per request, same run, at the latency run's fixed rate: ${list(results.cpuRatiosAtRate)}`);
+  const saturated = list(results.cpuRatios);
+  const atRate = list(results.cpuRatiosAtRate);
+  if (saturated) lines.push(`CPU per request, same run, at saturation: ${saturated}`);
+  if (atRate) lines.push(`CPU per request, same run, at the latency run's fixed rate: ${atRate}`);
   const goal = results.pipelineGoal;
   const what = `issue 12 goal: full partner pipeline ≤ ${goal.limit}× the CPU per request of a bare node:http + undici proxy`;
   const verdict = (met: boolean | undefined, ratio: number | undefined, where: string) =>

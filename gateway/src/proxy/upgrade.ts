@@ -26,9 +26,9 @@ export function isUpgrade(req: IncomingMessage): boolean {
  * reset) or that the target declines with 502, 503 or 504 is retried on another target by the
  * route's retry policy (attempts.ts: `retries`, the retry budget, every tried target avoided),
  * as a GET answered so would be: it carries no body and nothing reached the client yet. Any
- * other declining answer, or the last one, is relayed as is. It is counted, logged and traced as one request whose status is the handshake's
- * (101 once joined) and whose duration is the tunnel's whole life, as nginx logs a WebSocket
- * at its close.
+ * other declining answer, or the last one, is relayed as is. It is counted, logged and traced
+ * as one request whose status is the handshake's (101 once joined) and whose duration is the
+ * tunnel's whole life, as nginx logs a WebSocket at its close.
  */
 export class UpgradeExchange implements Dispatcher.DispatchHandler {
   private readonly attempts: Attempts;
