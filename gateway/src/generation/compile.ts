@@ -607,7 +607,7 @@ function sharedMember(scopeId: () => string, { route, grouped, chosenBy }: Stage
  * compiled by the route's validator compiler, as Fastify would compile it.
  */
 function stageLaneFor(scope: FastifyInstance, route: Route, stages: StagesOfRoute, proxy: RouteProxy, deps: CompileDeps, answered: SelfAnswered | undefined): Serve | undefined {
-  if (stages.needsFastify || readsBody(route) || route.schema?.body !== undefined || route.schema?.headers !== undefined) return undefined;
+  if (stages.needsFastify || readsBody(route) || route.schema?.headers !== undefined) return undefined;
   let query: QueryValidator | undefined;
   const schema = route.schema?.querystring;
   if (schema !== undefined) {

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQuery } from 'fast-querystring';
-import { problem, writeProblem } from '../errors.js';
+import { problem, writeProblem, type Problem } from '../errors.js';
 import type { Caller } from '../contracts/caller.js';
 import type { ErrorFormat } from '../contracts/error-format.js';
 import type { ResponseTap } from '../contracts/response-tap.js';
@@ -131,7 +131,7 @@ class LaneExchange implements StageRequest, StageReply {
     this.answer(p, headers);
   }
 
-  private answer(p: ReturnType<typeof problem>, headers: Record<string, string>): void {
+  private answer(p: Problem, headers: Record<string, string>): void {
     this.sent = true;
     writeProblem(this.res, p, { ...this.replyHeaders, ...headers, 'x-request-id': this.id }, this.route.errorFormat);
     this.answered(p.status);
